@@ -13,7 +13,15 @@ const pkgs = lock.packages;
 
 function platformOf(name) {
   const n = name.toLowerCase();
-  const os = n.includes("darwin") ? "darwin" : n.includes("win32") || n.includes("windows") ? "win32" : n.includes("android") ? "android" : n.includes("freebsd") ? "freebsd" : "linux";
+  const os = n.includes("darwin")
+    ? "darwin"
+    : n.includes("win32") || n.includes("windows")
+      ? "win32"
+      : n.includes("android")
+        ? "android"
+        : n.includes("freebsd")
+          ? "freebsd"
+          : "linux";
   const cpu = /arm64|aarch64/.test(n) ? "arm64" : /ia32/.test(n) ? "ia32" : "x64";
   const entry = { os: [os], cpu: [cpu] };
   if (n.includes("musl")) entry.libc = ["musl"];
@@ -25,11 +33,20 @@ for (const [where, meta] of Object.entries(pkgs)) {
   for (const [dep, range] of Object.entries(meta.optionalDependencies ?? {})) {
     const key = `node_modules/${dep}`;
     if (pkgs[key] || pkgs[`${where}/node_modules/${dep}`]) continue;
-    pkgs[key] = { version: range.replace(/^[\^~=]/, ""), dev: meta.dev, optional: true, ...platformOf(dep) };
+    pkgs[key] = {
+      version: range.replace(/^[\^~=]/, ""),
+      dev: meta.dev,
+      optional: true,
+      ...platformOf(dep),
+    };
     added++;
   }
 }
-const sorted = Object.fromEntries(Object.entries(pkgs).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0)));
+const sorted = Object.fromEntries(
+  Object.entries(pkgs).sort(([a], [b]) =>
+    a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0,
+  ),
+);
 lock.packages = sorted;
 writeFileSync(path, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`complete-lock: added ${added} optional platform entries`);

@@ -1,0 +1,259 @@
+/**
+ * Bodies under the watchdog: request bodies streamed in chunks (each pull is
+ * write progress), and response bodies whose reads are read progress.
+ *
+ * @module
+ */
+import type { UploadProgress } from "./policy.ts";
+import type { Watchdog } from "./watchdog.ts";
+
+const noop = (): void => {};
+
+/** Statuses whose responses cannot carry a body (Fetch standard, "null body status"). */
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+/** A request body as fetch accepts it. */
+export type Body = NonNullable<RequestInit["body"]>;
+
+/** A body as bytes or a stream, ready to be chunked; `contentType` is what fetch would have set. */
+export interface Streamable {
+  source: Uint8Array | ReadableStream<Uint8Array>;
+  size: number | undefined;
+  contentType: string | undefined;
+}
+
+/**
+ * Turns a buffered body larger than `threshold` bytes, or any stream, into a
+ * {@linkcode Streamable}; returns `undefined` for bodies to send as they are.
+ */
+export function streamable(body: Body, threshold: number): Streamable | undefined {
+  if (body instanceof ReadableStream)
+    return { source: body, size: undefined, contentType: undefined };
+  if (typeof body === "string") {
+    if (body.length <= threshold / 3) return undefined; // cannot exceed the threshold once encoded
+    const bytes = new TextEncoder().encode(body);
+    if (bytes.byteLength <= threshold) return undefined;
+    return { source: bytes, size: bytes.byteLength, contentType: "text/plain;charset=UTF-8" };
+  }
+  if (body instanceof ArrayBuffer) {
+    return body.byteLength > threshold
+      ? { source: new Uint8Array(body), size: body.byteLength, contentType: undefined }
+      : undefined;
+  }
+  if (ArrayBuffer.isView(body)) {
+    if (body.byteLength <= threshold) return undefined;
+    const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    return { source: bytes, size: bytes.byteLength, contentType: undefined };
+  }
+  if (typeof Blob !== "undefined" && body instanceof Blob) {
+    if (body.size <= threshold) return undefined;
+    return { source: body.stream(), size: body.size, contentType: body.type || undefined };
+  }
+  return undefined;
+}
+
+/** A streamed request body and the switch that stops it. */
+export interface Upload {
+  stream: ReadableStream<Uint8Array>;
+  /** Stops pulling the source (Node's fetch keeps reading an aborted body on its own). */
+  stop(reason: unknown): void;
+}
+
+/** Options of {@linkcode upload}. */
+export interface UploadInit {
+  chunkSize: number;
+  watchdog: Watchdog;
+  onProgress?: ((progress: UploadProgress) => void) | undefined;
+}
+
+/**
+ * Streams `source` in pieces of at most `chunkSize` bytes. Each pull is write
+ * progress; time spent waiting on a caller's source stream is not counted
+ * against `writeIdle`. The concatenated chunks equal the source byte for byte.
+ */
+export function upload(from: Streamable, init: UploadInit): Upload {
+  const { chunkSize, watchdog: wd, onProgress } = init;
+  const total = from.size;
+  const source = from.source;
+  let stopped = false;
+  let stopReason: unknown;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  // The piece of the current source chunk not yet handed over.
+  let pending: Uint8Array | undefined;
+  let offset = 0;
+  let sent = 0;
+  let started = false;
+
+  const hand = (c: ReadableStreamDefaultController<Uint8Array>, piece: Uint8Array): void => {
+    c.enqueue(piece);
+    sent += piece.byteLength;
+    wd.wrote(piece.byteLength);
+    onProgress?.({ bytesSent: sent, totalBytes: total });
+  };
+  const finish = (c: ReadableStreamDefaultController<Uint8Array>): void => {
+    c.close();
+    wd.writeEnd();
+  };
+
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        // Checked on every pull: after an abort Node's fetch still pulls, and
+        // must get an error, not the rest of the body.
+        if (stopped) return c.error(stopReason);
+        if (started) wd.writePull();
+        else {
+          started = true;
+          wd.writeStart();
+        }
+        if (source instanceof Uint8Array) {
+          if (offset >= source.byteLength) return finish(c);
+          const end = Math.min(source.byteLength, offset + chunkSize);
+          const piece = source.subarray(offset, end);
+          offset = end;
+          return hand(c, piece);
+        }
+        if (!pending || pending.byteLength === 0) {
+          reader ??= source.getReader();
+          wd.writeWait();
+          let r: ReadableStreamReadResult<Uint8Array>;
+          try {
+            r = await reader.read();
+          } finally {
+            wd.writeReady();
+          }
+          if (stopped) return c.error(stopReason);
+          if (r.done) return finish(c);
+          const v: unknown = r.value;
+          if (!ArrayBuffer.isView(v)) {
+            const err = new TypeError(
+              `Request body stream must yield Uint8Array chunks, got ${typeof v}`,
+            );
+            reader.cancel(err).catch(noop);
+            return c.error(err);
+          }
+          pending =
+            v instanceof Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+        }
+        const piece = pending.byteLength > chunkSize ? pending.subarray(0, chunkSize) : pending;
+        pending = pending.byteLength > chunkSize ? pending.subarray(chunkSize) : undefined;
+        return hand(c, piece);
+      },
+      cancel(reason) {
+        stopped = true;
+        stopReason = reason;
+        if (reader) return reader.cancel(reason).catch(noop);
+        if (source instanceof ReadableStream) return source.cancel(reason).catch(noop);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+
+  return {
+    stream,
+    stop(reason) {
+      if (stopped) return;
+      stopped = true;
+      stopReason = reason;
+      // Release the caller's source now: a pending read resolves, nothing more is pulled.
+      if (reader) reader.cancel(reason).catch(noop);
+      else if (source instanceof ReadableStream && !source.locked)
+        source.cancel(reason).catch(noop);
+    },
+  };
+}
+
+/** A watched response and the switch that fails its body. */
+export interface WatchedResponse {
+  response: Response;
+  /** Errors the body with `reason` (a timeout or the caller's abort) and releases the connection. */
+  fail(reason: unknown): void;
+}
+
+/**
+ * Wraps a response so every body read is read progress. The result keeps
+ * `status`, `statusText`, `headers`, `url`, `redirected` and `type`. Reading
+ * to the end, cancelling, or an error ends the watchdog and calls `onEnd`.
+ * `mapError` turns a read error into what the caller sees (the timeout or the
+ * caller's own abort reason instead of a generic AbortError).
+ */
+export function watchResponse(
+  res: Response,
+  wd: Watchdog,
+  mapError: (error: unknown) => unknown,
+  onEnd: () => void,
+): WatchedResponse {
+  const body = res.body;
+  if (body === null || NULL_BODY_STATUS.has(res.status)) {
+    body?.cancel().catch(noop);
+    wd.end();
+    onEnd();
+    return { response: res, fail: noop };
+  }
+  const reader = body.getReader();
+  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    wd.end();
+    onEnd();
+  };
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        ctrl = c;
+      },
+      async pull(c) {
+        wd.readWait();
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (error) {
+          if (!ended) {
+            end();
+            c.error(mapError(error));
+          }
+          return;
+        }
+        if (ended) return; // failed while we waited; the stream is already errored
+        if (r.done) {
+          end();
+          c.close();
+          return;
+        }
+        wd.read(r.value.byteLength);
+        if (ended) return; // that read found a deadline passed: fail() has run
+        c.enqueue(r.value);
+      },
+      cancel(reason) {
+        end();
+        return reader.cancel(reason).catch(noop);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  const out = new Response(stream, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+  Object.defineProperties(out, {
+    url: { value: res.url },
+    redirected: { value: res.redirected },
+    type: { value: res.type },
+  });
+  return {
+    response: out,
+    fail(reason) {
+      if (ended) return;
+      end();
+      try {
+        ctrl.error(reason);
+      } catch {
+        // Already closed or errored: nothing to tell the caller.
+      }
+      reader.cancel(reason).catch(noop);
+    },
+  };
+}

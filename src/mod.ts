@@ -1,0 +1,37 @@
+/**
+ * timebound: outbound HTTP that finishes on time.
+ *
+ * `createFetch()` returns a fetch with a hard total deadline that covers the
+ * whole exchange (response body included), per-phase limits (`headers`,
+ * `readIdle`, `writeIdle`, `minRate`), chunked uploads, typed errors and
+ * phase timings. It runs unchanged on Node ≥ 20, Deno, Bun and Cloudflare
+ * workerd. The Hono middleware is `timebound/hono`; the simulator that
+ * predicts it is `timebound/sim`.
+ *
+ * @module
+ */
+export { type Clock, realClock, type TimerHandle } from "./clock.ts";
+export { type Duration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
+export { isTimeoutError, type Phase, type TimeoutDetails, TimeoutError } from "./errors.ts";
+export { createFetch, type TimeboundFetch, type TimeboundInit } from "./fetch.ts";
+export {
+  CHUNK_MAX_BYTES,
+  CHUNK_MIN_BYTES,
+  chunkSizeFor,
+  type ProxyMode,
+  type UploadTimeInput,
+  uploadTimeMs,
+} from "./model.ts";
+export {
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_TOTAL_MS,
+  DEFAULT_UPLOAD_THRESHOLD,
+  type Limits,
+  type MinRate,
+  type ResolvedLimits,
+  type TimeboundOptions,
+  type UploadOptions,
+  type UploadProgress,
+} from "./policy.ts";
+export { type Timings, timingsOf } from "./timings.ts";
+export { type Expiry, Watchdog, type WatchdogInit } from "./watchdog.ts";

@@ -1,0 +1,301 @@
+/**
+ * Options and their validation. Everything is checked once, when a fetch is
+ * created (or when a per-call override is given), never while a request runs:
+ * a NaN slips through `setTimeout` as 0 and through `size > NaN` as "never",
+ * so a bad number must not reach the watchdog.
+ *
+ * @module
+ */
+import type { Clock } from "./clock.ts";
+import { type Duration, describe, MAX_TIMER_MS, parseDuration } from "./duration.ts";
+import { chunkSizeFor } from "./model.ts";
+
+/** A minimum transfer rate: at least `bytes` in every window of length `per`. */
+export interface MinRate {
+  /** Bytes that must move in every window. */
+  bytes: number;
+  /** The window. */
+  per: Duration;
+}
+
+/**
+ * The time limits of a request. `false` switches a limit off (useful to
+ * override an instance default for one call).
+ */
+export interface Limits {
+  /** Hard deadline for the whole exchange, response body included. @default 30 s */
+  total?: Duration | false;
+  /** Longest wait for response headers once the request body is handed over. @default off */
+  headers?: Duration | false;
+  /** Longest wait for response bytes while the caller is reading. @default off */
+  readIdle?: Duration | false;
+  /** Longest gap between two pulls of the request body by the runtime. @default off */
+  writeIdle?: Duration | false;
+  /** Slowest acceptable transfer, per direction, over a sliding window. @default off */
+  minRate?: MinRate | false;
+}
+
+/** How request bodies are streamed. */
+export interface UploadOptions {
+  /** Buffered bodies larger than this many bytes are streamed in chunks. @default 102400 (100 KiB) */
+  threshold?: number;
+  /**
+   * Bytes per chunk handed to the runtime, or `"auto"` to size chunks from
+   * `uplinkBitsPerSecond` and `writeIdle` (see `chunkSizeFor`). @default 65536 (64 KiB)
+   */
+  chunkSize?: number | "auto";
+  /** The expected upstream bandwidth, for `chunkSize: "auto"`. */
+  uplinkBitsPerSecond?: number;
+}
+
+/** Upload progress, reported after each chunk is handed to the runtime. */
+export interface UploadProgress {
+  /** Bytes handed over so far. */
+  bytesSent: number;
+  /** The body's size, when known. */
+  totalBytes: number | undefined;
+}
+
+/** Options of {@linkcode createFetch}. */
+export interface TimeboundOptions extends Limits {
+  /** Upload streaming. */
+  upload?: UploadOptions;
+  /** Called after each uploaded chunk. */
+  onUploadProgress?: (progress: UploadProgress) => void;
+  /** The fetch to wrap. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** The clock for every limit. @default realClock */
+  clock?: Clock;
+}
+
+/** Limits in milliseconds; `Infinity` means off. */
+export interface ResolvedLimits {
+  total: number;
+  headers: number;
+  readIdle: number;
+  writeIdle: number;
+  minRate: { bytes: number; perMs: number } | undefined;
+}
+
+/** Upload settings with defaults applied. */
+export interface ResolvedUpload {
+  threshold: number;
+  chunkSize: number;
+  uplinkBitsPerSecond: number | undefined;
+}
+
+/** The default total deadline: long enough for ordinary APIs, short enough to bound a stuck call. */
+export const DEFAULT_TOTAL_MS = 30_000;
+/** Buffered bodies above 100 KiB are streamed (the seed's routing threshold). */
+export const DEFAULT_UPLOAD_THRESHOLD = 100 * 1024;
+/** 64 KiB: the largest chunk that keeps per-chunk overhead low without hiding stalls. */
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+
+const LIMIT_KEYS = ["total", "headers", "readIdle", "writeIdle", "minRate"] as const;
+const OPTION_KEYS = new Set<string>([
+  ...LIMIT_KEYS,
+  "upload",
+  "onUploadProgress",
+  "fetch",
+  "clock",
+]);
+const UPLOAD_KEYS = new Set(["threshold", "chunkSize", "uplinkBitsPerSecond"]);
+const MIN_RATE_KEYS = new Set(["bytes", "per"]);
+const DURATION_RANGE = `a duration in (0, ${MAX_TIMER_MS}] ms, as a number of ms or a string like "1.5s"`;
+
+/**
+ * Validates a duration option and returns milliseconds.
+ *
+ * @throws {TypeError} for a wrong type or unparseable string; {@link RangeError} for a value out of range.
+ */
+export function durationOption(name: string, value: unknown): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value as Duration);
+  } catch {
+    throw new TypeError(
+      `Invalid option '${name}': expected ${DURATION_RANGE}, got ${describe(value)}`,
+    );
+  }
+  if (!(ms > 0 && ms <= MAX_TIMER_MS)) {
+    throw new RangeError(
+      `Invalid option '${name}': expected ${DURATION_RANGE}, got ${describe(value)}`,
+    );
+  }
+  return ms;
+}
+
+function integerOption(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Invalid option '${name}': expected an integer in [${min}, ${max}], got ${describe(value)}`,
+    );
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `Invalid option '${name}': expected an integer in [${min}, ${max}], got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+function positiveNumber(name: string, value: unknown): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Invalid option '${name}': expected a finite number > 0, got ${describe(value)}`,
+    );
+  }
+  if (!(value > 0 && Number.isFinite(value))) {
+    throw new RangeError(
+      `Invalid option '${name}': expected a finite number > 0, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+function plainObject(name: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(`Invalid option '${name}': expected an object, got ${describe(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function checkKeys(where: string, obj: Record<string, unknown>, allowed: Set<string>): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.has(key)) {
+      const prefix = where ? `${where}.` : "";
+      throw new TypeError(
+        `Unknown option '${prefix}${key}': expected one of ${[...allowed].join(", ")}`,
+      );
+    }
+  }
+}
+
+function limit(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (value === false) return Number.POSITIVE_INFINITY;
+  return durationOption(name, value);
+}
+
+function minRateOption(
+  name: string,
+  value: unknown,
+  fallback: ResolvedLimits["minRate"],
+): ResolvedLimits["minRate"] {
+  if (value === undefined) return fallback;
+  if (value === false) return undefined;
+  const obj = plainObject(name, value);
+  checkKeys(name, obj, MIN_RATE_KEYS);
+  return {
+    bytes: positiveNumber(`${name}.bytes`, obj.bytes),
+    perMs: durationOption(`${name}.per`, obj.per),
+  };
+}
+
+/** Defaults for every limit: only `total` is on. */
+export const DEFAULT_LIMITS: ResolvedLimits = {
+  total: DEFAULT_TOTAL_MS,
+  headers: Number.POSITIVE_INFINITY,
+  readIdle: Number.POSITIVE_INFINITY,
+  writeIdle: Number.POSITIVE_INFINITY,
+  minRate: undefined,
+};
+
+/**
+ * Validates limits (`where` prefixes option names in messages, e.g.
+ * `"timeouts"`), applying them over `base`.
+ */
+export function resolveLimits(input: unknown, base: ResolvedLimits, where = ""): ResolvedLimits {
+  const obj = plainObject(where || "options", input);
+  const p = where ? `${where}.` : "";
+  if (where) checkKeys(where, obj, new Set(LIMIT_KEYS));
+  return {
+    total: limit(`${p}total`, obj.total, base.total),
+    headers: limit(`${p}headers`, obj.headers, base.headers),
+    readIdle: limit(`${p}readIdle`, obj.readIdle, base.readIdle),
+    writeIdle: limit(`${p}writeIdle`, obj.writeIdle, base.writeIdle),
+    minRate: minRateOption(`${p}minRate`, obj.minRate, base.minRate),
+  };
+}
+
+/** Everything {@linkcode createFetch} needs, validated. */
+export interface Policy {
+  limits: ResolvedLimits;
+  upload: ResolvedUpload;
+  onUploadProgress: ((progress: UploadProgress) => void) | undefined;
+  fetch: typeof fetch | undefined;
+  clock: Clock | undefined;
+}
+
+/**
+ * Validates all options of {@linkcode createFetch}.
+ *
+ * @throws {TypeError} for an unknown key or a wrong type; {@link RangeError} for a value out of range.
+ */
+export function resolveOptions(options: unknown): Policy {
+  const obj = plainObject("options", options ?? {});
+  checkKeys("", obj, OPTION_KEYS);
+  const limits = resolveLimits(obj, DEFAULT_LIMITS);
+  const upload = resolveUpload(obj.upload, limits);
+  const onUploadProgress = optionalFunction("onUploadProgress", obj.onUploadProgress) as
+    | ((progress: UploadProgress) => void)
+    | undefined;
+  const fetchFn = optionalFunction("fetch", obj.fetch) as typeof fetch | undefined;
+  let clock: Clock | undefined;
+  if (obj.clock !== undefined) {
+    const c = plainObject("clock", obj.clock);
+    for (const m of ["now", "setTimer", "clearTimer"]) {
+      if (typeof c[m] !== "function") {
+        throw new TypeError(
+          `Invalid option 'clock': expected a Clock with now(), setTimer() and clearTimer(), missing ${m}()`,
+        );
+      }
+    }
+    clock = obj.clock as Clock;
+  }
+  return { limits, upload, onUploadProgress, fetch: fetchFn, clock };
+}
+
+function optionalFunction(
+  name: string,
+  value: unknown,
+): ((...args: never[]) => unknown) | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "function") {
+    throw new TypeError(`Invalid option '${name}': expected a function, got ${describe(value)}`);
+  }
+  return value as (...args: never[]) => unknown;
+}
+
+function resolveUpload(input: unknown, limits: ResolvedLimits): ResolvedUpload {
+  if (input === undefined) {
+    return {
+      threshold: DEFAULT_UPLOAD_THRESHOLD,
+      chunkSize: DEFAULT_CHUNK_SIZE,
+      uplinkBitsPerSecond: undefined,
+    };
+  }
+  const obj = plainObject("upload", input);
+  checkKeys("upload", obj, UPLOAD_KEYS);
+  const threshold =
+    obj.threshold === undefined
+      ? DEFAULT_UPLOAD_THRESHOLD
+      : integerOption("upload.threshold", obj.threshold, 0, Number.MAX_SAFE_INTEGER);
+  const uplink =
+    obj.uplinkBitsPerSecond === undefined
+      ? undefined
+      : positiveNumber("upload.uplinkBitsPerSecond", obj.uplinkBitsPerSecond);
+  let chunkSize = DEFAULT_CHUNK_SIZE;
+  if (obj.chunkSize === "auto") {
+    if (uplink === undefined) {
+      throw new TypeError(
+        "Invalid option 'upload.chunkSize': \"auto\" needs 'upload.uplinkBitsPerSecond' (the expected upstream bandwidth)",
+      );
+    }
+    // Resolved now, not per request: both inputs are fixed for this instance.
+    chunkSize = chunkSizeFor(uplink, limits.writeIdle);
+  } else if (obj.chunkSize !== undefined) {
+    chunkSize = integerOption("upload.chunkSize", obj.chunkSize, 1, 16 * 1024 * 1024);
+  }
+  return { threshold, chunkSize, uplinkBitsPerSecond: uplink };
+}

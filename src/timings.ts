@@ -1,0 +1,57 @@
+/**
+ * Phase timings of a request, readable from its response.
+ *
+ * @module
+ */
+
+/**
+ * When each phase of a request happened, in milliseconds since `start`
+ * (which is on the fetch's Clock). Fields fill in as the exchange goes on:
+ * `bodyEnd` appears once the body is read to the end, cancelled or errored.
+ */
+export interface Timings {
+  /** The request's start, on the fetch's Clock. */
+  start: number;
+  /** Attempts made (1 without retries). */
+  attempts: number;
+  /** First pull of a streamed request body. */
+  uploadStart?: number;
+  /** The request body was fully handed to the runtime. */
+  uploadEnd?: number;
+  /** Response headers arrived (time to first byte). */
+  headers?: number;
+  /** The response body ended: read to the end, cancelled or errored. */
+  bodyEnd?: number;
+  /** Whole exchange, from start to the end of the body. */
+  total?: number;
+  /** Request body bytes handed to the runtime. */
+  bytesSent: number;
+  /** Response body bytes received. */
+  bytesReceived: number;
+}
+
+const byResponse = new WeakMap<Response, Timings>();
+
+/** Starts a timings record at `start`. */
+export function createTimings(start: number): Timings {
+  return { start, attempts: 1, bytesSent: 0, bytesReceived: 0 };
+}
+
+/** Associates timings with a response (for {@linkcode timingsOf}). */
+export function attachTimings(response: Response, timings: Timings): void {
+  byResponse.set(response, timings);
+}
+
+/**
+ * The timings of a response returned by a timebound fetch, or `undefined`
+ * for any other response. The record is live: it fills in as the body is read.
+ *
+ * @example
+ * ```ts
+ * import { timingsOf } from "timebound";
+ * console.assert(timingsOf(new Response("x")) === undefined);
+ * ```
+ */
+export function timingsOf(response: Response): Timings | undefined {
+  return byResponse.get(response);
+}
