@@ -128,8 +128,6 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
       onExpire(e) {
         timeout = new TimeoutError({
           ...e,
-          bytesSent: wd.bytesSent,
-          bytesReceived: wd.bytesReceived,
           attempt: 1,
           url: redactUrl(url),
           method,

@@ -32,6 +32,10 @@ export interface Expiry {
   elapsedMs: number;
   direction?: "upload" | "download";
   minBytes?: number;
+  /** Request body bytes handed over when it expired. */
+  bytesSent: number;
+  /** Response body bytes received when it expired. */
+  bytesReceived: number;
 }
 
 /** Options of {@linkcode Watchdog}. */
@@ -221,7 +225,14 @@ export class Watchdog {
     this.onExpire = init.onExpire;
     const now = this.clock.now();
     this.startedAt = init.startedAt ?? now;
-    this.evaluate(now);
+    // Arm, but never expire from inside the constructor: the owner is not
+    // set up to receive `onExpire` yet. A deadline already due fires on the
+    // next timer turn.
+    const at = this.earliest();
+    if (at !== Number.POSITIVE_INFINITY) {
+      this.armedAt = at;
+      this.timer = this.clock.setTimer(this.tick, Math.max(0, at - now));
+    }
   }
 
   /** Whether a limit has passed. */
@@ -423,6 +434,8 @@ export class Watchdog {
       phase: this.duePhase,
       limitMs: this.dueLimit,
       elapsedMs: now - this.startedAt,
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
     };
     if (this.duePhase === "minRate" && this.dueFlow) {
       expiry.direction = this.dueFlow === this.up ? "upload" : "download";
