@@ -1,0 +1,345 @@
+/**
+ * Real loopback servers for the conformance suite, run by the orchestrator
+ * (Node). Each route is one fault the library must handle. A request carries
+ * `?id=…`; `GET /_stats?id=…` tells a client in any runtime what the server
+ * saw for that id, and `GET /_sockets?prefix=…` which of its sockets are
+ * still open. Every loop here is bounded in count and in time, and `close()`
+ * ends all of it.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { createServer, type ServerResponse } from "node:http";
+import { createServer as createNetServer, type Server, type Socket } from "node:net";
+
+/** What the server saw for one request id. */
+export interface IdStats {
+  route: string;
+  requests: number;
+  bytesReceived: number;
+  bytesSent: number;
+  sha256?: string;
+  /** The response was completed by the server. */
+  finished: boolean;
+  /** The connection went away under an unfinished response (ms after the request arrived). */
+  closedAfterMs?: number;
+}
+
+/** The running servers. */
+export interface Servers {
+  /** Base URL of the HTTP server, e.g. `http://127.0.0.1:41234`. */
+  http: string;
+  /** Base URL of a TCP server that accepts and never answers. */
+  blackhole: string;
+  /** Open sockets, by state, for a diagnostic line. */
+  sockets(): { busy: number; idle: number; neverUsed: number; blackhole: number };
+  close(): Promise<void>;
+}
+
+/** Hard cap on any one streaming route: nothing outlives a stuck client by more. */
+const ROUTE_CAP_MS = 30_000;
+const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+
+interface SocketState {
+  /** The id of the last non-control request on this socket. */
+  id?: string;
+  route?: string;
+  busy: boolean;
+  control: boolean;
+  requests: number;
+}
+
+/** Starts both servers on 127.0.0.1 with OS-chosen ports. */
+export async function startServers(): Promise<Servers> {
+  const stats = new Map<string, IdStats>();
+  const sockets = new Map<Socket, SocketState>();
+  const holes = new Map<Socket, { id?: string }>();
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+
+  // Timers that die with the server: everything the routes schedule goes here.
+  function later(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
+    const h = setTimeout(() => {
+      timers.delete(h);
+      fn();
+    }, ms);
+    timers.add(h);
+    return h;
+  }
+  function cancel(h: ReturnType<typeof setTimeout> | undefined): void {
+    if (h === undefined) return;
+    clearTimeout(h);
+    timers.delete(h);
+  }
+
+  function statsFor(id: string, route: string): IdStats {
+    let s = stats.get(id);
+    if (!s) {
+      s = { route, requests: 0, bytesReceived: 0, bytesSent: 0, finished: false };
+      stats.set(id, s);
+    }
+    return s;
+  }
+
+  const http = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const q = (name: string, dflt: number, max: number): number => {
+      const v = Number(url.searchParams.get(name) ?? dflt);
+      return Number.isFinite(v) ? Math.min(Math.max(v, 0), max) : dflt;
+    };
+    const route = url.pathname;
+    const sock = sockets.get(req.socket);
+    const control = route.startsWith("/_");
+    if (control) {
+      serveControl(route, url, res);
+      if (sock) sock.control = true;
+      res.on("close", () => {
+        if (sock) sock.control = false;
+      });
+      return;
+    }
+    const id = url.searchParams.get("id") ?? "anonymous";
+    if (sock) {
+      sock.id = id;
+      sock.route = route;
+      sock.busy = true;
+      sock.requests++;
+    }
+    const s = statsFor(id, route);
+    s.requests++;
+    const t0 = performance.now();
+    const countOut = (n: number) => {
+      s.bytesSent += n;
+    };
+    res.on("close", () => {
+      if (sock) sock.busy = false;
+      if (!res.writableFinished) s.closedAfterMs = Math.round(performance.now() - t0);
+    });
+    res.on("finish", () => {
+      s.finished = true;
+    });
+    // Every route hashes and counts what it reads; the sinks report it.
+    const hash = createHash("sha256");
+    req.on("data", (chunk: Buffer) => {
+      s.bytesReceived += chunk.length;
+      hash.update(chunk);
+    });
+    req.on("end", () => {
+      s.sha256 = hash.digest("hex");
+    });
+    req.on("error", () => {}); // a client reset is an expected event here
+
+    switch (route) {
+      case "/json": {
+        const status = q("status", 200, 599);
+        const body = JSON.stringify({ ok: true, id });
+        res.writeHead(status, { "content-type": "application/json", "x-conformance": "yes" });
+        res.end(body);
+        countOut(body.length);
+        return;
+      }
+      case "/trickle":
+      case "/never-read": {
+        // Headers at once, then one byte every `every` ms, `count` times.
+        const every = q("every", 300, 5_000);
+        const count = q("count", 100, 200);
+        const first = route === "/never-read" ? 1024 : 0;
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        if (first) res.write(CHUNK.subarray(0, first));
+        else res.flushHeaders();
+        countOut(first);
+        let sent = 0;
+        let h: ReturnType<typeof setTimeout> | undefined;
+        const tick = () => {
+          if (res.destroyed) return;
+          if (sent >= count) return void res.end();
+          res.write("x");
+          countOut(1);
+          sent++;
+          h = later(every, tick);
+        };
+        h = later(every, tick);
+        res.on("close", () => cancel(h));
+        return;
+      }
+      case "/slow-headers": {
+        const h = later(q("delay", 5_000, ROUTE_CAP_MS), () => {
+          if (res.destroyed) return;
+          res.writeHead(200, { "content-type": "text/plain" });
+          res.end("late");
+        });
+        res.on("close", () => cancel(h));
+        return;
+      }
+      case "/stall": {
+        // Some bytes, then silence until the client leaves or the hold ends.
+        const bytes = q("bytes", 64, CHUNK.length);
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        res.write(CHUNK.subarray(0, bytes));
+        countOut(bytes);
+        const h = later(q("hold", 20_000, ROUTE_CAP_MS), () => res.end());
+        res.on("close", () => cancel(h));
+        return;
+      }
+      case "/firehose": {
+        // As fast as the client takes it, until it leaves or the cap ends it.
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        let done = false;
+        const stop = later(q("cap", 15_000, ROUTE_CAP_MS), () => {
+          done = true;
+          res.end();
+        });
+        const pump = () => {
+          while (!done && !res.destroyed) {
+            countOut(CHUNK.length);
+            if (!res.write(CHUNK)) return void res.once("drain", pump);
+          }
+        };
+        res.on("close", () => {
+          done = true;
+          cancel(stop);
+        });
+        pump();
+        return;
+      }
+      case "/reset": {
+        // Some bytes, then a TCP reset mid-body.
+        const bytes = q("bytes", 1024, CHUNK.length);
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        res.write(CHUNK.subarray(0, bytes));
+        countOut(bytes);
+        const h = later(q("after", 100, 5_000), () => req.socket.resetAndDestroy());
+        res.on("close", () => cancel(h));
+        return;
+      }
+      case "/slow-sink": {
+        // Reads at `rate` bytes/s for `slow` ms (pausing the request stream),
+        // then drains at full speed so the connection ends on its own.
+        const rate = Math.max(q("rate", 4096, 1 << 30), 1);
+        const slowUntil = t0 + q("slow", 8_000, ROUTE_CAP_MS);
+        let h: ReturnType<typeof setTimeout> | undefined;
+        req.on("data", (chunk: Buffer) => {
+          const left = slowUntil - performance.now();
+          if (left <= 0) return;
+          req.pause();
+          h = later(Math.min((chunk.length / rate) * 1000, left), () => req.resume());
+        });
+        req.on("end", () => {
+          if (res.destroyed) return;
+          const body = JSON.stringify({ bytes: s.bytesReceived, sha256: s.sha256 });
+          res.writeHead(200, { "content-type": "application/json" }).end(body);
+        });
+        res.on("close", () => cancel(h));
+        return;
+      }
+      case "/sink": {
+        req.on("end", () => {
+          const body = JSON.stringify({ bytes: s.bytesReceived, sha256: s.sha256 });
+          res.writeHead(200, { "content-type": "application/json" }).end(body);
+        });
+        return;
+      }
+      default:
+        res.writeHead(404).end();
+    }
+  });
+
+  function serveControl(route: string, url: URL, res: ServerResponse): void {
+    const json = (v: unknown) => {
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(JSON.stringify(v));
+    };
+    if (route === "/_stats") {
+      json(stats.get(url.searchParams.get("id") ?? "") ?? null);
+      return;
+    }
+    if (route === "/_sockets") {
+      // Sockets that carried a request of this prefix: busy ones are leftovers
+      // (a response still running); idle ones are keep-alive, which is fine.
+      const prefix = url.searchParams.get("prefix") ?? "";
+      const busy: string[] = [];
+      let idle = 0;
+      for (const st of sockets.values()) {
+        if (st.id === undefined || !st.id.startsWith(prefix)) continue;
+        if (st.busy && !st.control) busy.push(`${st.route} ${st.id}`);
+        else idle++;
+      }
+      const blackhole = [...holes.values()].filter((h) => h.id?.startsWith(prefix)).length;
+      json({ busy, idle, blackhole });
+      return;
+    }
+    res.writeHead(404).end();
+  }
+
+  http.on("connection", (socket: Socket) => {
+    sockets.set(socket, { busy: false, control: false, requests: 0 });
+    socket.on("close", () => sockets.delete(socket));
+  });
+  // A client reset mid-request is expected; without this Node logs and closes.
+  http.on("clientError", (_err, socket: Socket) => socket.destroy());
+
+  // Accepts, reads (to learn the id) and never answers. Reading changes
+  // nothing the client can see: the kernel acknowledges either way.
+  const hole: Server = createNetServer((socket) => {
+    const st: { id?: string } = {};
+    holes.set(socket, st);
+    const t0 = performance.now();
+    let head = "";
+    socket.on("data", (b: Buffer) => {
+      if (st.id !== undefined || head.length > 4096) return;
+      head += b.toString("latin1");
+      const m = /[?&]id=([^&\s]+)/.exec(head);
+      if (m) {
+        st.id = decodeURIComponent(m[1]!);
+        statsFor(st.id, "/blackhole").requests++;
+      }
+    });
+    socket.on("error", () => {});
+    const cap = later(ROUTE_CAP_MS, () => socket.destroy());
+    socket.on("close", () => {
+      cancel(cap);
+      holes.delete(socket);
+      if (st.id) statsFor(st.id, "/blackhole").closedAfterMs = Math.round(performance.now() - t0);
+    });
+  });
+
+  await Promise.all([listen(http), listen(hole)]);
+  return {
+    http: `http://127.0.0.1:${port(http)}`,
+    blackhole: `http://127.0.0.1:${port(hole)}`,
+    sockets() {
+      let busy = 0;
+      let idle = 0;
+      let neverUsed = 0;
+      for (const st of sockets.values()) {
+        if (st.requests === 0) neverUsed++;
+        else if (st.busy) busy++;
+        else idle++;
+      }
+      return { busy, idle, neverUsed, blackhole: holes.size };
+    },
+    async close() {
+      for (const h of timers) clearTimeout(h);
+      timers.clear();
+      http.closeAllConnections();
+      for (const s of holes.keys()) s.destroy();
+      await Promise.all([closeServer(http), closeServer(hole)]);
+    },
+  };
+}
+
+function listen(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function port(server: Server): number {
+  const a = server.address();
+  if (a === null || typeof a === "string") throw new Error("server has no port");
+  return a.port;
+}
