@@ -1,0 +1,10 @@
+/**
+ * `timebound/sim`: a discrete-event simulator of outbound HTTP requests.
+ * It runs the very same watchdog as `timebound`, on the virtual time of
+ * {@linkcode VirtualClock}, so what it predicts is what the fetch wrapper and
+ * the Hono middleware do.
+ *
+ * @module
+ */
+
+export * from "./engine.ts";

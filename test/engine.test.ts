@@ -1,0 +1,542 @@
+import { readFileSync } from "node:fs";
+import { fc, it } from "@fast-check/vitest";
+import { describe, expect } from "vitest";
+import * as sim from "../sim/mod.ts";
+import { VirtualClock } from "../sim/mod.ts";
+
+// Note: fast-check keeps arrays short (about 10) unless told `size: "max"`;
+// the arrays whose length is the point of the test say so.
+
+// ---------------------------------------------------------------------------
+// A random "program": timers that, when they run, schedule more timers and
+// cancel others. Interpreting it on a VirtualClock gives a trace.
+
+/** Timers per program: enough for deep heaps and many ties, small enough for 100 runs/s. */
+const MAX_TIMERS = 60;
+/** Cancelled-only ("ghost") timers: above the engine's 64-entry compaction threshold. */
+const MAX_GHOSTS = 150;
+
+interface Spec {
+  /** Delay from when it is scheduled. Small integers force ties; doubles exercise fractions. */
+  delayMs: number;
+  /** Index of the timer whose callback schedules this one; -1: scheduled up front. */
+  parent: number;
+  /** Index of a timer this one's callback clears; -1: none. */
+  cancels: number;
+  /** Timers this one's callback sets and clears at once (never meant to run). */
+  ghosts: number[];
+}
+
+const delayArb = fc.oneof(
+  fc.integer({ min: 0, max: 4 }),
+  fc.double({ min: 0, max: 1000, noNaN: true, noDefaultInfinity: true }),
+);
+const specArb = (n: number) =>
+  fc.record({
+    delayMs: delayArb,
+    parent: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: n - 1 })),
+    cancels: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: n - 1 })),
+    ghosts: fc.array(delayArb, { maxLength: 3 }),
+  });
+const programArb = fc
+  .integer({ min: 1, max: MAX_TIMERS })
+  .chain((n) => fc.array(specArb(n), { minLength: n, maxLength: n }));
+const ghostsArb = fc.array(delayArb, { maxLength: MAX_GHOSTS, size: "max" });
+
+interface Entry {
+  id: number;
+  atMs: number;
+  /** Order in which the timer was scheduled (0, 1, 2, ...). */
+  scheduledAs: number;
+}
+
+interface Run {
+  clock: VirtualClock;
+  trace: Entry[];
+  /** Timers cleared while still pending. */
+  cancelled: Set<number>;
+}
+
+/** Schedules the program's up-front timers; callbacks do the rest as they run. */
+function load(
+  program: Spec[],
+  options: { ghosts?: number[]; withGhosts?: boolean; clock?: VirtualClock } = {},
+): Run {
+  const clock = options.clock ?? new VirtualClock();
+  const trace: Entry[] = [];
+  const cancelled = new Set<number>();
+  const handles = new Map<number, unknown>();
+  const order = new Map<number, number>();
+  const ran = new Set<number>();
+  let scheduled = 0;
+  const ghost = (delayMs: number) => {
+    if (options.withGhosts) clock.clearTimer(clock.setTimer(() => trace.push(ghostEntry), delayMs));
+  };
+  const set = (id: number) => {
+    order.set(id, scheduled++);
+    handles.set(
+      id,
+      clock.setTimer(() => {
+        ran.add(id);
+        trace.push({ id, atMs: clock.now(), scheduledAs: order.get(id)! });
+        const spec = program[id]!;
+        program.forEach((child, k) => {
+          if (child.parent === id) set(k);
+        });
+        spec.ghosts.forEach(ghost);
+        if (spec.cancels >= 0 && handles.has(spec.cancels)) {
+          if (!ran.has(spec.cancels)) cancelled.add(spec.cancels);
+          clock.clearTimer(handles.get(spec.cancels));
+        }
+      }, program[id]!.delayMs),
+    );
+  };
+  program.forEach((spec, k) => {
+    if (spec.parent === -1) set(k);
+  });
+  (options.ghosts ?? []).forEach(ghost);
+  return { clock, trace, cancelled };
+}
+const ghostEntry: Entry = { id: -1, atMs: Number.NaN, scheduledAs: -1 };
+
+// ---------------------------------------------------------------------------
+
+describe("VirtualClock ordering", () => {
+  it.prop([programArb])("event times never decrease", (program) => {
+    const { clock, trace } = load(program);
+    clock.run();
+    for (let i = 1; i < trace.length; i++) {
+      expect(trace[i]!.atMs).toBeGreaterThanOrEqual(trace[i - 1]!.atMs);
+    }
+  });
+
+  it.prop([programArb])("events due at the same time run in scheduling order", (program) => {
+    const { clock, trace } = load(program);
+    clock.run();
+    for (let i = 1; i < trace.length; i++) {
+      const [a, b] = [trace[i - 1]!, trace[i]!];
+      if (a.atMs === b.atMs) expect(b.scheduledAs).toBeGreaterThan(a.scheduledAs);
+    }
+  });
+
+  // runAsync yields to the host once per event (~2 µs): fewer runs keep this test under a second.
+  it.prop([programArb], { numRuns: 30 })(
+    "the same program gives the same trace, driven by run, step or runAsync",
+    async (program) => {
+      const byRun = load(program);
+      byRun.clock.run();
+      const byStep = load(program);
+      while (byStep.clock.step()) {}
+      const byRunAsync = load(program);
+      await byRunAsync.clock.runAsync();
+      expect(byStep.trace).toEqual(byRun.trace);
+      expect(byRunAsync.trace).toEqual(byRun.trace);
+      expect(load(program).trace).toEqual([]); // nothing runs until asked
+    },
+  );
+
+  it.prop([programArb, ghostsArb])(
+    "setting then clearing a timer is the same as never setting it",
+    (program, ghosts) => {
+      const plain = load(program);
+      plain.clock.run();
+      const haunted = load(program, { ghosts, withGhosts: true });
+      expect(haunted.clock.pending).toBe(load(program).clock.pending);
+      haunted.clock.run();
+      expect(haunted.trace).toEqual(plain.trace);
+      expect(haunted.clock.now()).toBe(plain.clock.now());
+    },
+  );
+
+  it.prop([programArb])("a cleared timer never runs", (program) => {
+    const { clock, trace, cancelled } = load(program);
+    clock.run();
+    for (const { id } of trace) expect(cancelled.has(id)).toBe(false);
+    expect(clock.pending).toBe(0);
+  });
+
+  it.prop([programArb, fc.double({ min: 0, max: 3000, noNaN: true })])(
+    "run({ untilMs }) runs exactly the events due by then, leaves now() there, and resumes seamlessly",
+    (program, untilMs) => {
+      const whole = load(program);
+      whole.clock.run();
+      const split = load(program);
+      split.clock.run({ untilMs });
+      expect(split.clock.now()).toBe(untilMs);
+      expect(split.trace).toEqual(whole.trace.filter((e) => e.atMs <= untilMs));
+      split.clock.run();
+      expect(split.trace).toEqual(whole.trace);
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------
+// The heap against a reference model: a plain list sorted by (time, seq).
+
+/** Operations per case: enough to grow the heap past its 64-entry start. */
+const MAX_OPS = 600;
+/** Timers in the mass-clearing case: several compactions (they start at 64 cleared entries). */
+const MAX_MANY = 2_000;
+
+type Op =
+  | { kind: "set"; delayMs: number }
+  | { kind: "clear"; pick: number }
+  | { kind: "step" }
+  | { kind: "advance"; ms: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("set"), delayMs: delayArb }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("clear"), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("step") }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("advance"), ms: fc.integer({ min: 0, max: 50 }) }),
+  },
+) as fc.Arbitrary<Op>;
+
+describe("VirtualClock queue", () => {
+  it.prop([fc.array(opArb, { maxLength: MAX_OPS, size: "max" })])(
+    "matches a sorted-list model under any mix of set, clear (also of fired handles), step and run",
+    (ops) => {
+      const clock = new VirtualClock();
+      const handles: unknown[] = [];
+      const model: { atMs: number; seq: number; id: number }[] = [];
+      let fired = -1;
+      let nowMs = 0;
+      for (const op of ops) {
+        if (op.kind === "set") {
+          const id = handles.length;
+          handles.push(
+            clock.setTimer(() => {
+              fired = id;
+            }, op.delayMs),
+          );
+          model.push({ atMs: nowMs + op.delayMs, seq: id, id });
+        } else if (op.kind === "clear") {
+          if (handles.length === 0) continue;
+          const id = op.pick % handles.length;
+          clock.clearTimer(handles[id]);
+          const at = model.findIndex((e) => e.id === id);
+          if (at >= 0) model.splice(at, 1);
+        } else if (op.kind === "step") {
+          model.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq);
+          const next = model.shift();
+          fired = -1;
+          expect(clock.step()).toBe(next !== undefined);
+          expect(fired).toBe(next?.id ?? -1);
+          if (next) nowMs = next.atMs;
+        } else {
+          const untilMs = nowMs + op.ms;
+          const due = model.filter((e) => e.atMs <= untilMs).length;
+          expect(clock.run({ untilMs })).toBe(due);
+          model.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq).splice(0, due);
+          nowMs = untilMs;
+        }
+        expect(clock.pending).toBe(model.length);
+        expect(clock.now()).toBe(nowMs);
+      }
+    },
+  );
+
+  it.prop([
+    fc.array(fc.tuple(delayArb, fc.boolean(), fc.boolean()), { maxLength: MAX_MANY, size: "max" }),
+  ])("keeps the survivors in order when most of many timers are cleared", (timers) => {
+    const clock = new VirtualClock();
+    const fired: number[] = [];
+    const handles = timers.map(([delayMs], id) => clock.setTimer(() => fired.push(id), delayMs));
+    // Clear about 3 in 4, so cancelled entries outnumber live ones and the heap compacts.
+    const cleared = new Set<number>();
+    timers.forEach(([, a, b], id) => {
+      if (a || b) {
+        clock.clearTimer(handles[id]);
+        cleared.add(id);
+      }
+    });
+    expect(clock.pending).toBe(timers.length - cleared.size);
+    clock.run();
+    const expected = timers
+      .map(([delayMs], id) => ({ delayMs, id }))
+      .filter(({ id }) => !cleared.has(id))
+      .sort((x, y) => x.delayMs - y.delayMs || x.id - y.id)
+      .map(({ id }) => id);
+    expect(fired).toEqual(expected);
+  });
+
+  it("does not mistake a stale handle for the later timer that reuses its slot", () => {
+    const clock = new VirtualClock();
+    const stale = clock.setTimer(() => {}, 1);
+    clock.run();
+    let ran = false;
+    clock.setTimer(() => {
+      ran = true;
+    }, 1);
+    clock.clearTimer(stale);
+    expect(clock.pending).toBe(1);
+    clock.run();
+    expect(ran).toBe(true);
+  });
+
+  it("ignores clearing a timer from inside its own callback", () => {
+    const clock = new VirtualClock();
+    const h: unknown = clock.setTimer(() => clock.clearTimer(h), 1);
+    clock.setTimer(() => {}, 2);
+    clock.step();
+    expect(clock.pending).toBe(1);
+  });
+
+  it("lets an event's exception through, counted as run, and carries on", () => {
+    const clock = new VirtualClock();
+    clock.setTimer(() => {
+      throw new Error("boom");
+    }, 5);
+    clock.setTimer(() => {}, 7);
+    expect(() => clock.run()).toThrow("boom");
+    expect(clock.now()).toBe(5);
+    expect(clock.pending).toBe(1);
+    expect(clock.run()).toBe(1);
+    expect(clock.now()).toBe(7);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe("VirtualClock bounds and arguments", () => {
+  it("throws once more than maxEvents events are due, leaving the clock at the last one run", () => {
+    const clock = new VirtualClock();
+    let ran = 0;
+    const tick = () => {
+      ran++;
+      clock.setTimer(tick, 10);
+    };
+    clock.setTimer(tick, 10);
+    expect(() => clock.run({ maxEvents: 5 })).toThrow(
+      new Error(
+        "Stopped after maxEvents (5) events at 50 ms with more events due: a model that keeps scheduling may never finish; raise maxEvents if this is expected",
+      ),
+    );
+    expect([ran, clock.now(), clock.pending]).toEqual([5, 50, 1]);
+    expect(() => clock.run({ untilMs: 1000, maxEvents: 2 })).toThrow(
+      "Stopped after maxEvents (2) events at 70 ms with more events due before untilMs 1000",
+    );
+    // Exactly maxEvents due is fine.
+    expect(clock.run({ untilMs: 100, maxEvents: 3 })).toBe(3);
+  });
+
+  it("stops a runaway model by default", () => {
+    const clock = new VirtualClock();
+    const spin = () => clock.setTimer(spin, 0);
+    spin();
+    expect(() => clock.run()).toThrow("Stopped after maxEvents (10000000) events at 0 ms");
+  });
+
+  const badMs: [unknown, string][] = [
+    [-1, "RangeError: Cannot set timer as 'ms' must be a finite number >= 0: current value is -1"],
+    [
+      Number.NaN,
+      "RangeError: Cannot set timer as 'ms' must be a finite number >= 0: current value is NaN",
+    ],
+    [
+      Number.POSITIVE_INFINITY,
+      "RangeError: Cannot set timer as 'ms' must be a finite number >= 0: current value is Infinity",
+    ],
+    ["5", "TypeError: Cannot set timer as 'ms' must be a number: current value is \"5\""],
+  ];
+  it("setTimer accepts 0 and fractions, and rejects bad delays by name", () => {
+    const clock = new VirtualClock();
+    expect(() => clock.setTimer(() => {}, 0)).not.toThrow();
+    expect(() => clock.setTimer(() => {}, 0.25)).not.toThrow();
+    for (const [ms, message] of badMs) {
+      expect(String(catchError(() => clock.setTimer(() => {}, ms as number)))).toBe(message);
+    }
+    expect(String(catchError(() => clock.setTimer("x" as never, 1)))).toBe(
+      "TypeError: Cannot set timer as 'fn' must be a function: current value is \"x\"",
+    );
+    expect(clock.pending).toBe(2);
+  });
+
+  it("rejects bad arguments everywhere else with messages that name them", () => {
+    const clock = new VirtualClock({ startMs: 10 });
+    const cases: [() => unknown, string][] = [
+      [
+        () => new VirtualClock({ startMs: Number.NaN }),
+        "RangeError: Cannot create VirtualClock as 'startMs' must be a finite number >= -Infinity: current value is NaN",
+      ],
+      [
+        () => clock.schedule(9, () => {}),
+        "RangeError: Cannot schedule event as 'atMs' must be a finite number >= now (10): current value is 9",
+      ],
+      [
+        () => clock.schedule(Number.NaN, () => {}),
+        "RangeError: Cannot schedule event as 'atMs' must be a finite number >= now (10): current value is NaN",
+      ],
+      [
+        () => clock.run({ untilMs: 9 }),
+        "RangeError: Cannot run as 'untilMs' must be a finite number >= now (10): current value is 9",
+      ],
+      [
+        () => clock.run({ untilMs: Number.POSITIVE_INFINITY }),
+        "RangeError: Cannot run as 'untilMs' must be a finite number >= now (10): current value is Infinity",
+      ],
+      [
+        () => clock.run({ maxEvents: -1 }),
+        "RangeError: Cannot run as 'maxEvents' must be a non-negative integer or Infinity: current value is -1",
+      ],
+      [
+        () => clock.run({ maxEvents: 1.5 }),
+        "RangeError: Cannot run as 'maxEvents' must be a non-negative integer or Infinity: current value is 1.5",
+      ],
+      [
+        () => clock.run({ maxEvents: Number.NaN }),
+        "RangeError: Cannot run as 'maxEvents' must be a non-negative integer or Infinity: current value is NaN",
+      ],
+      [
+        () => clock.run({ untilMS: 5 } as never),
+        "TypeError: Cannot run as 'untilMS' is not an option: expected one of untilMs, maxEvents",
+      ],
+      [
+        () => clock.clearTimer(new VirtualClock().setTimer(() => {}, 1)),
+        "TypeError: Cannot clear timer as 'handle' was not returned by this VirtualClock: current value is [object Object]",
+      ],
+      [
+        () => clock.clearTimer(42),
+        "TypeError: Cannot clear timer as 'handle' was not returned by this VirtualClock: current value is 42",
+      ],
+    ];
+    for (const [call, message] of cases) expect(String(catchError(call))).toBe(message);
+    // Edge values: 0 events allowed is a bound like any other.
+    expect(clock.run({ untilMs: 10, maxEvents: 0 })).toBe(0);
+    clock.schedule(10, () => {});
+    expect(() => clock.run({ untilMs: 10, maxEvents: 0 })).toThrow("Stopped after maxEvents (0)");
+    expect(clock.run({ maxEvents: Number.POSITIVE_INFINITY })).toBe(1);
+  });
+
+  it("advance rejects bad durations by name", async () => {
+    const clock = new VirtualClock();
+    for (const ms of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(String(catchError(() => clock.advance(ms)))).toBe(
+        `RangeError: Cannot advance as 'ms' must be a finite number >= 0: current value is ${ms}`,
+      );
+    }
+    expect(await clock.advance(0)).toBe(0);
+  });
+
+  it("ignores clearing undefined, null, or a timer that already ran or was cleared", () => {
+    const clock = new VirtualClock();
+    const h = clock.setTimer(() => {}, 1);
+    clock.clearTimer(undefined);
+    clock.clearTimer(null);
+    clock.run();
+    clock.clearTimer(h);
+    const g = clock.setTimer(() => {}, 1);
+    clock.clearTimer(g);
+    clock.clearTimer(g);
+    expect(clock.pending).toBe(0);
+  });
+
+  it("refuses to run from inside an event", () => {
+    const clock = new VirtualClock();
+    clock.setTimer(() => clock.run(), 1);
+    expect(() => clock.run()).toThrow(
+      "Cannot run as this VirtualClock is already running (called from an event, or while runAsync is in progress)",
+    );
+  });
+});
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a throw");
+}
+
+// ---------------------------------------------------------------------------
+
+/** Promise-chain lengths: far past any fixed "await N times" drain. */
+const MAX_CHAIN = 5_000;
+
+describe("VirtualClock.runAsync", () => {
+  // Each case runs chains up to 10 k awaits long: 20 runs keep this test quick.
+  it.prop([fc.integer({ min: 0, max: MAX_CHAIN }), fc.integer({ min: 0, max: MAX_CHAIN })], {
+    numRuns: 20,
+  })(
+    "settles every promise chain an event starts before time moves on",
+    async (setAfter, clearAfter) => {
+      const clock = new VirtualClock();
+      const log: string[] = [];
+      const chain = async (length: number) => {
+        for (let i = 0; i < length; i++) await null;
+      };
+      const victim = clock.setTimer(() => log.push("victim@2"), 2);
+      clock.setTimer(() => {
+        void chain(setAfter).then(() => clock.setTimer(() => log.push(`zero@${clock.now()}`), 0));
+        void chain(clearAfter).then(() => clock.clearTimer(victim));
+      }, 1);
+      clock.setTimer(() => log.push("other@1.5"), 1.5);
+      await clock.runAsync();
+      expect(log).toEqual(["zero@1", "other@1.5"]);
+    },
+  );
+
+  it("picks up timers that code set before runAsync was called, after awaiting", async () => {
+    const clock = new VirtualClock();
+    const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimer(resolve, ms));
+    const times: number[] = [];
+    void (async () => {
+      await Promise.resolve();
+      await sleep(10);
+      times.push(clock.now());
+      await sleep(5);
+      times.push(clock.now());
+    })();
+    expect(await clock.runAsync({ untilMs: 12 })).toBe(1);
+    expect([times, clock.now()]).toEqual([[10], 12]);
+    expect(await clock.advance(100)).toBe(1);
+    expect([times, clock.now()]).toEqual([[10, 15], 112]);
+  });
+
+  it("refuses a second run while one is in progress, and rejects with an event's exception", async () => {
+    const clock = new VirtualClock();
+    clock.setTimer(() => {}, 1);
+    const first = clock.runAsync();
+    expect(() => clock.step()).toThrow("Cannot step as this VirtualClock is already running");
+    await expect(clock.runAsync()).rejects.toThrow(
+      "Cannot runAsync as this VirtualClock is already running",
+    );
+    expect(await first).toBe(1);
+    clock.setTimer(() => {
+      throw new Error("boom");
+    }, 1);
+    await expect(clock.runAsync()).rejects.toThrow("boom");
+    expect(await clock.runAsync()).toBe(0); // the flag was released
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe("documentation", () => {
+  const source = readFileSync(new URL("../sim/engine.ts", import.meta.url), "utf8");
+  const examples = [...source.matchAll(/@example\n\s*\* ```ts\n([\s\S]*?)\n\s*\* ```/g)].map((m) =>
+    m[1]!.replace(/^\s*\* ?/gm, ""),
+  );
+  const AsyncFunction = (async () => {}).constructor as new (
+    ...args: string[]
+  ) => (...args: unknown[]) => Promise<void>;
+  // Examples may only use console.assert, which must fail the test (Node's only logs).
+  const strictConsole = {
+    ...console,
+    assert: (ok: unknown, ...rest: unknown[]) => {
+      if (!ok) throw new Error(`assertion failed ${rest.join(" ")}`);
+    },
+  };
+
+  it("has an example on every export, constructor and public method", () => {
+    expect(examples.length).toBe(11);
+  });
+
+  it.each(examples.map((code, i) => [i, code] as const))("example %i runs", async (_, code) => {
+    const body = code.replace(/^import \{([^}]+)\} from "timebound\/sim";$/gm, "const {$1} = sim;");
+    await new AsyncFunction("sim", "console", body)(sim, strictConsole);
+  });
+});
