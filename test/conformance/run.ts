@@ -277,7 +277,9 @@ async function runOne(rt: Runtime, dir: string, env: Env): Promise<Outcome> {
   }
   const t0 = performance.now();
   const pending = new Set<string>();
+  let doneAt = Number.NaN;
   const problem = await rt.run(dir, env, (e) => {
+    if (e.type === "done") doneAt = performance.now();
     if (e.type === "start") {
       for (const c of e.cases) pending.add(c);
       console.log(`[${rt.name}] ${out.version} (${e.kind})`);
@@ -294,6 +296,12 @@ async function runOne(rt: Runtime, dir: string, env: Env): Promise<Outcome> {
     }
   });
   out.ms = Math.round(performance.now() - t0);
+  // How long the process lingered after its last case (workerd is a server: we stop it).
+  if (rt.name !== "workerd" && !problem) {
+    console.log(
+      `[${rt.name}] exited ${Math.round(performance.now() - doneAt)} ms after its last case`,
+    );
+  }
   if (problem) {
     out.failed++;
     console.log(`[${rt.name}] ✗ runtime: ${problem}`);

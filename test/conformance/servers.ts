@@ -215,7 +215,7 @@ export async function startServers(): Promise<Servers> {
         // Reads at `rate` bytes/s for `slow` ms (pausing the request stream),
         // then drains at full speed so the connection ends on its own.
         const rate = Math.max(q("rate", 4096, 1 << 30), 1);
-        const slowUntil = t0 + q("slow", 8_000, ROUTE_CAP_MS);
+        const slowUntil = t0 + q("slow", 5_000, ROUTE_CAP_MS);
         let h: ReturnType<typeof setTimeout> | undefined;
         req.on("data", (chunk: Buffer) => {
           const left = slowUntil - performance.now();
@@ -264,7 +264,9 @@ export async function startServers(): Promise<Servers> {
         else idle++;
       }
       const blackhole = [...holes.values()].filter((h) => h.id?.startsWith(prefix)).length;
-      json({ busy, idle, blackhole });
+      // Sockets that never carried a request cannot be attributed; runtimes run one at a time.
+      const neverUsed = [...sockets.values()].filter((st) => st.requests === 0).length;
+      json({ busy, idle, neverUsed, blackhole });
       return;
     }
     res.writeHead(404).end();
