@@ -523,6 +523,10 @@ function bindFetch(
     try {
       const res = await cfg.fetch(input, req);
       calls.settled(record, res);
+      tagBodyErrors(res, (error) => {
+        if (record) record.error = error; // Server-Timing then names the phase
+        tag(error);
+      });
       return res;
     } catch (error) {
       calls.failed(record, error, cfg.clock.now());
@@ -531,6 +535,32 @@ function bindFetch(
       throw error;
     }
   };
+}
+
+const BODY_READERS = ["arrayBuffer", "blob", "bytes", "formData", "json", "text"] as const;
+
+/**
+ * A limit can pass while the handler reads the body (`await res.json()`); the
+ * TimeoutError then comes from the read, not from the fetch. Own methods on
+ * this one response tag it on the way out, so Hono's error handler renders
+ * it too. (Cheaper than another stream layer; reads through `res.body`
+ * directly are still mapped after the handler, from `c.error`.)
+ */
+function tagBodyErrors(res: Response, tag: (error: unknown) => void): void {
+  if (res.body === null) return;
+  for (const name of BODY_READERS) {
+    const read = (res as unknown as Record<string, unknown>)[name];
+    if (typeof read !== "function") continue; // `bytes()` is recent
+    Object.defineProperty(res, name, {
+      configurable: true,
+      writable: true,
+      value: (...args: unknown[]) =>
+        (read as (...a: unknown[]) => Promise<unknown>).apply(res, args).catch((error: unknown) => {
+          tag(error);
+          throw error;
+        }),
+    });
+  }
 }
 
 /**

@@ -18,6 +18,7 @@ export interface CallRecord {
   /** Clock time the call settled without a response (error). */
   failedAt?: number;
   response?: Response;
+  /** Why the call failed, or why reading its body did. */
   error?: unknown;
 }
 
@@ -73,7 +74,13 @@ export function formatServerTiming(
     }
     const attempts = t.attempts === 1 ? "" : ` attempts:${t.attempts}`;
     const total = t.total === undefined ? "" : `;dur=${ms(t.total)}`;
-    out.push(`fetch${total};desc="${id} ${token(call.method)} ${status}${attempts}"`);
+    // A limit that passed while the body was read.
+    const cut = isTimeoutError(call.error)
+      ? ` timeout:${call.error.phase}`
+      : call.error === undefined
+        ? ""
+        : " error";
+    out.push(`fetch${total};desc="${id} ${token(call.method)} ${status}${attempts}${cut}"`);
     if (t.headers !== undefined) out.push(`fetch-ttfb;dur=${ms(t.headers)};desc="${id}"`);
     if (t.uploadStart !== undefined && t.uploadEnd !== undefined) {
       out.push(`fetch-upload;dur=${ms(t.uploadEnd - t.uploadStart)};desc="${id}"`);

@@ -483,6 +483,14 @@ describe("errors become problem responses", () => {
     expect(mw.stats.timeouts).toBe(1);
   });
 
+  it("a timeout while the handler reads the body is a 504 too, without logging a stack", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const app = appWith({ total: 150, fetch: fakeUpstream().fetch });
+    const body = await expectProblem(await app.request("/call?path=/trickle"), 504);
+    expect(body.phase).toBe("total");
+    expect(error).not.toHaveBeenCalled();
+  });
+
   it("an open circuit is a 503 with Retry-After in whole seconds", async () => {
     const up = fakeUpstream();
     const mw = timebound({ fetch: up.fetch });
