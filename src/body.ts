@@ -173,7 +173,8 @@ export interface WatchedResponse {
 /**
  * Wraps a response so every body read is read progress. The result keeps
  * `status`, `statusText`, `headers`, `url`, `redirected` and `type`. Reading
- * to the end, cancelling, or an error ends the watchdog and calls `onEnd`.
+ * to the end or cancelling (`onEnd(undefined)`), or an error (`onEnd(error)`),
+ * ends the watchdog.
  * `mapError` turns a read error into what the caller sees (the timeout or the
  * caller's own abort reason instead of a generic AbortError).
  */
@@ -181,23 +182,23 @@ export function watchResponse(
   res: Response,
   wd: Watchdog,
   mapError: (error: unknown) => unknown,
-  onEnd: () => void,
+  onEnd: (error: unknown) => void,
 ): WatchedResponse {
   const body = res.body;
   if (body === null || NULL_BODY_STATUS.has(res.status)) {
     body?.cancel().catch(noop);
     wd.end();
-    onEnd();
+    onEnd(undefined);
     return { response: res, fail: noop };
   }
   const reader = body.getReader();
   let ctrl!: ReadableStreamDefaultController<Uint8Array>;
   let ended = false;
-  const end = (): void => {
+  const end = (error: unknown): void => {
     if (ended) return;
     ended = true;
     wd.end();
-    onEnd();
+    onEnd(error);
   };
   const stream = new ReadableStream<Uint8Array>(
     {
@@ -211,14 +212,15 @@ export function watchResponse(
           r = await reader.read();
         } catch (error) {
           if (!ended) {
-            end();
-            c.error(mapError(error));
+            const reason = mapError(error);
+            end(reason);
+            c.error(reason);
           }
           return;
         }
         if (ended) return; // failed while we waited; the stream is already errored
         if (r.done) {
-          end();
+          end(undefined);
           c.close();
           return;
         }
@@ -227,7 +229,7 @@ export function watchResponse(
         c.enqueue(r.value);
       },
       cancel(reason) {
-        end();
+        end(undefined);
         return reader.cancel(reason).catch(noop);
       },
     },
@@ -247,7 +249,7 @@ export function watchResponse(
     response: out,
     fail(reason) {
       if (ended) return;
-      end();
+      end(reason);
       try {
         ctrl.error(reason);
       } catch {

@@ -30,6 +30,8 @@ export interface TimeoutDetails {
   direction?: "upload" | "download";
   /** For `minRate`: the required bytes per window. */
   minBytes?: number;
+  /** Why no retry followed, when a retry policy was set (e.g. the backoff would cross the deadline). */
+  note?: string;
 }
 
 const PHASE_TEXT: Record<Phase, string> = {
@@ -63,6 +65,7 @@ export class TimeoutError extends Error {
   readonly url: string;
   readonly method: string;
   readonly direction: "upload" | "download" | undefined;
+  readonly minBytes: number | undefined;
 
   constructor(details: TimeoutDetails, options?: { cause?: unknown }) {
     super(messageFor(details), options);
@@ -75,6 +78,7 @@ export class TimeoutError extends Error {
     this.url = details.url;
     this.method = details.method;
     this.direction = details.direction;
+    this.minBytes = details.minBytes;
   }
 }
 
@@ -83,7 +87,8 @@ function messageFor(d: TimeoutDetails): string {
     d.phase === "minRate"
       ? `${PHASE_TEXT.minRate} of ${d.minBytes ?? "?"} bytes per ${round(d.limitMs)} ms (${d.direction ?? "?"})`
       : `${PHASE_TEXT[d.phase]} of ${round(d.limitMs)} ms`;
-  return `Request timed out: ${d.method} ${d.url}: ${limit} passed (after ${round(d.elapsedMs)} ms)`;
+  const note = d.note ? `; ${d.note}` : "";
+  return `Request timed out: ${d.method} ${d.url}: ${limit} passed (after ${round(d.elapsedMs)} ms)${note}`;
 }
 
 function round(ms: number): number {
@@ -120,4 +125,44 @@ export function redactUrl(url: string): string {
   } catch {
     return url.replace(/[?#].*$/, "");
   }
+}
+
+/**
+ * The circuit breaker for the request's origin is open: the call failed fast
+ * without touching the network. Try again after `retryAfterMs`.
+ *
+ * @example
+ * ```ts
+ * import { CircuitOpenError, isCircuitOpenError } from "timebound";
+ * const e = new CircuitOpenError({ origin: "https://api.example", retryAfterMs: 1200 });
+ * console.assert(e.name === "CircuitOpenError" && isCircuitOpenError(e));
+ * console.assert(e.message === "Circuit open for https://api.example: failing fast for 1200 ms");
+ * ```
+ */
+export class CircuitOpenError extends Error {
+  override readonly name = "CircuitOpenError";
+  /** The origin whose breaker is open. */
+  readonly origin: string;
+  /** Milliseconds until the breaker lets a probe through. */
+  readonly retryAfterMs: number;
+
+  constructor(details: { origin: string; retryAfterMs: number }, options?: { cause?: unknown }) {
+    super(
+      `Circuit open for ${details.origin}: failing fast for ${Math.ceil(details.retryAfterMs)} ms`,
+      options,
+    );
+    this.origin = details.origin;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** Whether `error` is a {@linkcode CircuitOpenError}, also across realms (checks `name` and `retryAfterMs`). */
+export function isCircuitOpenError(error: unknown): error is CircuitOpenError {
+  if (error instanceof CircuitOpenError) return true;
+  return (
+    typeof error === "object" &&
+    error !== null &&
+    (error as { name?: unknown }).name === "CircuitOpenError" &&
+    typeof (error as { retryAfterMs?: unknown }).retryAfterMs === "number"
+  );
 }

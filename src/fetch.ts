@@ -1,12 +1,15 @@
 /**
  * `createFetch`: a fetch whose every request finishes on time. It composes
- * the watchdog, the body streams and the timings.
+ * attempts (each under its own watchdog, all under one total deadline),
+ * retries, the circuit breaker and routing.
  *
  * @module
  */
-import { streamable, type Upload, upload, type WatchedResponse, watchResponse } from "./body.ts";
+import { Attempt, type AttemptEnd } from "./attempt.ts";
+import type { Body } from "./body.ts";
+import type { BreakerTicket } from "./breaker.ts";
 import { realClock } from "./clock.ts";
-import { redactUrl, TimeoutError } from "./errors.ts";
+import { isTimeoutError, TimeoutError } from "./errors.ts";
 import {
   type Limits,
   resolveLimits,
@@ -14,8 +17,9 @@ import {
   type TimeboundOptions,
   type UploadProgress,
 } from "./policy.ts";
+import { backoffMs, isIdempotent, RetryBudget, retryAfterMs } from "./retry.ts";
+import { bodySizeOf } from "./route.ts";
 import { attachTimings, createTimings } from "./timings.ts";
-import { Watchdog } from "./watchdog.ts";
 
 /** `RequestInit` plus per-call limits. */
 export interface TimeboundInit extends RequestInit {
@@ -30,19 +34,18 @@ export interface TimeboundInit extends RequestInit {
 /** A fetch with timebound's limits: same signature, plus `init.timeouts`. */
 export type TimeboundFetch = (input: RequestInfo | URL, init?: TimeboundInit) => Promise<Response>;
 
-const noop = (): void => {};
-
 /**
  * Creates a fetch whose requests finish on time: a hard `total` deadline that
  * covers the whole exchange including the response body, and optional
  * per-phase limits (`headers`, `readIdle`, `writeIdle`, `minRate`). Large
  * bodies are streamed in chunks so a stalled upload is seen. A limit that
  * passes rejects the pending call or body read with a {@linkcode TimeoutError}
- * naming the phase, aborts the request and releases its connection.
+ * naming the phase, aborts the request and releases its connection. Retries,
+ * when enabled, never outlive the total deadline.
  *
  * Options are validated here, never at request time.
  *
- * @param options Limits, upload streaming, and injection points (`fetch`, `clock`).
+ * @param options Limits, upload streaming, retries, breaker, routing, and injection points (`fetch`, `clock`).
  * @returns A function with fetch's signature; `init.timeouts` overrides limits per call.
  * @throws {TypeError} for an unknown option or a wrong type.
  * @throws {RangeError} for a value out of range (NaN, ≤ 0, > 2^31−1 ms, …).
@@ -62,8 +65,10 @@ const noop = (): void => {};
 export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
   const policy = resolveOptions(options);
   const clock = policy.clock ?? realClock;
-  const inner = policy.fetch;
   const { threshold, chunkSize } = policy.upload;
+  const { retry, breaker, route } = policy;
+  const budget = retry?.budget ? new RetryBudget(retry.budget) : undefined;
+  const needsOrigin = breaker !== undefined || budget !== undefined;
 
   return async function timeboundFetch(
     input: RequestInfo | URL,
@@ -74,120 +79,208 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
         ? policy.limits
         : resolveLimits(init.timeouts, policy.limits, "timeouts");
     const onProgress = init?.onUploadProgress ?? policy.onUploadProgress;
-    if (typeof onProgress !== "undefined" && typeof onProgress !== "function") {
+    if (onProgress !== undefined && typeof onProgress !== "function") {
       throw new TypeError("Invalid option 'onUploadProgress': expected a function");
     }
-    const startedAt = clock.now();
 
-    // Normalise to (url, init): a Request's body stream is read by us, so the
-    // Request itself cannot be handed on.
+    // Normalise to (url, request, body): a Request's body stream is read by
+    // us, so the Request itself cannot be handed on.
     let url: string;
-    let req: TimeboundInit;
-    let callerSignal: AbortSignal | null | undefined;
+    let request: TimeboundInit;
     let requestSignal: AbortSignal | undefined;
     if (typeof Request !== "undefined" && input instanceof Request) {
       url = input.url;
       requestSignal = input.signal;
-      req = {
+      request = {
         method: input.method,
         headers: input.headers,
         body: input.body,
         redirect: input.redirect,
       };
-      if (init) Object.assign(req, init);
+      if (init) Object.assign(request, init);
     } else {
       url = typeof input === "string" ? input : String(input);
-      req = init ? { ...init } : {};
+      request = init ? { ...init } : {};
     }
-    callerSignal = req.signal;
-    delete req.timeouts;
-    delete req.onUploadProgress;
-    const method = (req.method ?? "GET").toUpperCase();
+    const callerSignal = request.signal;
+    const body = request.body as Body | null | undefined;
+    delete request.timeouts;
+    delete request.onUploadProgress;
+    delete request.signal;
+    delete request.body;
+    const method = (request.method ?? "GET").toUpperCase();
     if (callerSignal?.aborted) throw callerSignal.reason;
     if (requestSignal?.aborted) throw requestSignal.reason;
+    const origin = needsOrigin ? new URL(url).origin : "";
+    const inner =
+      route?.({ url, method, bodySize: bodySizeOf(body) }) ?? policy.fetch ?? globalThis.fetch;
 
-    const controller = new AbortController();
+    const startedAt = clock.now();
+    const deadline = startedAt + limits.total;
     const timings = createTimings(startedAt);
-    let up: Upload | undefined;
-    let watched: WatchedResponse | undefined;
-    let timeout: TimeoutError | undefined;
+    let current: Attempt | undefined;
+    let sleeping: { timer: unknown; reject: (reason: unknown) => void } | undefined;
     let callerAborted = false;
     let callerReason: unknown;
+    let done = false;
+    let handedOver: Attempt | undefined;
 
-    const stop = (reason: unknown): void => {
-      up?.stop(reason);
-      watched?.fail(reason);
-      controller.abort(reason);
-      release();
-    };
-    const wd = new Watchdog({
-      clock,
-      limits,
-      startedAt,
-      timings,
-      onExpire(e) {
-        timeout = new TimeoutError({
-          ...e,
-          attempt: 1,
-          url: redactUrl(url),
-          method,
-        });
-        stop(timeout);
-      },
-    });
-    // The caller's signal, forwarded with one listener (AbortSignal.any leaks
-    // on workerd and allocates ~4 KB per call on Node 20; ARCHITECTURE.md).
     const onAbort = (event: Event): void => {
-      if (callerAborted || timeout) return;
+      if (callerAborted) return;
       callerAborted = true;
       callerReason = (event.target as AbortSignal).reason;
-      wd.end();
-      stop(callerReason);
+      current?.abort(callerReason);
+      if (sleeping) {
+        clock.clearTimer(sleeping.timer);
+        sleeping.reject(callerReason);
+      }
     };
+    // The caller's signal, forwarded with one listener (AbortSignal.any leaks
+    // on workerd and allocates ~4 KB per call on Node 20; ARCHITECTURE.md).
     callerSignal?.addEventListener("abort", onAbort, { once: true });
     requestSignal?.addEventListener("abort", onAbort, { once: true });
-    function release(): void {
+    budget?.begin(origin);
+    const finish = (): void => {
+      if (done) return;
+      done = true;
       callerSignal?.removeEventListener("abort", onAbort);
       requestSignal?.removeEventListener("abort", onAbort);
-    }
-    const reasonFor = (error: unknown): unknown =>
-      timeout ?? (callerAborted ? callerReason : error);
+      budget?.end(origin);
+    };
+    const sleep = (ms: number): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const timer = clock.setTimer(() => {
+          sleeping = undefined;
+          resolve();
+        }, ms);
+        sleeping = { timer, reject };
+      });
 
-    const body = req.body;
-    const s = body == null ? undefined : streamable(body, threshold);
-    if (s) {
-      up = upload(s, { chunkSize, watchdog: wd, onProgress });
-      req.body = up.stream;
-      req.duplex = "half";
-      if (s.contentType) {
-        const headers = new Headers(req.headers);
-        if (!headers.has("content-type")) headers.set("content-type", s.contentType);
-        req.headers = headers;
-      }
-    } else {
-      wd.sent();
-    }
-    req.signal = controller.signal;
-
-    let res: Response;
     try {
-      res = await (inner ?? globalThis.fetch).call(globalThis, url, req);
+      for (let n = 1; ; n++) {
+        let ticket: BreakerTicket | undefined;
+        try {
+          ticket = breaker?.admit(origin);
+        } catch (error) {
+          if (n > 1) budget?.release(origin);
+          throw error;
+        }
+        const isRetry = n > 1;
+        timings.attempts = n;
+        const attempt: Attempt = new Attempt({
+          fetch: inner,
+          url,
+          method,
+          request,
+          body,
+          number: n,
+          limits,
+          clock,
+          startedAt,
+          timings,
+          threshold,
+          chunkSize,
+          onProgress,
+          onEnd(end: AttemptEnd) {
+            if (ticket) breaker!.settle(ticket, outcome(end));
+            if (isRetry) budget?.release(origin);
+            if (handedOver === attempt) finish();
+          },
+        });
+        current = attempt;
+        if (callerAborted) attempt.abort(callerReason);
+
+        let res: Response;
+        try {
+          res = await attempt.run();
+        } catch (error) {
+          if (callerAborted) throw callerReason;
+          const why = whyNotRetry(n, error);
+          if (why !== undefined) throw annotate(error, why);
+          const delay = backoffMs(retry!, n);
+          if (clock.now() + delay >= deadline) {
+            budget?.release(origin);
+            throw annotate(
+              error,
+              `not retried: a backoff of ${Math.round(delay)} ms would cross the total deadline`,
+            );
+          }
+          await sleep(delay);
+          continue;
+        }
+
+        if (retry?.statusCodes.has(res.status) && whyNotRetry(n, undefined) === undefined) {
+          const asked = retryAfterMs(res.headers);
+          const delay = asked ?? backoffMs(retry, n);
+          const fits =
+            (asked === undefined || asked <= retry.maxRetryAfterMs) &&
+            clock.now() + delay < deadline;
+          if (fits) {
+            await res.body?.cancel();
+            await sleep(delay);
+            continue;
+          }
+          budget?.release(origin);
+        }
+        handedOver = attempt;
+        attachTimings(res, timings);
+        if (attempt.over) finish(); // a body-less response ended with its headers
+        return res;
+      }
     } catch (error) {
-      const reason = reasonFor(error);
-      wd.end();
-      up?.stop(reason);
-      release();
-      throw reason;
+      finish();
+      throw error;
     }
-    wd.headersReceived();
-    if (!wd.running) {
-      // A limit passed, or the caller aborted, just as the headers arrived.
-      res.body?.cancel().catch(noop);
-      release();
-      throw reasonFor(new Error("request ended before its response was delivered"));
+
+    /**
+     * Why attempt `n` may not be followed by another: a reason (empty when
+     * there is nothing worth saying), or `undefined` when it may, in which
+     * case a retry-budget slot is now held.
+     */
+    function whyNotRetry(n: number, error: unknown): string | undefined {
+      if (!retry || retry.limit === 0) return "";
+      // Only a `headers` timeout is retried: the server never answered, and
+      // another connection may. Past that, the deadline is what is left.
+      if (isTimeoutError(error) && error.phase !== "headers") return "";
+      if (n > retry.limit) return `not retried: ${retry.limit} retries made`;
+      if (
+        !isIdempotent(retry, method, request.headers ? new Headers(request.headers) : undefined)
+      ) {
+        return `not retried: ${method} is not idempotent (send an Idempotency-Key to allow it)`;
+      }
+      // A caller's stream is read once; it cannot be sent again.
+      if (body instanceof ReadableStream) return "not retried: a stream body cannot be replayed";
+      if (budget && !budget.tryAcquire(origin))
+        return "not retried: the retry budget for this origin is spent";
+      return undefined;
     }
-    watched = watchResponse(res, wd, reasonFor, release);
-    attachTimings(watched.response, timings);
-    return watched.response;
   };
+}
+
+/** A breaker outcome: the caller giving up is neither success nor failure; 5xx and errors are failures. */
+function outcome(end: AttemptEnd): boolean | undefined {
+  if (end.byCaller) return undefined;
+  if (end.error !== undefined) return false;
+  return end.status === undefined || end.status < 500;
+}
+
+/** Adds why no retry followed to a TimeoutError's message; other errors pass through untouched. */
+function annotate(error: unknown, why: string): unknown {
+  if (!why || !(error instanceof TimeoutError)) return error;
+  return new TimeoutError(
+    {
+      phase: error.phase,
+      limitMs: error.limitMs,
+      elapsedMs: error.elapsedMs,
+      bytesSent: error.bytesSent,
+      bytesReceived: error.bytesReceived,
+      attempt: error.attempt,
+      url: error.url,
+      method: error.method,
+      direction: error.direction,
+      minBytes: error.minBytes,
+      note: why,
+    },
+    { cause: error.cause },
+  );
 }

@@ -10,9 +10,24 @@
  *
  * @module
  */
+
+export {
+  type BreakerOptions,
+  type BreakerSnapshot,
+  type BreakerState,
+  type BreakerTicket,
+  CircuitBreaker,
+} from "./breaker.ts";
 export { type Clock, realClock, type TimerHandle } from "./clock.ts";
 export { type Duration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
-export { isTimeoutError, type Phase, type TimeoutDetails, TimeoutError } from "./errors.ts";
+export {
+  CircuitOpenError,
+  isCircuitOpenError,
+  isTimeoutError,
+  type Phase,
+  type TimeoutDetails,
+  TimeoutError,
+} from "./errors.ts";
 export { createFetch, type TimeboundFetch, type TimeboundInit } from "./fetch.ts";
 export {
   CHUNK_MAX_BYTES,
@@ -33,5 +48,7 @@ export {
   type UploadOptions,
   type UploadProgress,
 } from "./policy.ts";
+export { RetryBudget, type RetryOptions } from "./retry.ts";
+export { bodySizeOf, type Route, type RouteInfo } from "./route.ts";
 export { type Timings, timingsOf } from "./timings.ts";
 export { type Expiry, Watchdog, type WatchdogInit } from "./watchdog.ts";

@@ -6,9 +6,23 @@
  *
  * @module
  */
+import { type BreakerOptions, CircuitBreaker } from "./breaker.ts";
 import type { Clock } from "./clock.ts";
-import { type Duration, describe, MAX_TIMER_MS, parseDuration } from "./duration.ts";
+import type { Duration } from "./duration.ts";
+import {
+  checkKeys,
+  durationOption,
+  integerOption,
+  optionalFunction,
+  plainObject,
+  positiveNumber,
+} from "./validate.ts";
+
+export { durationOption } from "./validate.ts";
+
 import { chunkSizeFor } from "./model.ts";
+import { type ResolvedRetry, type RetryOptions, resolveRetry } from "./retry.ts";
+import type { Route } from "./route.ts";
 
 /** A minimum transfer rate: at least `bytes` in every window of length `per`. */
 export interface MinRate {
@@ -62,6 +76,12 @@ export interface TimeboundOptions extends Limits {
   upload?: UploadOptions;
   /** Called after each uploaded chunk. */
   onUploadProgress?: (progress: UploadProgress) => void;
+  /** Retries inside the total deadline; off unless given. */
+  retry?: RetryOptions | false;
+  /** A circuit breaker per origin: a {@linkcode CircuitBreaker} (shareable, inspectable) or its options. @default off */
+  breaker?: CircuitBreaker | BreakerOptions | false;
+  /** Picks the fetch per request, e.g. by body size. */
+  route?: Route;
   /** The fetch to wrap. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The clock for every limit. @default realClock */
@@ -96,81 +116,15 @@ const OPTION_KEYS = new Set<string>([
   ...LIMIT_KEYS,
   "upload",
   "onUploadProgress",
+  "retry",
+  "breaker",
+  "route",
   "fetch",
   "clock",
 ]);
+
 const UPLOAD_KEYS = new Set(["threshold", "chunkSize", "uplinkBitsPerSecond"]);
 const MIN_RATE_KEYS = new Set(["bytes", "per"]);
-const DURATION_RANGE = `a duration in (0, ${MAX_TIMER_MS}] ms, as a number of ms or a string like "1.5s"`;
-
-/**
- * Validates a duration option and returns milliseconds.
- *
- * @throws {TypeError} for a wrong type or unparseable string; {@link RangeError} for a value out of range.
- */
-export function durationOption(name: string, value: unknown): number {
-  let ms: number;
-  try {
-    ms = parseDuration(value as Duration);
-  } catch {
-    throw new TypeError(
-      `Invalid option '${name}': expected ${DURATION_RANGE}, got ${describe(value)}`,
-    );
-  }
-  if (!(ms > 0 && ms <= MAX_TIMER_MS)) {
-    throw new RangeError(
-      `Invalid option '${name}': expected ${DURATION_RANGE}, got ${describe(value)}`,
-    );
-  }
-  return ms;
-}
-
-function integerOption(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Invalid option '${name}': expected an integer in [${min}, ${max}], got ${describe(value)}`,
-    );
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `Invalid option '${name}': expected an integer in [${min}, ${max}], got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-function positiveNumber(name: string, value: unknown): number {
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Invalid option '${name}': expected a finite number > 0, got ${describe(value)}`,
-    );
-  }
-  if (!(value > 0 && Number.isFinite(value))) {
-    throw new RangeError(
-      `Invalid option '${name}': expected a finite number > 0, got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-function plainObject(name: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TypeError(`Invalid option '${name}': expected an object, got ${describe(value)}`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function checkKeys(where: string, obj: Record<string, unknown>, allowed: Set<string>): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.has(key)) {
-      const prefix = where ? `${where}.` : "";
-      throw new TypeError(
-        `Unknown option '${prefix}${key}': expected one of ${[...allowed].join(", ")}`,
-      );
-    }
-  }
-}
-
 function limit(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (value === false) return Number.POSITIVE_INFINITY;
@@ -223,6 +177,9 @@ export interface Policy {
   limits: ResolvedLimits;
   upload: ResolvedUpload;
   onUploadProgress: ((progress: UploadProgress) => void) | undefined;
+  retry: ResolvedRetry | undefined;
+  breaker: CircuitBreaker | undefined;
+  route: Route | undefined;
   fetch: typeof fetch | undefined;
   clock: Clock | undefined;
 }
@@ -253,18 +210,16 @@ export function resolveOptions(options: unknown): Policy {
     }
     clock = obj.clock as Clock;
   }
-  return { limits, upload, onUploadProgress, fetch: fetchFn, clock };
-}
-
-function optionalFunction(
-  name: string,
-  value: unknown,
-): ((...args: never[]) => unknown) | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "function") {
-    throw new TypeError(`Invalid option '${name}': expected a function, got ${describe(value)}`);
+  const retry = resolveRetry(obj.retry);
+  let breaker: CircuitBreaker | undefined;
+  if (obj.breaker instanceof CircuitBreaker) breaker = obj.breaker;
+  else if (obj.breaker !== undefined && obj.breaker !== false) {
+    // The breaker runs on the fetch's clock unless its options name another.
+    const b = plainObject("breaker", obj.breaker);
+    breaker = new CircuitBreaker({ clock, ...b } as BreakerOptions);
   }
-  return value as (...args: never[]) => unknown;
+  const route = optionalFunction("route", obj.route) as Route | undefined;
+  return { limits, upload, onUploadProgress, retry, breaker, route, fetch: fetchFn, clock };
 }
 
 function resolveUpload(input: unknown, limits: ResolvedLimits): ResolvedUpload {
