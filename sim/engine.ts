@@ -37,7 +37,7 @@ export interface RunOptions {
 
 const DEFAULT_MAX_EVENTS = 10_000_000;
 const RUN_OPTION_KEYS = ["untilMs", "maxEvents"];
-/** Smallest heap worth compacting; below this, skipping cancelled entries is cheaper. */
+/** Cancelled entries below which compacting is not worth it: skipping them at the top is cheap. */
 const MIN_COMPACT = 64;
 const INITIAL_CAPACITY = 64;
 /** What the queue's next event time is when there is none: event times are always finite. */
@@ -76,17 +76,33 @@ function describe(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
-/** Throws unless `value` is a finite number ≥ `min`. */
-function checkTime(action: string, name: string, value: unknown, min: number, minText: string) {
+/**
+ * Throws unless `value` is a finite number, and at least `min` when given
+ * (`minName` names the bound in the message). Allocates nothing unless it
+ * throws: it runs on every `setTimer`.
+ */
+function checkTime(action: string, name: string, value: unknown, min?: number, minName?: string) {
   if (typeof value !== "number") {
     throw new TypeError(
       `Cannot ${action} as '${name}' must be a number: current value is ${describe(value)}`,
     );
   }
-  if (!(value >= min) || value === Infinity) {
+  if (!Number.isFinite(value) || (min !== undefined && value < min)) {
+    const bound = min === undefined ? "" : ` >= ${minName ? `${minName} (${min})` : min}`;
     throw new RangeError(
-      `Cannot ${action} as '${name}' must be a finite number >= ${minText}: current value is ${value}`,
+      `Cannot ${action} as '${name}' must be a finite number${bound}: current value is ${value}`,
     );
+  }
+}
+
+/** Throws a TypeError naming the first key of `options` not in `known`. */
+function checkKeys(action: string, options: object, known: string[]) {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new TypeError(
+        `Cannot ${action} as '${key}' is not an option: expected one of ${known.join(", ")}`,
+      );
+    }
   }
 }
 
@@ -94,8 +110,9 @@ function checkTime(action: string, name: string, value: unknown, min: number, mi
  * A virtual {@linkcode Clock} and discrete-event engine. Timers go into a
  * binary heap ordered by (due time, scheduling sequence); nothing happens
  * until you run events with {@linkcode VirtualClock.step},
- * {@linkcode VirtualClock.run} or {@linkcode VirtualClock.runAsync}. No real
- * timer is ever armed.
+ * {@linkcode VirtualClock.run} or {@linkcode VirtualClock.runAsync}. It never
+ * reads the real clock or arms a real timer (`runAsync` only yields to the
+ * host between events).
  *
  * Guarantees:
  * - Events run in (time, sequence) order: time never goes backwards, and
@@ -160,7 +177,8 @@ export class VirtualClock implements Clock {
    */
   constructor(options: VirtualClockOptions = {}) {
     const startMs = options.startMs ?? 0;
-    checkTime("create VirtualClock", "startMs", startMs, -Infinity, "-Infinity");
+    checkKeys("create VirtualClock", options, ["startMs"]);
+    checkTime("create VirtualClock", "startMs", startMs);
     this.#now = startMs;
   }
 
@@ -218,7 +236,7 @@ export class VirtualClock implements Clock {
    * ```
    */
   setTimer(fn: () => void, ms: number): TimerHandle {
-    checkTime("set timer", "ms", ms, 0, "0");
+    checkTime("set timer", "ms", ms, 0);
     return this.#push(this.#now + ms, fn, "set timer");
   }
 
@@ -240,7 +258,7 @@ export class VirtualClock implements Clock {
    * ```
    */
   schedule(atMs: number, fn: () => void): TimerHandle {
-    checkTime("schedule event", "atMs", atMs, this.#now, `now (${this.#now})`);
+    checkTime("schedule event", "atMs", atMs, this.#now, "now");
     return this.#push(atMs, fn, "schedule event");
   }
 
@@ -435,7 +453,7 @@ export class VirtualClock implements Clock {
    * ```
    */
   advance(ms: number, options: Pick<RunOptions, "maxEvents"> = {}): Promise<number> {
-    checkTime("advance", "ms", ms, 0, "0");
+    checkTime("advance", "ms", ms, 0);
     return this.runAsync({ ...options, untilMs: this.#now + ms });
   }
 
@@ -449,16 +467,9 @@ export class VirtualClock implements Clock {
   }
 
   #checkRun(options: RunOptions): { untilMs: number; maxEvents: number } {
-    for (const key of Object.keys(options)) {
-      if (!RUN_OPTION_KEYS.includes(key)) {
-        throw new TypeError(
-          `Cannot run as '${key}' is not an option: expected one of ${RUN_OPTION_KEYS.join(", ")}`,
-        );
-      }
-    }
+    checkKeys("run", options, RUN_OPTION_KEYS);
     const { untilMs, maxEvents = DEFAULT_MAX_EVENTS } = options;
-    if (untilMs !== undefined)
-      checkTime("run", "untilMs", untilMs, this.#now, `now (${this.#now})`);
+    if (untilMs !== undefined) checkTime("run", "untilMs", untilMs, this.#now, "now");
     if (typeof maxEvents !== "number") {
       throw new TypeError(
         `Cannot run as 'maxEvents' must be a number: current value is ${describe(maxEvents)}`,

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fc, it } from "@fast-check/vitest";
-import { describe, expect } from "vitest";
+import { describe, expect, vi } from "vitest";
 import * as sim from "../sim/mod.ts";
 import { VirtualClock } from "../sim/mod.ts";
 
@@ -359,7 +359,11 @@ describe("VirtualClock bounds and arguments", () => {
     const cases: [() => unknown, string][] = [
       [
         () => new VirtualClock({ startMs: Number.NaN }),
-        "RangeError: Cannot create VirtualClock as 'startMs' must be a finite number >= -Infinity: current value is NaN",
+        "RangeError: Cannot create VirtualClock as 'startMs' must be a finite number: current value is NaN",
+      ],
+      [
+        () => new VirtualClock({ startMS: 5 } as never),
+        "TypeError: Cannot create VirtualClock as 'startMS' is not an option: expected one of startMs",
       ],
       [
         () => clock.schedule(9, () => {}),
@@ -478,6 +482,27 @@ describe("VirtualClock.runAsync", () => {
       expect(log).toEqual(["zero@1", "other@1.5"]);
     },
   );
+
+  it("falls back to setTimeout(0) where there is no setImmediate (browsers, workerd)", async () => {
+    vi.stubGlobal("setImmediate", undefined);
+    vi.resetModules();
+    try {
+      const fresh = await import("../sim/engine.ts");
+      expect(fresh.VirtualClock).not.toBe(VirtualClock);
+      const clock = new fresh.VirtualClock();
+      const log: number[] = [];
+      void new Promise<void>((resolve) => clock.setTimer(resolve, 5)).then(async () => {
+        for (let i = 0; i < 100; i++) await null;
+        clock.setTimer(() => log.push(clock.now()), 0);
+      });
+      clock.setTimer(() => log.push(clock.now()), 6);
+      expect(await clock.runAsync()).toBe(3);
+      expect(log).toEqual([5, 6]);
+    } finally {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    }
+  });
 
   it("picks up timers that code set before runAsync was called, after awaiting", async () => {
     const clock = new VirtualClock();
