@@ -205,8 +205,11 @@ export class CircuitBreaker {
     }
     if (ok === undefined || e.state !== "closed") return;
     e.rotate(now, this.bucketMs);
-    if (ok) e.ok[e.bucket]!++;
-    else e.bad[e.bucket]!++;
+    if (ok) {
+      e.ok[e.bucket]!++;
+      return; // a success never opens the circuit
+    }
+    e.bad[e.bucket]!++;
     const { calls, failures } = e.totals();
     if (calls >= this.minCalls && failures / calls >= this.failureRatio) {
       e.state = "open";
