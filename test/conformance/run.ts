@@ -67,12 +67,12 @@ const runtimes: Runtime[] = [
     e,
   ]),
   cli("bun", bin("bun"), (m, e) => ["run", m, e]),
-  {
-    name: "workerd",
-    version: () => execFileSync(bin("workerd"), ["--version"], { encoding: "utf8" }).trim(),
-    run: runWorkerd,
-  },
+  { name: "workerd", version: workerdVersion, run: runWorkerd },
 ];
+
+function workerdVersion(): string {
+  return execFileSync(bin("workerd"), ["--version"], { encoding: "utf8" }).trim();
+}
 
 /** Children alive right now, killed by process group on any way out. */
 const live = new Set<ChildProcess>();
@@ -194,7 +194,9 @@ async function runWorkerd(
   env: Env,
   onEvent: (e: RunnerEvent) => void,
 ): Promise<string | undefined> {
-  const date = /(\d{4}-\d{2}-\d{2})/.exec(runtimes.at(-1)!.version())?.[1] ?? "2025-01-01";
+  // The newest date this workerd supports is its own release date.
+  const date = /(\d{4}-\d{2}-\d{2})/.exec(workerdVersion())?.[1];
+  if (!date) return `cannot read a date from \`workerd --version\`: ${workerdVersion()}`;
   const port = await freePort();
   writeFileSync(
     join(dir, "config.capnp"),
@@ -223,15 +225,16 @@ const worker :Workerd.Worker = (
   const base = `http://127.0.0.1:${port}`;
   const deadline = AbortSignal.timeout(RUNTIME_TIMEOUT_MS);
   try {
-    for (let i = 0; ; i++) {
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
       if (child.exitCode !== null) return `workerd exited at startup\n${indent(stderr)}`;
-      try {
-        if ((await fetch(`${base}/ping`)).ok) break;
-      } catch {
-        if (i > 100) return `workerd did not listen within 10 s\n${indent(stderr)}`;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      up = await fetch(`${base}/ping`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (!up) await new Promise((r) => setTimeout(r, 100));
     }
+    if (!up) return `workerd did not answer within 10 s\n${indent(stderr)}`;
     let done = false;
     const res = await fetch(base, { method: "POST", body: JSON.stringify(env), signal: deadline });
     const split = lines((line) => {
@@ -274,6 +277,9 @@ async function runOne(rt: Runtime, dir: string, env: Env): Promise<Outcome> {
     out.failed++;
     console.log(`[${rt.name}] ✗ not runnable: ${String(e)}`);
     return out;
+  }
+  if (rt.name === "node20" && !out.version.startsWith("v20.")) {
+    console.log(`[node20] warning: ${node20} is ${out.version}; run through npm on Node 20`);
   }
   const t0 = performance.now();
   const pending = new Set<string>();
