@@ -64,8 +64,11 @@ export interface DeadlineInit {
   /** The inbound request, to name it in the TimeoutError (credentials and query are stripped). */
   url: string;
   method: string;
-  /** Called with every TimeoutError the deadline creates, before anyone sees it. */
-  decorate?: ((error: TimeoutError) => void) | undefined;
+  /**
+   * Called with every error the scope creates (its TimeoutError, the
+   * client-gone AbortError) before anyone sees it.
+   */
+  decorate?: ((error: Error) => void) | undefined;
 }
 
 /** The reason outbound work is aborted with once the inbound request has been answered. */
@@ -74,18 +77,6 @@ function requestEnded(): DOMException {
     "The inbound request was answered before this work finished",
     "AbortError",
   );
-}
-
-/**
- * The reason outbound work is aborted with when the client goes away. Servers
- * abort the inbound signal with whatever they like (@hono/node-server uses a
- * string, which a handler would then throw and Hono could not treat as an
- * Error); callers get one AbortError, the server's reason as its `cause`.
- */
-function clientGone(reason: unknown): DOMException {
-  const error = new DOMException("The client closed the connection", "AbortError");
-  Object.defineProperty(error, "cause", { value: reason, configurable: true, writable: true });
-  return error;
 }
 
 /**
@@ -120,13 +111,17 @@ export class DeadlineScope implements Deadline {
   readonly #parent: AbortSignal | undefined;
   readonly #url: string;
   readonly #method: string;
-  readonly #decorate: ((error: TimeoutError) => void) | undefined;
+  readonly #decorate: ((error: Error) => void) | undefined;
   #controller: AbortController | undefined;
   #timer: TimerHandle | undefined;
+  /** Someone holds the public signal: the timer stays armed until end(). */
+  #exposed = false;
+  /** within() calls in progress: the timer is armed only while they run. */
+  #holds = 0;
   #ended = false;
   #cleanups: (() => void)[] | undefined;
   readonly #onParentAbort = (): void => {
-    this.#abort(clientGone(this.#parent!.reason));
+    this.#abort(this.#clientGone());
   };
   readonly #tick = (): void => {
     this.#timer = undefined;
@@ -161,6 +156,7 @@ export class DeadlineScope implements Deadline {
 
   get signal(): AbortSignal {
     const signal = this.scopeSignal;
+    this.#exposed = true;
     this.#arm();
     return signal;
   }
@@ -174,7 +170,7 @@ export class DeadlineScope implements Deadline {
   get scopeSignal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();
-      if (this.#parent?.aborted) this.#controller.abort(clientGone(this.#parent.reason));
+      if (this.#parent?.aborted) this.#controller.abort(this.#clientGone());
       else if (this.#ended) this.#controller.abort(requestEnded());
     }
     return this.#controller.signal;
@@ -186,8 +182,19 @@ export class DeadlineScope implements Deadline {
   }
 
   within<T>(work: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T>)): Promise<T> {
-    const signal = this.signal;
+    const signal = this.scopeSignal;
+    // The timer is needed only while this work runs: once nothing waits on
+    // the deadline, the request should not hold a timer (nor, in the
+    // middleware, a wrapped response body).
+    this.#holds++;
+    this.#arm();
+    const settle = (): void => {
+      signal.removeEventListener("abort", onAbort);
+      if (--this.#holds === 0 && !this.#exposed) this.#disarm();
+    };
+    let onAbort = noop;
     if (signal.aborted) {
+      settle();
       // Started work still gets a handler: an unhandled rejection kills Node.
       if (typeof work !== "function") Promise.resolve(work).catch(noop);
       return Promise.reject(signal.reason);
@@ -196,22 +203,44 @@ export class DeadlineScope implements Deadline {
     try {
       pending = typeof work === "function" ? work(signal) : work;
     } catch (error) {
+      settle();
       return Promise.reject(error);
     }
     return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason);
+      onAbort = (): void => {
+        settle();
+        reject(signal.reason);
+      };
       signal.addEventListener("abort", onAbort, { once: true });
       Promise.resolve(pending).then(
         (value) => {
-          signal.removeEventListener("abort", onAbort);
+          settle();
           resolve(value);
         },
         (error: unknown) => {
-          signal.removeEventListener("abort", onAbort);
+          settle();
           reject(error);
         },
       );
     });
+  }
+
+  /**
+   * The reason outbound work is aborted with when the client goes away.
+   * Servers abort the inbound signal with whatever they like (@hono/node-server
+   * uses a string, which a handler would then throw, and Hono passes only
+   * Errors to its error handler); callers get one AbortError, the server's
+   * reason as its `cause`.
+   */
+  #clientGone(): DOMException {
+    const error = new DOMException("The client closed the connection", "AbortError");
+    Object.defineProperty(error, "cause", {
+      value: this.#parent?.reason,
+      configurable: true,
+      writable: true,
+    });
+    this.#decorate?.(error);
+    return error;
   }
 
   /** The error the deadline aborts with, made now. */
@@ -258,6 +287,7 @@ export class DeadlineScope implements Deadline {
 
   #arm(): void {
     if (this.#timer !== undefined || this.#ended || this.#controller?.signal.aborted) return;
+    if (!this.#exposed && this.#holds === 0) return;
     if (this.at === Number.POSITIVE_INFINITY) return;
     const left = this.at - this.#clock.now();
     // Re-checked when the timer fires: Node can fire up to 0.7 ms early.

@@ -297,7 +297,12 @@ describe("the deadline", () => {
     const clock = countingClock();
     let cancelled: unknown;
     const app = new Hono().use(timebound({ total: 200, clock }));
-    app.get("/fast", async (c) => c.text(await c.var.deadline.within(Promise.resolve("quick"))));
+    let armedAfter = -1;
+    app.get("/fast", async (c) => {
+      const value = await c.var.deadline.within(Promise.resolve("quick"));
+      armedAfter = clock.armed(); // the timer lives only while within() waits
+      return c.text(value);
+    });
     app.get("/slow", async (c) => {
       const work = (signal: AbortSignal) =>
         new Promise<string>((resolve, reject) => {
@@ -315,6 +320,7 @@ describe("the deadline", () => {
       return c.text(await c.var.deadline.within(work));
     });
     expect(await (await app.request("/fast")).text()).toBe("quick");
+    expect(armedAfter).toBe(0);
     const t0 = performance.now();
     const res = await app.request("/slow");
     const elapsed = performance.now() - t0;
