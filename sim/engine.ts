@@ -167,6 +167,7 @@ export class VirtualClock implements Clock {
   /**
    * @param options Where virtual time starts.
    * @throws {RangeError} If `startMs` is not a finite number.
+   * @throws {TypeError} If `options` has a key other than `startMs`.
    *
    * @example
    * ```ts
@@ -306,7 +307,8 @@ export class VirtualClock implements Clock {
    * Runs the next event, advancing the clock to its time.
    *
    * @returns `false` if no event was left to run.
-   * @throws {Error} If called from inside a running event.
+   * @throws {Error} If called from inside a running event or while
+   * `runAsync` is in progress.
    *
    * @example
    * ```ts
@@ -320,7 +322,10 @@ export class VirtualClock implements Clock {
   step(): boolean {
     this.#enter("step");
     try {
-      return this.#runNext(Infinity);
+      const at = this.#peek();
+      if (at === EMPTY) return false;
+      this.#runTop(at);
+      return true;
     } finally {
       this.#running = false;
     }
@@ -359,7 +364,7 @@ export class VirtualClock implements Clock {
         const next = this.#peek();
         if (next === EMPTY || next > untilMs) break;
         if (count === maxEvents) this.#tooMany(maxEvents, options.untilMs);
-        this.#runNext(untilMs);
+        this.#runTop(next);
         count++;
       }
       if (options.untilMs !== undefined) this.#now = untilMs;
@@ -423,7 +428,7 @@ export class VirtualClock implements Clock {
         const next = this.#peek();
         if (next === EMPTY || next > untilMs) break;
         if (count === maxEvents) this.#tooMany(maxEvents, options.untilMs);
-        this.#runNext(untilMs);
+        this.#runTop(next);
         count++;
         await macrotask();
       }
@@ -441,7 +446,7 @@ export class VirtualClock implements Clock {
    * @param ms How long: a finite number ≥ 0.
    * @param options `maxEvents`, as for {@linkcode VirtualClock.runAsync}.
    * @returns The number of events run.
-   * @throws {RangeError} If `ms` is negative, NaN or infinite.
+   * @throws {RangeError} If `ms` is negative, NaN or infinite (as a rejection).
    *
    * @example
    * ```ts
@@ -452,9 +457,9 @@ export class VirtualClock implements Clock {
    * console.assert((await done) === 30 && clock.now() === 50);
    * ```
    */
-  advance(ms: number, options: Pick<RunOptions, "maxEvents"> = {}): Promise<number> {
+  async advance(ms: number, options: Pick<RunOptions, "maxEvents"> = {}): Promise<number> {
     checkTime("advance", "ms", ms, 0);
-    return this.runAsync({ ...options, untilMs: this.#now + ms });
+    return await this.runAsync({ ...options, untilMs: this.#now + ms });
   }
 
   #enter(method: string): void {
@@ -541,16 +546,13 @@ export class VirtualClock implements Clock {
     return EMPTY;
   }
 
-  /** Runs the next live event if it is due at or before `untilMs`. */
-  #runNext(untilMs: number): boolean {
-    const at = this.#peek();
-    if (at === EMPTY || at > untilMs) return false;
+  /** Runs the event at the top, due at `at`; `#peek` has just skipped any cancelled ones. */
+  #runTop(at: number): void {
     // Popping frees the slot first, so clearing the running timer's own
     // handle from inside its callback is ignored.
     const fn = this.#popRoot()!;
     this.#now = at;
     fn();
-    return true;
   }
 
   /**
