@@ -273,13 +273,20 @@ export class DeadlineScope implements Deadline {
    * Ends the scope: the inbound request has been answered. Clears the timer,
    * removes the listener on the inbound signal, aborts whatever still hangs
    * off the scope, runs `onEnd` callbacks. Idempotent.
+   *
+   * @param idle The owner knows that none of its own work hangs on the scope
+   *   signal (no outbound call in flight): the abort, and the DOMException it
+   *   needs, are skipped unless the public signal was handed out.
    */
-  end(): void {
+  end(idle = false): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#disarm();
     this.#parent?.removeEventListener("abort", this.#onParentAbort);
-    this.#abort(requestEnded());
+    const controller = this.#controller;
+    if (controller && !controller.signal.aborted && (!idle || this.#exposed || this.#holds > 0)) {
+      controller.abort(requestEnded());
+    }
     const cleanups = this.#cleanups;
     this.#cleanups = undefined;
     if (cleanups) for (const fn of cleanups) fn();

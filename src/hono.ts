@@ -367,9 +367,19 @@ export function timebound(options: TimeboundHonoOptions = {}): TimeboundMiddlewa
       }
     }
 
-    const body = c.res.body;
     // Past the deadline nothing may go on: end() aborts what still runs.
-    if (body === null || scope.expired || (!calls.inFlight() && !scope.armed)) {
+    if (scope.expired) {
+      scope.end();
+      return;
+    }
+    if (!calls.inFlight() && !scope.armed) {
+      scope.end(true);
+      return;
+    }
+    // Only now touch the body: reading `c.res.body` turns @hono/node-server's
+    // lightweight response into a full one and loses its fast path.
+    const body = c.res.body;
+    if (body === null) {
       scope.end();
       return;
     }
