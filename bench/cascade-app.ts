@@ -12,6 +12,7 @@
  * Reports heap and in-flight counts every 250 ms.
  */
 import type { AddressInfo } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { type TimeboundEnv, timebound } from "../src/hono.ts";
@@ -104,6 +105,10 @@ const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info
   process.send?.({ type: "ready", port: info.port });
 });
 
+// Event-loop delay: how late this process runs what is due (it adds to every latency).
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+
 const ticker = setInterval(() => {
   const m = process.memoryUsage();
   process.send?.({
@@ -112,10 +117,25 @@ const ticker = setInterval(() => {
     rss: m.rss,
     inHandler,
     waiting: slots.waiting,
+    loopDelayP99: loop.percentile(99) / 1e6,
   });
 }, 250);
 
 process.on("message", (m: { type: string }) => {
+  if (m.type === "load") loop.reset(); // count from the start of the load, not the start-up
+  if (m.type === "gc") {
+    // What the service still holds once the load is gone (run with --expose-gc).
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    process.send?.({
+      type: "retained",
+      heapUsed: process.memoryUsage().heapUsed,
+      inHandler,
+      waiting: slots.waiting,
+      loopDelayP99: loop.percentile(99) / 1e6,
+    });
+  }
   if (m.type === "stop") {
     clearInterval(ticker);
     server.close();

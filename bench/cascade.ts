@@ -64,6 +64,8 @@ interface VariantResult {
   perSecond: { ok: number; failed: number }[];
   app: Sample[];
   upstream: Sample[];
+  /** The service after the load, after a forced GC. */
+  retained: Record<string, number>;
 }
 
 const children = new Set<ChildProcess>();
@@ -77,9 +79,11 @@ const here = (name: string): string => fileURLToPath(new URL(name, import.meta.u
 function startChild(
   file: string,
   env: Record<string, string>,
+  execArgv: string[] = [],
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = fork(here(file), [], {
     env: { ...process.env, ...env },
+    execArgv,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   children.add(child);
@@ -114,12 +118,16 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 async function runVariant(variant: string, args: Args): Promise<VariantResult> {
   const up = await startChild("cascade-upstream.ts", { SEED: "42" });
-  const app = await startChild("cascade-app.ts", {
-    VARIANT: variant,
-    UPSTREAM: `http://127.0.0.1:${up.port}`,
-    CAP: String(args.cap),
-    TOTAL_MS: String(args.totalMs),
-  });
+  const app = await startChild(
+    "cascade-app.ts",
+    {
+      VARIANT: variant,
+      UPSTREAM: `http://127.0.0.1:${up.port}`,
+      CAP: String(args.cap),
+      TOTAL_MS: String(args.totalMs),
+    },
+    ["--expose-gc"],
+  );
   const result: VariantResult = {
     variant,
     byStatus: new Map(),
@@ -129,6 +137,7 @@ async function runVariant(variant: string, args: Args): Promise<VariantResult> {
     perSecond: Array.from({ length: Math.ceil(args.duration) + 1 }, () => ({ ok: 0, failed: 0 })),
     app: [],
     upstream: [],
+    retained: {},
   };
   const t0 = performance.now();
   const seconds = (): number => (performance.now() - t0) / 1000;
@@ -144,6 +153,7 @@ async function runVariant(variant: string, args: Args): Promise<VariantResult> {
     args.degradeAt * 1000,
   );
 
+  app.child.send({ type: "load" });
   let instance!: autocannon.Instance;
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon(
@@ -168,8 +178,20 @@ async function runVariant(variant: string, args: Args): Promise<VariantResult> {
   // autocannon's own count is the reference for timeouts.
   result.timeouts = done.timeouts;
   result.errors = Math.max(0, done.errors - done.timeouts);
-  // One more sample after the load stops: what is still held.
-  await new Promise((r) => setTimeout(r, 300));
+  // What is still held once the load stops (connections closed, GC forced).
+  await new Promise((r) => setTimeout(r, 500));
+  const retainedAt = seconds();
+  result.retained = await new Promise<Record<string, number>>((resolve) => {
+    const onMessage = (m: Record<string, number> & { type: string }): void => {
+      if (m.type !== "retained") return;
+      app.child.off("message", onMessage);
+      resolve(m);
+    };
+    app.child.on("message", onMessage);
+    app.child.send({ type: "gc" });
+  });
+  // The upstream's view "after the load" is its last sample while the service still ran.
+  result.upstream = result.upstream.filter((s) => s.t <= retainedAt + 0.3);
   await stopChild(app.child);
   await stopChild(up.child);
   return result;
@@ -189,8 +211,8 @@ function summary(r: VariantResult, args: Args) {
     [...r.byStatus].filter(([s]) => pred(s)).reduce((n, [, c]) => n + c, 0);
   const after = r.perSecond.slice(args.degradeAt + 2, Math.floor(args.duration));
   const heap = r.app.map((s) => s.heapUsed!);
+  const held = r.upstream.map((s) => s.blackholesOpen!);
   const sockets = r.upstream.map((s) => s.openSockets!);
-  const last = r.app.at(-1);
   return {
     ok: count((s) => s >= 200 && s < 300),
     s504: count((s) => s === 504),
@@ -205,10 +227,12 @@ function summary(r: VariantResult, args: Args) {
     okPerSecondDegraded: after.reduce((n, b) => n + b.ok, 0) / Math.max(1, after.length),
     socketsMax: Math.max(...sockets),
     socketsEnd: sockets.at(-1) ?? Number.NaN,
-    heapStart: (heap[0] ?? Number.NaN) / MB,
+    heldMax: Math.max(...held),
+    heldEnd: held.at(-1) ?? Number.NaN,
     heapMax: Math.max(...heap) / MB,
-    heapEnd: (heap.at(-1) ?? Number.NaN) / MB,
-    stuckAtEnd: (last?.inHandler ?? Number.NaN) as number,
+    heapRetained: (r.retained.heapUsed ?? Number.NaN) / MB,
+    stuckAtEnd: r.retained.inHandler ?? Number.NaN,
+    loopP99: r.retained.loopDelayP99 ?? Number.NaN,
   };
 }
 
@@ -225,12 +249,14 @@ function printTable(results: VariantResult[], args: Args): void {
       "latency p50 / p99 / max (ms, answered)",
       (x) => `${fmt(x.p50)} / ${fmt(x.p99)} / ${fmt(x.max)}`,
     ],
-    ["requests inside the service when the load stopped", (x) => String(x.stuckAtEnd)],
+    ["requests still inside the service after the load", (x) => String(x.stuckAtEnd)],
+    ["black-hole calls held open: max / after the load", (x) => `${x.heldMax} / ${x.heldEnd}`],
     ["upstream sockets open: max / after the load", (x) => `${x.socketsMax} / ${x.socketsEnd}`],
     [
-      "service heap used: start / max / end (MB)",
-      (x) => `${fmt(x.heapStart, 1)} / ${fmt(x.heapMax, 1)} / ${fmt(x.heapEnd, 1)}`,
+      "service heap: max during load / retained after (MB, after GC)",
+      (x) => `${fmt(x.heapMax, 1)} / ${fmt(x.heapRetained, 1)}`,
     ],
+    ["service event-loop delay p99 over the run (ms)", (x) => fmt(x.loopP99)],
   ];
   const header = `| | ${results.map((r) => (r.variant === "plain" ? "plain `fetch`" : `timebound (total ${args.totalMs} ms)`)).join(" | ")} |`;
   console.log(header);
@@ -247,7 +273,8 @@ function printTimeline(results: VariantResult[], args: Args): void {
   const cols = results.flatMap((r) => [
     `${r.variant} 2xx/s`,
     `${r.variant} 5xx/s`,
-    `${r.variant} up-sockets`,
+    `${r.variant} held`,
+    `${r.variant} sockets`,
     `${r.variant} heap MB`,
   ]);
   console.log(`| t (s) | ${cols.join(" | ")} |`);
@@ -258,6 +285,7 @@ function printTimeline(results: VariantResult[], args: Args): void {
       return [
         String(bin.ok),
         String(bin.failed),
+        fmt(at(r.upstream, t, "blackholesOpen")),
         fmt(at(r.upstream, t, "openSockets")),
         fmt(at(r.app, t, "heapUsed") / MB, 1),
       ];
