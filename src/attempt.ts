@@ -49,6 +49,7 @@ export interface AttemptInit {
   threshold: number;
   chunkSize: number;
   onProgress: ((progress: UploadProgress) => void) | undefined;
+  onTimeout: ((error: TimeoutError) => void) | undefined;
   onEnd: (end: AttemptEnd) => void;
 }
 
@@ -83,6 +84,7 @@ export class Attempt {
           url: redactUrl(init.url),
           method: init.method,
         });
+        init.onTimeout?.(this.timeout);
         this.stop(this.timeout);
       },
     });

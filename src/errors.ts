@@ -30,8 +30,6 @@ export interface TimeoutDetails {
   direction?: "upload" | "download";
   /** For `minRate`: the required bytes per window. */
   minBytes?: number;
-  /** Why no retry followed, when a retry policy was set (e.g. the backoff would cross the deadline). */
-  note?: string;
 }
 
 const PHASE_TEXT: Record<Phase, string> = {
@@ -87,8 +85,7 @@ function messageFor(d: TimeoutDetails): string {
     d.phase === "minRate"
       ? `${PHASE_TEXT.minRate} of ${d.minBytes ?? "?"} bytes per ${round(d.limitMs)} ms (${d.direction ?? "?"})`
       : `${PHASE_TEXT[d.phase]} of ${round(d.limitMs)} ms`;
-  const note = d.note ? `; ${d.note}` : "";
-  return `Request timed out: ${d.method} ${d.url}: ${limit} passed (after ${round(d.elapsedMs)} ms)${note}`;
+  return `Request timed out: ${d.method} ${d.url}: ${limit} passed (after ${round(d.elapsedMs)} ms)`;
 }
 
 function round(ms: number): number {

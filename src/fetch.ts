@@ -27,6 +27,11 @@ export interface TimeboundInit extends RequestInit {
   timeouts?: Limits;
   /** Upload progress for this call (overrides the instance's). */
   onUploadProgress?: (progress: UploadProgress) => void;
+  /**
+   * Called once when a limit of this call passes, with the error before any
+   * awaiting code sees it (e.g. to tag it for a framework's error handler).
+   */
+  onTimeout?: (error: TimeoutError) => void;
   /** Required by Node when `body` is a stream; timebound sets it for you. */
   duplex?: "half";
 }
@@ -106,6 +111,8 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
     const body = request.body as Body | null | undefined;
     delete request.timeouts;
     delete request.onUploadProgress;
+    const onTimeout = request.onTimeout;
+    delete request.onTimeout;
     delete request.signal;
     delete request.body;
     const method = (request.method ?? "GET").toUpperCase();
@@ -181,6 +188,7 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
           threshold,
           chunkSize,
           onProgress,
+          onTimeout,
           onEnd(end: AttemptEnd) {
             if (ticket) breaker!.settle(ticket, outcome(end));
             if (isRetry) budget?.release(origin);
@@ -264,23 +272,11 @@ function outcome(end: AttemptEnd): boolean | undefined {
   return end.status === undefined || end.status < 500;
 }
 
-/** Adds why no retry followed to a TimeoutError's message; other errors pass through untouched. */
+/**
+ * Adds why no retry followed to a TimeoutError's message, in place (the same
+ * error object that `onTimeout` saw); other errors pass through untouched.
+ */
 function annotate(error: unknown, why: string): unknown {
-  if (!why || !(error instanceof TimeoutError)) return error;
-  return new TimeoutError(
-    {
-      phase: error.phase,
-      limitMs: error.limitMs,
-      elapsedMs: error.elapsedMs,
-      bytesSent: error.bytesSent,
-      bytesReceived: error.bytesReceived,
-      attempt: error.attempt,
-      url: error.url,
-      method: error.method,
-      direction: error.direction,
-      minBytes: error.minBytes,
-      note: why,
-    },
-    { cause: error.cause },
-  );
+  if (why && error instanceof TimeoutError) error.message = `${error.message}; ${why}`;
+  return error;
 }

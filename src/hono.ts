@@ -28,7 +28,7 @@ import { type Deadline, DeadlineScope } from "./deadline.ts";
 import { describe } from "./duration.ts";
 import { isTimeoutError, type TimeoutError } from "./errors.ts";
 import { createFetch, type TimeboundFetch, type TimeboundInit } from "./fetch.ts";
-import { durationOption, resolveOptions, type TimeboundOptions } from "./policy.ts";
+import { durationOption, OPTION_KEYS, resolveOptions, type TimeboundOptions } from "./policy.ts";
 import { type CircuitOpenLike, isCircuitOpen, problemResponse } from "./problem.ts";
 import {
   DEFAULT_BUDGET_HEADERS,
@@ -125,21 +125,10 @@ export type TimeboundMiddleware = MiddlewareHandler<TimeboundEnv> & {
   readonly stats: TimeboundStats;
 };
 
-// The core's option keys. Checked here first so that an unknown key's message
-// lists every option of the middleware, not only the core's.
-const CORE_KEYS = [
-  "total",
-  "headers",
-  "readIdle",
-  "writeIdle",
-  "minRate",
-  "upload",
-  "onUploadProgress",
-  "fetch",
-  "clock",
-];
+// The core's option keys, checked here first so that an unknown key's
+// message lists every option of the middleware, not only the core's.
 const OWN_KEYS = ["budgetHeaders", "propagate", "serverTiming", "onError", "onBudgetIgnored"];
-const ALL_KEYS = new Set([...CORE_KEYS, ...OWN_KEYS]);
+const ALL_KEYS = new Set([...OPTION_KEYS, ...OWN_KEYS]);
 /** At most this many calls per request appear in `Server-Timing` (headers have size limits). */
 const MAX_TIMED_CALLS = 16;
 
@@ -530,13 +519,18 @@ function bindFetch(
     }
 
     const record = calls.start(methodOf(input, init), cfg.clock.now());
+    // A limit can pass while the handler reads the body (`await res.json()`):
+    // the TimeoutError then comes from the read, not from this call. The hook
+    // sees it first, so Hono's error handler can render it too.
+    const own = req.onTimeout;
+    req.onTimeout = (error) => {
+      if (record) record.error = error; // Server-Timing then names the phase
+      tag(error);
+      own?.(error);
+    };
     try {
       const res = await cfg.fetch(input, req);
       calls.settled(record, res);
-      tagBodyErrors(res, (error) => {
-        if (record) record.error = error; // Server-Timing then names the phase
-        tag(error);
-      });
       return res;
     } catch (error) {
       calls.failed(record, error, cfg.clock.now());
@@ -545,32 +539,6 @@ function bindFetch(
       throw error;
     }
   };
-}
-
-const BODY_READERS = ["arrayBuffer", "blob", "bytes", "formData", "json", "text"] as const;
-
-/**
- * A limit can pass while the handler reads the body (`await res.json()`); the
- * TimeoutError then comes from the read, not from the fetch. Own methods on
- * this one response tag it on the way out, so Hono's error handler renders
- * it too. (Cheaper than another stream layer; reads through `res.body`
- * directly are still mapped after the handler, from `c.error`.)
- */
-function tagBodyErrors(res: Response, tag: (error: unknown) => void): void {
-  if (res.body === null) return;
-  for (const name of BODY_READERS) {
-    const read = (res as unknown as Record<string, unknown>)[name];
-    if (typeof read !== "function") continue; // `bytes()` is recent
-    Object.defineProperty(res, name, {
-      configurable: true,
-      writable: true,
-      value: (...args: unknown[]) =>
-        (read as (...a: unknown[]) => Promise<unknown>).apply(res, args).catch((error: unknown) => {
-          tag(error);
-          throw error;
-        }),
-    });
-  }
 }
 
 /**

@@ -84,3 +84,42 @@ export function chunkSizeFor(bitsPerSecond: number, writeIdleMs: number): number
     Math.max(CHUNK_MIN_BYTES, Number.isFinite(kib) ? kib : CHUNK_MAX_BYTES),
   );
 }
+
+/**
+ * TCP payload in one full-sized segment at an MTU of 1500: 1500 − 20 (IPv4
+ * header) − 20 (TCP header) − 12 (the timestamp option Linux sends by
+ * default, RFC 7323). The MSS the simulator uses.
+ */
+export const SEGMENT_PAYLOAD_BYTES = 1448;
+
+/**
+ * What one full-sized segment costs on an Ethernet link as `tc tbf` counts
+ * it: the 1500-byte IP packet plus the 14-byte Ethernet header. Shapers and
+ * ISPs quote rates in these wire bits, so payload moves at 1448/1514 of the
+ * quoted rate (about 4.4 % less).
+ */
+export const SEGMENT_WIRE_BYTES = 1514;
+
+/**
+ * TCP's initial congestion window in segments (RFC 6928): min(10·MSS,
+ * max(2·MSS, 14600 bytes)), which is 10 segments for an MSS of 1448.
+ */
+export const INITIAL_WINDOW_SEGMENTS = 10;
+
+/**
+ * Payload bits per second that a link quoted in wire bits per second
+ * carries in full-sized TCP segments: `wire × 1448 / 1514`. Feed it to
+ * {@linkcode uploadTimeMs} to compare with a link measured under `tc tbf`.
+ *
+ * @returns Bits per second of TCP payload.
+ *
+ * @example
+ * ```ts
+ * import { goodputBitsPerSecond } from "timebound/sim";
+ * // 2 Mbit/s on the wire carries about 1.91 Mbit/s of request body.
+ * console.assert(Math.round(goodputBitsPerSecond(2e6)) === 1_912_814);
+ * ```
+ */
+export function goodputBitsPerSecond(wireBitsPerSecond: number): number {
+  return (wireBitsPerSecond * SEGMENT_PAYLOAD_BYTES) / SEGMENT_WIRE_BYTES;
+}

@@ -112,7 +112,8 @@ export const DEFAULT_UPLOAD_THRESHOLD = 100 * 1024;
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 
 const LIMIT_KEYS = ["total", "headers", "readIdle", "writeIdle", "minRate"] as const;
-const OPTION_KEYS = new Set<string>([
+/** Every option of {@linkcode createFetch}, for wrappers that add their own. */
+export const OPTION_KEYS: ReadonlySet<string> = new Set<string>([
   ...LIMIT_KEYS,
   "upload",
   "onUploadProgress",

@@ -66,7 +66,11 @@ export function plainObject(name: string, value: unknown): Record<string, unknow
   return value as Record<string, unknown>;
 }
 
-export function checkKeys(where: string, obj: Record<string, unknown>, allowed: Set<string>): void {
+export function checkKeys(
+  where: string,
+  obj: Record<string, unknown>,
+  allowed: ReadonlySet<string>,
+): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.has(key)) {
       const prefix = where ? `${where}.` : "";
