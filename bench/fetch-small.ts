@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import got from "got";
 import ky from "ky";
 import { createFetch } from "../src/mod.ts";
-import { ALL_LIMITS, fix, median, startServer, table } from "./_util.ts";
+import { ALL_LIMITS, allocations, fix, median, startServer, table } from "./_util.ts";
 
 const { values } = parseArgs({
   options: {
@@ -50,11 +50,14 @@ interface Burst {
   rps: number;
   /** Client CPU (user + system) per request, µs: steadier than req/s on a shared machine. */
   cpuUs: number;
+  /** JS heap allocated per request, KB: steadier still (and what the GC pays for). */
+  allocKb: number;
 }
 
 /** `n` requests, `CONCURRENCY` at a time. */
 async function burst(get: Get, url: string, n: number): Promise<Burst> {
   let next = 0;
+  const alloc = allocations();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const worker = async (): Promise<void> => {
@@ -68,7 +71,8 @@ async function burst(get: Get, url: string, n: number): Promise<Burst> {
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  return { rps: n / (wall / 1000), cpuUs: (cpu.user + cpu.system) / n };
+  const allocKb = alloc.stop() / 1024 / n;
+  return { rps: n / (wall / 1000), cpuUs: (cpu.user + cpu.system) / n, allocKb };
 }
 
 const server = await startServer();
@@ -116,6 +120,7 @@ try {
           fix(median(ratios.get(name)!), 3),
           fix(cpu, 1),
           fix(cpu / bareCpu, 2),
+          fix(median(runs.get(name)!.map((b) => b.allocKb)), 1),
         ];
       }),
     ]),

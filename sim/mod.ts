@@ -8,3 +8,5 @@
  */
 
 export * from "./engine.ts";
+export * from "./trace.ts";
+export * from "./upload.ts";

@@ -1,0 +1,275 @@
+/**
+ * Private to `sim/`: the sender's side of one TCP leg as a piecewise-linear
+ * fluid. {@linkcode buildSendCurve} turns a link description into X(t), the
+ * payload bytes put on the wire by time t, as a handful of breakpoints (one
+ * per rate change: slow-start round, token bucket running dry, tarpit onset),
+ * never one per byte or per segment.
+ *
+ * The writer never starves the link in this model (the upload keeps at least
+ * 2/3 of the send buffer queued, and in-flight data is capped below that), so
+ * X(t) depends on the link alone and can be computed before the run. Acks
+ * and deliveries are X delayed by one RTT and half an RTT.
+ *
+ * @module
+ */
+
+/** What limits the sending rate on a segment; the low 4 bits of a segment's `info`. */
+export const LIMIT_LINK = 0;
+export const LIMIT_PEAK = 1;
+export const LIMIT_SHAPER = 2;
+export const LIMIT_TARPIT = 3;
+export const LIMIT_WINDOW = 4;
+/** Slow start, between two rounds: the window is sent, the sender waits for ACKs. */
+export const LIMIT_ACKS = 5;
+/** The end of the curve: everything sent, or the path went silent (no rate after). */
+export const LIMIT_NONE = 6;
+
+/** A leg of the path, rates in payload bytes per ms. */
+export interface LinkSpec {
+  startMs: number;
+  /** Payload bytes to send. */
+  bytes: number;
+  /** The narrowest plain link (no shaper), or Infinity. */
+  rate: number;
+  /** The token-bucket link's sustained rate (Infinity: none). */
+  shaperRate: number;
+  /** Its rate while tokens remain (Infinity: the other links set it, like `tc tbf` without `peakrate`). */
+  shaperPeak: number;
+  /** Its bucket depth in payload bytes (0: none). */
+  burstBytes: number;
+  /** When the server starts reading slowly (Infinity: never). */
+  tarpitAtMs: number;
+  /** How fast it reads from then on. */
+  tarpitRate: number;
+  rttMs: number;
+  slowStart: boolean;
+  /** The initial congestion window in bytes (RFC 6928: 10 segments). */
+  initialWindow: number;
+  /** The most bytes in flight (receive window, or what the send buffer keeps queued). */
+  windowCap: number;
+  /** Nothing sent from this time on matters (the path went silent): stop there. */
+  cutAtMs: number;
+}
+
+const STRIDE = 4;
+const INFO_ROUND = 16;
+
+/**
+ * X(t) as points (t, x, rate to the next point, info): X is x + rate·(t' − t)
+ * until the next point. The last point has rate 0: X stays there (all sent,
+ * or cut). `info` is the limit code plus 16 × the slow-start round (counting
+ * from 1; 0 outside slow start).
+ */
+export class SendCurve {
+  readonly segs: Float64Array;
+  readonly n: number;
+  /** When X reached the payload, or Infinity if the curve was cut first. */
+  readonly endMs: number;
+  /** X at the last point: the payload, or what was sent before the cut. */
+  readonly lastX: number;
+  #cursor = 0;
+
+  constructor(segs: Float64Array, n: number, endMs: number) {
+    this.segs = segs;
+    this.n = n;
+    this.endMs = endMs;
+    this.lastX = segs[(n - 1) * STRIDE + 1]!;
+  }
+
+  timeAt(i: number): number {
+    return this.segs[i * STRIDE]!;
+  }
+  xAt(i: number): number {
+    return this.segs[i * STRIDE + 1]!;
+  }
+  rateAt(i: number): number {
+    return this.segs[i * STRIDE + 2]!;
+  }
+  infoAt(i: number): number {
+    return this.segs[i * STRIDE + 3]!;
+  }
+
+  /**
+   * The first time X reaches `y`, or Infinity if it never does. Queries that
+   * only grow (the writer's wake targets) cost O(1) amortized.
+   */
+  timeOf(y: number): number {
+    const s = this.segs;
+    if (y > this.lastX) return Number.POSITIVE_INFINITY;
+    if (y <= s[1]!) return s[0]!;
+    let i = this.#cursor;
+    if (s[i * STRIDE + 1]! >= y) i = 0;
+    // First i with x[i] < y <= x[i+1]: that segment rises (rate > 0).
+    while (s[(i + 1) * STRIDE + 1]! < y) i++;
+    this.#cursor = i;
+    const o = i * STRIDE;
+    return s[o]! + (y - s[o + 1]!) / s[o + 2]!;
+  }
+
+  /** X(t): 0 before the start, frozen after the last point; after a jump at t, its top. */
+  valueAt(t: number): number {
+    const s = this.segs;
+    if (t < s[0]!) return 0;
+    let lo = 0;
+    let hi = this.n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (s[mid * STRIDE]! <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    const o = lo * STRIDE;
+    if (lo === this.n - 1) return s[o + 1]!;
+    return Math.min(s[o + 1]! + s[o + 2]! * (t - s[o]!), s[o + STRIDE + 1]!);
+  }
+}
+
+/**
+ * Builds X(t) for one leg.
+ *
+ * Slow start (RFC 5681, with RFC 6928's initial window of 10 segments):
+ * round k sends min(IW·2^k, window cap) bytes as a burst at the link rate,
+ * then waits for the round's first ACK, one RTT after the round began. This
+ * is exact for the fluid model: the ACKs of round k arrive at the link rate
+ * and each releases two bytes, so round k+1's burst is twice as long. Once
+ * a burst outlasts the RTT (the window passed the bandwidth-delay product)
+ * or the window reaches its cap, the sender is link- or window-limited for
+ * good: no loss in this model, so no congestion-avoidance sawtooth.
+ *
+ * A window-limited sender moves windowCap bytes per RTT (the fluid average of
+ * its bursts). The token bucket refills while the sender idles between
+ * slow-start rounds, as a modem's bucket does.
+ */
+export function buildSendCurve(spec: LinkSpec): SendCurve {
+  let segs = new Float64Array(16 * STRIDE);
+  let n = 0;
+  const push = (t: number, x: number, r: number, info: number): void => {
+    if (n > 0) {
+      const o = (n - 1) * STRIDE;
+      // Same rate, same reason: the segment goes on.
+      if (segs[o + 2] === r && segs[o + 3] === info) return;
+      // A zero-length segment that moved nothing is replaced by its
+      // successor (one that jumped, at an infinite rate, is kept).
+      if (segs[o] === t && segs[o + 1] === x) {
+        n--;
+        if (n > 0 && segs[o - STRIDE + 2] === r && segs[o - STRIDE + 3] === info) return;
+      }
+    }
+    if ((n + 1) * STRIDE > segs.length) {
+      const grown = new Float64Array(segs.length * 2);
+      grown.set(segs);
+      segs = grown;
+    }
+    const o = n * STRIDE;
+    segs[o] = t;
+    segs[o + 1] = x;
+    segs[o + 2] = r;
+    segs[o + 3] = info;
+    n++;
+  };
+
+  const { bytes, rttMs, cutAtMs, tarpitAtMs, burstBytes } = spec;
+  const sustained = spec.shaperRate;
+  const peak = Math.max(spec.shaperPeak, sustained);
+  const windowRate = rttMs > 0 ? spec.windowCap / rttMs : Number.POSITIVE_INFINITY;
+  let t = spec.startMs;
+  let x = 0;
+  let tokens = burstBytes;
+  let round = 0;
+  let window = Math.min(spec.initialWindow, spec.windowCap);
+  let slow = spec.slowStart && rttMs > 0 && window < spec.windowCap;
+  let roundEnd = t + rttMs;
+  let left = window;
+
+  const refill = (r: number, dt: number): void => {
+    if (burstBytes > 0 && sustained !== Number.POSITIVE_INFINITY) {
+      tokens = Math.min(burstBytes, Math.max(0, tokens + (sustained - r) * dt));
+    }
+  };
+
+  while (x < bytes && t < cutAtMs) {
+    if (slow && left <= 0) {
+      // The round's window is out: idle until its first ACK comes back.
+      const until = Math.min(roundEnd, cutAtMs);
+      push(t, x, 0, LIMIT_ACKS + INFO_ROUND * (round + 1));
+      refill(0, until - t);
+      t = until;
+      if (t >= cutAtMs) break;
+      round++;
+      window = Math.min(window * 2, spec.windowCap);
+      if (window >= spec.windowCap) slow = false;
+      left = window;
+      roundEnd = t + rttMs;
+      continue;
+    }
+    let r = spec.rate;
+    let limit = LIMIT_LINK;
+    if (t >= tarpitAtMs && spec.tarpitRate < r) {
+      r = spec.tarpitRate;
+      limit = LIMIT_TARPIT;
+    }
+    const shaper = tokens > 0 ? peak : sustained;
+    if (shaper < r) {
+      r = shaper;
+      limit = tokens > 0 ? LIMIT_PEAK : LIMIT_SHAPER;
+    }
+    if (!slow && windowRate < r) {
+      r = windowRate;
+      limit = LIMIT_WINDOW;
+    }
+    if (r === Number.POSITIVE_INFINITY) {
+      // Nothing but a token bucket with no peak rate limits this leg (a
+      // store-and-forward proxy's upstream): its tokens leave at once, as a
+      // `tc tbf` burst leaves at line rate.
+      const jump = tokens > 0 ? Math.min(tokens, bytes - x) : bytes - x;
+      push(t, x, r, LIMIT_PEAK);
+      x += jump;
+      tokens -= jump;
+      continue;
+    }
+    // The next thing that changes the rate.
+    let dt = (bytes - x) / r;
+    let hit = 0; // 0: all sent, 1: tarpit, 2: cut, 3: bucket empty, 4: burst sent, 5: round over
+    if (t < tarpitAtMs && tarpitAtMs - t <= dt) {
+      dt = tarpitAtMs - t;
+      hit = 1;
+    }
+    if (cutAtMs - t <= dt) {
+      dt = cutAtMs - t;
+      hit = 2;
+    }
+    if (tokens > 0 && r > sustained && tokens / (r - sustained) < dt) {
+      dt = tokens / (r - sustained);
+      hit = 3;
+    }
+    if (slow) {
+      if (left / r < dt) {
+        dt = left / r;
+        hit = 4;
+      }
+      if (roundEnd - t < dt) {
+        dt = roundEnd - t;
+        hit = 5;
+      }
+    }
+    push(t, x, r, limit + INFO_ROUND * (slow ? round + 1 : 0));
+    refill(r, dt);
+    if (slow) left -= r * dt;
+    // Snap to the boundary hit, so rounding never leaves a sliver behind.
+    if (hit === 0) {
+      t += dt;
+      x = bytes;
+    } else {
+      x = Math.min(bytes, x + r * dt);
+      if (hit === 1) t = tarpitAtMs;
+      else if (hit === 2) t = cutAtMs;
+      else t += dt;
+      if (hit === 3) tokens = 0;
+      else if (hit === 4) left = 0;
+      // The burst outlasted the RTT: ACKs now arrive while it is still
+      // going, so the link, not the window, sets the pace from here on.
+      else if (hit === 5) slow = false;
+    }
+  }
+  push(t, x, 0, LIMIT_NONE);
+  return new SendCurve(segs, n, x >= bytes ? t : Number.POSITIVE_INFINITY);
+}

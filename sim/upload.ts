@@ -1,0 +1,695 @@
+/**
+ * One simulated upload: a request body streamed in chunks through the
+ * kernel's send buffer, over a client link and a proxy, into a server that
+ * may read slowly or vanish, guarded by the very same
+ * {@linkcode Watchdog} that `createFetch` uses, on virtual time.
+ *
+ * The model, and why (each piece cites what it copies):
+ * - The runtime pulls one chunk of `chunkBytes` at a time and copies it into
+ *   a send buffer of `sendBufferBytes`; partial writes go in as far as they
+ *   fit (a non-blocking `write()`), and the next pull comes once the whole
+ *   chunk is in the kernel (Node's `drain`; src/body.ts's `pull`). A pull is
+ *   the watchdog's progress: `writeStart()` on the first, `writePull()` on
+ *   the others, `wrote(bytes)` per chunk, `writeEnd()` on the pull that
+ *   finds the body done.
+ * - A full buffer wakes its writer only once the queue has drained to 2/3
+ *   of it: Linux's `tcp_poll` reports the socket writable when
+ *   `sk_stream_wspace` (free space) ≥ `sk_stream_min_wspace` (half of what
+ *   is queued, `sk_wmem_queued >> 1`; include/net/sock.h). So pull gaps are
+ *   1/3 of the buffer's drain time, whatever the chunk size below that.
+ * - The buffer holds bytes until they are acknowledged: it drains as the ACKs
+ *   of what was sent come back, one RTT after sending.
+ * - Sending is a piecewise-linear fluid (sim/_link.ts) at
+ *   min(client, proxy upstream, server read rate), payload rates being
+ *   1448/1514 of the wire rates when `wireOverhead` is on (`tc tbf` counts
+ *   Ethernet frames); slow start from RFC 6928's 10 segments, doubling per
+ *   RTT up to the bandwidth-delay product; in-flight data capped by the
+ *   receive window and by the 2/3 of the send buffer the writer keeps
+ *   queued (a buffer below 1.5 × the bandwidth-delay product limits
+ *   throughput); a token bucket (rate + burst, as residential modems and
+ *   `tc tbf` shape) on the proxy's upstream.
+ * - `dropAtMs`: the proxy goes silent (half-open: no ACKs, no RST). Bytes
+ *   that reach it later are lost; ACKs it sent before still arrive. The
+ *   sender's retransmissions free nothing, so the writer blocks for good.
+ * - Streaming proxy: one pipe at the narrowest rate (time ≈ S / min(Bc, Bp)).
+ *   Store-and-forward proxy (nginx's default `proxy_request_buffering on`:
+ *   the whole body is read before the upstream request starts): the client
+ *   leg runs at Bc and is acknowledged by the proxy, then the proxy sends at
+ *   Bp over a warm upstream connection (time ≈ S/Bc + S/Bp). The proxy sits
+ *   at the server's end of the RTT.
+ * - The server answers once it has read the whole body; headers reach the
+ *   client half an RTT later. The response body is not modelled: the
+ *   exchange ends with the headers.
+ * - The watchdog decides every timeout. It is driven synchronously (no
+ *   promise per event), so 100 k uploads run in seconds.
+ *
+ * @module
+ */
+import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
+import type { Clock } from "../src/clock.ts";
+import { describe } from "../src/duration.ts";
+import type { Phase } from "../src/errors.ts";
+import {
+  goodputBitsPerSecond,
+  INITIAL_WINDOW_SEGMENTS,
+  type ProxyMode,
+  SEGMENT_PAYLOAD_BYTES,
+} from "../src/model.ts";
+import {
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_LIMITS,
+  type Limits,
+  type ResolvedLimits,
+  resolveLimits,
+} from "../src/policy.ts";
+import { checkKeys, integerOption, plainObject, positiveNumber } from "../src/validate.ts";
+import { Watchdog } from "../src/watchdog.ts";
+import {
+  buildSendCurve,
+  LIMIT_ACKS,
+  LIMIT_NONE,
+  LIMIT_PEAK,
+  LIMIT_SHAPER,
+  LIMIT_TARPIT,
+  LIMIT_WINDOW,
+  type LinkSpec,
+  type SendCurve,
+} from "./_link.ts";
+import { VirtualClock } from "./engine.ts";
+import { formatBytes, type UploadTraceEntry } from "./trace.ts";
+
+export {
+  goodputBitsPerSecond,
+  INITIAL_WINDOW_SEGMENTS,
+  SEGMENT_PAYLOAD_BYTES,
+  SEGMENT_WIRE_BYTES,
+} from "../src/model.ts";
+
+/** Parameters of {@linkcode simulateUpload}. Sizes in bytes, link rates in bits/s, times in ms. */
+export interface UploadParams {
+  /** Request body size. */
+  payloadBytes: number;
+  /** Bytes per pull of the body stream (`upload.chunkSize` of `createFetch`). @default 65536 */
+  chunkBytes?: number;
+  /** The client's upstream bandwidth, on the wire. */
+  clientBitsPerSecond: number;
+  /** The proxy's upstream bandwidth, on the wire (the client's when there is no proxy). */
+  proxyBitsPerSecond: number;
+  /** How the proxy forwards the body. @default "streaming" */
+  proxyMode?: ProxyMode;
+  /** Round-trip time between client and server (the proxy sits at the server's end). @default 0 */
+  rttMs?: number;
+  /** The kernel send buffer (SO_SNDBUF's payload capacity). @default 4194304 (Linux's `tcp_wmem` maximum) */
+  sendBufferBytes?: number;
+  /** The receiver's window: the most bytes in flight. @default Infinity (never the limit) */
+  receiveWindowBytes?: number;
+  /** How fast the server reads the body, in bytes/s: a tarpit when low. @default Infinity */
+  serverReadBytesPerSecond?: number;
+  /** When the server starts reading at `serverReadBytesPerSecond`. @default 0 */
+  tarpitAtMs?: number;
+  /** When the proxy goes silent: no ACKs, no RST, nothing delivered after. @default Infinity (never) */
+  dropAtMs?: number;
+  /** Token bucket on the proxy's upstream: bytes that may pass above its rate. @default 0 */
+  proxyBurstBytes?: number;
+  /** The rate while the bucket has tokens, on the wire. @default Infinity (the other links set it) */
+  proxyPeakBitsPerSecond?: number;
+  /** TCP slow start from 10 segments (RFC 6928). @default true */
+  slowStart?: boolean;
+  /** Links carry 1448 payload bytes per 1514 wire bytes (`tc tbf`'s count at MTU 1500). @default true */
+  wireOverhead?: boolean;
+  /** The limits, as `createFetch` takes them. @default {} (total 30 s, as createFetch) */
+  timeouts?: Limits;
+  /** Each watchdog timer fires late by up to this much (uniform, from `seed`). @default 0 */
+  timerLatenessMs?: number;
+  /** Seeds the pseudo-random timer lateness. @default 0 */
+  seed?: number;
+  /** Record an event trace (`result.trace`; print it with `formatTrace`). @default false */
+  trace?: boolean;
+}
+
+/** What {@linkcode simulateUpload} found. */
+export interface UploadResult {
+  /**
+   * `ok`: headers arrived in time. `timeout`: the watchdog fired (`phase`
+   * says which limit). `hang`: the upload stalled and no limit was set to end
+   * it: a real request would wait forever (`elapsedMs` is Infinity).
+   */
+  outcome: "ok" | "timeout" | "hang";
+  /** The limit that fired. */
+  phase?: Phase;
+  /** From the request's start to the headers, the timeout, or Infinity for a hang. */
+  elapsedMs: number;
+  /** Body bytes the server had read by then. */
+  bytesDelivered: number;
+  /** Body bytes the runtime had pulled by then (the watchdog's `bytesSent`). */
+  bytesSent: number;
+  /** When the whole body was in the kernel send buffer (`writeEnd`: `headers` starts), if it got there. */
+  uploadEndMs?: number;
+  /** From the stall (the drop, or the tarpit's onset) to the timeout, when a stall was what timed out. */
+  stallDetectionMs?: number;
+  /** Events, with `trace: true`. */
+  trace?: UploadTraceEntry[];
+}
+
+const DEFAULT_SEND_BUFFER = 4 * 1024 * 1024;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** The largest send buffer Linux allows (`sk_sndbuf` is an int). */
+const MAX_BUFFER = 2 ** 31 - 1;
+/** Linux will not go below about 4.6 kB (SOCK_MIN_SNDBUF); below 1 KiB the 2/3 wake is meaningless. */
+const MIN_BUFFER = 1024;
+const MAX_CHUNK = 16 * 1024 * 1024;
+const INFINITY = Number.POSITIVE_INFINITY;
+
+const PARAM_KEYS = new Set([
+  "payloadBytes",
+  "chunkBytes",
+  "clientBitsPerSecond",
+  "proxyBitsPerSecond",
+  "proxyMode",
+  "rttMs",
+  "sendBufferBytes",
+  "receiveWindowBytes",
+  "serverReadBytesPerSecond",
+  "tarpitAtMs",
+  "dropAtMs",
+  "proxyBurstBytes",
+  "proxyPeakBitsPerSecond",
+  "slowStart",
+  "wireOverhead",
+  "timeouts",
+  "timerLatenessMs",
+  "seed",
+  "trace",
+]);
+
+function nonNegative(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Invalid option '${name}': expected a finite number >= 0, got ${describe(value)}`,
+    );
+  }
+  if (!(value >= 0 && Number.isFinite(value))) {
+    throw new RangeError(
+      `Invalid option '${name}': expected a finite number >= 0, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/** A number in (0, ∞], Infinity meaning "not a limit"; or, with `zero`, in [0, ∞]. */
+function positiveOrOff(name: string, value: unknown, zero = false): number {
+  if (value === undefined) return INFINITY;
+  const range = zero ? "a number >= 0, or Infinity (never)" : "a number > 0, or Infinity (off)";
+  if (typeof value !== "number") {
+    throw new TypeError(`Invalid option '${name}': expected ${range}, got ${describe(value)}`);
+  }
+  if (!(zero ? value >= 0 : value > 0)) {
+    throw new RangeError(`Invalid option '${name}': expected ${range}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function integerOrOff(name: string, value: unknown, min: number): number {
+  if (value === undefined || value === INFINITY) return INFINITY;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Invalid option '${name}': expected an integer >= ${min}, or Infinity (off), got ${describe(value)}`,
+    );
+  }
+  if (!(Number.isSafeInteger(value) && value >= min)) {
+    throw new RangeError(
+      `Invalid option '${name}': expected an integer >= ${min}, or Infinity (off), got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") {
+    throw new TypeError(`Invalid option '${name}': expected true or false, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function proxyModeOption(value: unknown): ProxyMode {
+  if (value === undefined) return "streaming";
+  if (value === "streaming" || value === "store-and-forward") return value;
+  const text = `Invalid option 'proxyMode': expected "streaming" or "store-and-forward", got ${describe(value)}`;
+  throw typeof value === "string" ? new RangeError(text) : new TypeError(text);
+}
+
+/** Everything the run needs, validated, in bytes, bytes/ms and ms. */
+interface Resolved {
+  payload: number;
+  chunk: number;
+  /** Client link, payload bytes/ms. */
+  client: number;
+  /** Proxy upstream, payload bytes/ms. */
+  proxy: number;
+  proxyPeak: number;
+  /** Bucket depth in payload bytes. */
+  burst: number;
+  mode: ProxyMode;
+  rtt: number;
+  buffer: number;
+  rwnd: number;
+  /** Server read rate, bytes/ms. */
+  serverRate: number;
+  tarpitAt: number;
+  dropAt: number;
+  slowStart: boolean;
+  limits: ResolvedLimits;
+  lateness: number;
+  seed: number;
+  trace: boolean;
+}
+
+function resolve(params: unknown): Resolved {
+  const o = plainObject("params", params);
+  checkKeys("", o, PARAM_KEYS);
+  const payload = integerOption("payloadBytes", o.payloadBytes, 1, MAX_SAFE);
+  const chunk =
+    o.chunkBytes === undefined
+      ? DEFAULT_CHUNK_SIZE
+      : integerOption("chunkBytes", o.chunkBytes, 1, MAX_CHUNK);
+  const clientBits = positiveNumber("clientBitsPerSecond", o.clientBitsPerSecond);
+  const proxyBits = positiveNumber("proxyBitsPerSecond", o.proxyBitsPerSecond);
+  const mode = proxyModeOption(o.proxyMode);
+  const rtt = nonNegative("rttMs", o.rttMs, 0);
+  const buffer =
+    o.sendBufferBytes === undefined
+      ? DEFAULT_SEND_BUFFER
+      : integerOption("sendBufferBytes", o.sendBufferBytes, MIN_BUFFER, MAX_BUFFER);
+  const rwnd = integerOrOff("receiveWindowBytes", o.receiveWindowBytes, 1);
+  const serverRead = positiveOrOff("serverReadBytesPerSecond", o.serverReadBytesPerSecond);
+  const tarpitAt = nonNegative("tarpitAtMs", o.tarpitAtMs, 0);
+  const dropAt = positiveOrOff("dropAtMs", o.dropAtMs, true);
+  const burstWire =
+    o.proxyBurstBytes === undefined
+      ? 0
+      : integerOption("proxyBurstBytes", o.proxyBurstBytes, 0, MAX_SAFE);
+  const peakBits = positiveOrOff("proxyPeakBitsPerSecond", o.proxyPeakBitsPerSecond);
+  const slowStart = flag("slowStart", o.slowStart, true);
+  const overhead = flag("wireOverhead", o.wireOverhead, true);
+  const limits = resolveLimits(o.timeouts ?? {}, DEFAULT_LIMITS, "timeouts");
+  const lateness = nonNegative("timerLatenessMs", o.timerLatenessMs, 0);
+  const seed = o.seed === undefined ? 0 : integerOption("seed", o.seed, 0, 2 ** 32 - 1);
+  const trace = flag("trace", o.trace, false);
+
+  // Wire bits/s to payload bytes/ms.
+  const toPayload = (bits: number): number =>
+    (overhead ? goodputBitsPerSecond(bits) : bits) / 8 / 1000;
+  return {
+    payload,
+    chunk,
+    client: toPayload(clientBits),
+    proxy: toPayload(proxyBits),
+    proxyPeak: toPayload(peakBits),
+    burst: overhead ? goodputBitsPerSecond(burstWire) : burstWire,
+    mode,
+    rtt,
+    buffer,
+    rwnd,
+    serverRate: serverRead / 1000,
+    tarpitAt: serverRead === INFINITY ? INFINITY : tarpitAt,
+    dropAt,
+    slowStart,
+    limits,
+    lateness,
+    seed,
+    trace,
+  };
+}
+
+/**
+ * Simulates one upload under the real watchdog and reports what it did: the
+ * outcome, the limit that fired, when, how many bytes reached the server,
+ * how long a stall took to detect, and (with `trace: true`) every event.
+ * Same parameters, same result and trace, on every run and runtime.
+ *
+ * @param params The upload, the path and the limits.
+ * @returns What happened.
+ * @throws {TypeError} For an unknown key or a wrong type (the message names the parameter).
+ * @throws {RangeError} For a value out of range (the message names the parameter and the range).
+ *
+ * @example
+ * ```ts
+ * import { simulateUpload } from "timebound/sim";
+ * // The seed's story: 2.4 MB through a residential proxy with a 2 Mbit/s uplink.
+ * const path = {
+ *   payloadBytes: 2_400_000, clientBitsPerSecond: 100e6, proxyBitsPerSecond: 2e6,
+ *   rttMs: 150, sendBufferBytes: 512 * 1024,
+ * };
+ * // Ten seconds for the whole body: the body alone needs 10 s on the wire.
+ * const whole = simulateUpload({ ...path, chunkBytes: 2_400_000, timeouts: { total: "10s" } });
+ * console.assert(whole.outcome === "timeout" && whole.phase === "total");
+ * // Streamed in 16 KiB chunks under an idle write limit: it finishes.
+ * const chunked = simulateUpload({ ...path, chunkBytes: 16_384, timeouts: { writeIdle: "3s", total: "60s" } });
+ * console.assert(chunked.outcome === "ok" && chunked.elapsedMs > 10_000);
+ * ```
+ */
+export function simulateUpload(params: UploadParams): UploadResult {
+  return new UploadRun(resolve(params)).run();
+}
+
+const OUTCOME_NONE = 0;
+const OUTCOME_OK = 1;
+const OUTCOME_TIMEOUT = 2;
+
+function mbit(bytesPerMs: number): string {
+  return `${((bytesPerMs * 8) / 1000).toPrecision(3)} Mbit/s`;
+}
+
+/** One upload: the writer against the ACK curve, the watchdog on the clock. */
+class UploadRun {
+  private readonly p: Resolved;
+  private readonly clock = new VirtualClock();
+  private readonly wd: Watchdog;
+  /** X(t) of the client's leg. */
+  private readonly sent: SendCurve;
+  /** The proxy's sending curve in store-and-forward mode. */
+  private readonly forward: SendCurve | undefined;
+  private readonly headersAt: number;
+  /** Queue length at which the writer wakes: 2/3 of the buffer. */
+  private readonly wakeQueue: number;
+  private readonly freeAtWake: number;
+  private readonly trace: UploadTraceEntry[] | undefined;
+
+  private written = 0;
+  private held = 0;
+  private handed = 0;
+  private chunks = 0;
+  private bodyEnded = false;
+  private uploadEndMs = Number.NaN;
+  private wakeHandle: unknown;
+  private headersHandle: unknown;
+  private outcome = OUTCOME_NONE;
+  private phase: Phase | undefined;
+  private endedAt = INFINITY;
+
+  private readonly onStart = (): void => {
+    this.fill(0, this.p.buffer);
+  };
+  private readonly onWake = (): void => {
+    this.wakeHandle = undefined;
+    if (this.outcome !== OUTCOME_NONE) return;
+    const now = this.clock.now();
+    this.record(now, "wake", 0, `queue drained to 2/3 of the buffer: writable`);
+    this.fill(now, this.freeAtWake);
+  };
+  private readonly onHeaders = (): void => {
+    this.headersHandle = undefined;
+    if (this.outcome !== OUTCOME_NONE) return;
+    const wd = this.wd;
+    wd.headersReceived();
+    // headersReceived() checks the clock too: a limit due at this very
+    // instant may have fired from inside it.
+    if (this.outcome !== OUTCOME_NONE) return;
+    wd.end();
+    this.outcome = OUTCOME_OK;
+    this.endedAt = this.clock.now();
+    this.record(this.endedAt, "headers", 0, "response headers arrived: done");
+  };
+
+  constructor(p: Resolved) {
+    this.p = p;
+    this.trace = p.trace ? [] : undefined;
+    this.wakeQueue = (2 * p.buffer) / 3;
+    this.freeAtWake = p.buffer - this.wakeQueue;
+    const streaming = p.mode === "streaming";
+    // Bytes that reach the proxy after it goes silent are lost; it sits at
+    // the far end of the RTT, so that is what was sent before drop − RTT/2.
+    const cut = p.dropAt - p.rtt / 2;
+    const link: LinkSpec = {
+      startMs: 0,
+      bytes: p.payload,
+      rate: p.client,
+      shaperRate: streaming ? p.proxy : INFINITY,
+      shaperPeak: streaming ? p.proxyPeak : INFINITY,
+      burstBytes: streaming ? p.burst : 0,
+      tarpitAtMs: streaming ? p.tarpitAt : INFINITY,
+      tarpitRate: p.serverRate,
+      rttMs: p.rtt,
+      slowStart: p.slowStart,
+      initialWindow: INITIAL_WINDOW_SEGMENTS * SEGMENT_PAYLOAD_BYTES,
+      // The writer refills at 2/3 of the buffer, so at least that much is
+      // queued: capping in-flight there keeps the link from waiting on it.
+      windowCap: Math.min(p.rwnd, Math.floor(this.wakeQueue)),
+      cutAtMs: cut,
+    };
+    this.sent = buildSendCurve(link);
+    if (streaming) {
+      this.headersAt = this.sent.endMs + p.rtt;
+    } else {
+      // nginx reads the whole body first, then sends it upstream over a
+      // warm connection (no slow start, no window limit on that leg).
+      const arrived = this.sent.endMs + p.rtt / 2;
+      if (arrived < p.dropAt) {
+        this.forward = buildSendCurve({
+          startMs: arrived,
+          bytes: p.payload,
+          rate: INFINITY,
+          shaperRate: p.proxy,
+          shaperPeak: p.proxyPeak,
+          burstBytes: p.burst,
+          tarpitAtMs: p.tarpitAt,
+          tarpitRate: p.serverRate,
+          rttMs: 0,
+          slowStart: false,
+          initialWindow: INFINITY,
+          windowCap: INFINITY,
+          cutAtMs: p.dropAt,
+        });
+        this.headersAt = this.forward.endMs + p.rtt / 2;
+      } else {
+        this.headersAt = INFINITY;
+      }
+    }
+
+    let clock: Clock = this.clock;
+    if (p.lateness > 0) {
+      const vc = this.clock;
+      const rng = xoroshiro128plus(p.seed);
+      const late = p.lateness / 2 ** 32;
+      clock = {
+        now: () => vc.now(),
+        setTimer: (fn, ms) => vc.setTimer(fn, ms + (rng.next() >>> 0) * late),
+        clearTimer: (h) => vc.clearTimer(h),
+      };
+    }
+    this.wd = new Watchdog({
+      clock,
+      limits: p.limits,
+      onExpire: (e) => {
+        this.outcome = OUTCOME_TIMEOUT;
+        this.phase = e.phase;
+        this.endedAt = this.clock.now();
+        this.clock.clearTimer(this.wakeHandle);
+        this.clock.clearTimer(this.headersHandle);
+        this.record(
+          this.endedAt,
+          "timeout",
+          0,
+          `${e.phase} (${e.limitMs} ms) fired: ${formatBytes(e.bytesSent)} pulled`,
+        );
+      },
+    });
+  }
+
+  run(): UploadResult {
+    const clock = this.clock;
+    clock.schedule(0, this.onStart);
+    // Notes first: at equal times they describe the state before the headers.
+    if (this.trace) this.scheduleNotes();
+    if (this.headersAt !== INFINITY)
+      this.headersHandle = clock.schedule(this.headersAt, this.onHeaders);
+    clock.run({ maxEvents: INFINITY });
+    const p = this.p;
+    const result: UploadResult = {
+      outcome:
+        this.outcome === OUTCOME_OK ? "ok" : this.outcome === OUTCOME_TIMEOUT ? "timeout" : "hang",
+      elapsedMs: this.endedAt,
+      bytesDelivered: this.delivered(this.endedAt),
+      bytesSent: this.wd.bytesSent,
+    };
+    if (this.phase !== undefined) result.phase = this.phase;
+    if (this.bodyEnded) result.uploadEndMs = this.uploadEndMs;
+    if (this.outcome === OUTCOME_NONE) {
+      this.record(INFINITY, "hang", 0, "stalled with no limit set: a real request waits forever");
+    }
+    if (this.outcome === OUTCOME_TIMEOUT) {
+      // A stall: the drop, if it kept the response from ever coming, or the
+      // tarpit's onset, if the server reads slower than the links carry.
+      let stallAt = INFINITY;
+      if (p.dropAt !== INFINITY && this.headersAt === INFINITY) stallAt = p.dropAt;
+      const links = p.mode === "streaming" ? Math.min(p.client, p.proxy) : p.proxy;
+      if (p.serverRate < links && p.tarpitAt < stallAt) stallAt = p.tarpitAt;
+      if (stallAt <= this.endedAt) result.stallDetectionMs = this.endedAt - stallAt;
+    }
+    if (this.trace) result.trace = this.trace;
+    return result;
+  }
+
+  /** Bytes acknowledged (gone from the send buffer) at `t`. */
+  private acked(t: number): number {
+    // Exactly, not (end + RTT) − RTT in floating point.
+    if (this.outcome === OUTCOME_OK) return this.p.payload;
+    return this.sent.valueAt(t - this.p.rtt);
+  }
+
+  /** Bytes the server has read at `t`. */
+  private delivered(t: number): number {
+    if (this.outcome === OUTCOME_OK) return this.p.payload;
+    if (this.forward) return this.forward.valueAt(t);
+    if (this.p.mode !== "streaming") return 0;
+    return this.sent.valueAt(t - this.p.rtt / 2);
+  }
+
+  /**
+   * The runtime at a writable socket: it copies what it holds into the
+   * buffer's `free` bytes, pulling the next chunk each time the last one is
+   * all in, until the buffer is full or the body is done. All at one
+   * instant, in one event, whatever the number of chunks.
+   */
+  private fill(now: number, freeBytes: number): void {
+    const p = this.p;
+    const wd = this.wd;
+    let free = Math.floor(freeBytes + 1e-9);
+    let pulls = 0;
+    let copied = 0;
+    const first = this.chunks + 1;
+    for (;;) {
+      if (this.held === 0) {
+        if (this.handed === p.payload) {
+          // The runtime pulls once more and finds the end of the body.
+          wd.writePull();
+          if (this.outcome !== OUTCOME_NONE) break;
+          wd.writeEnd();
+          this.bodyEnded = true;
+          this.uploadEndMs = now;
+          break;
+        }
+        if (this.chunks === 0) wd.writeStart();
+        else wd.writePull();
+        if (this.outcome !== OUTCOME_NONE) break;
+        const piece = Math.min(p.chunk, p.payload - this.handed);
+        this.handed += piece;
+        this.held = piece;
+        this.chunks++;
+        pulls++;
+        wd.wrote(piece);
+        if (this.outcome !== OUTCOME_NONE) break;
+      }
+      if (free === 0) break;
+      const k = Math.min(this.held, free);
+      this.written += k;
+      this.held -= k;
+      free -= k;
+      copied += k;
+    }
+    if (this.trace) this.noteWrite(now, first, pulls, copied);
+    if (this.outcome !== OUTCOME_NONE || this.bodyEnded) return;
+    // Blocked with part of a chunk: Linux wakes the writer when the queue is
+    // down to 2/3 of the buffer, i.e. once ACKs reach written − 2/3·buffer.
+    const wakeAt = this.sent.timeOf(this.written - this.wakeQueue) + p.rtt;
+    if (wakeAt !== INFINITY) this.wakeHandle = this.clock.schedule(wakeAt, this.onWake);
+  }
+
+  // --- trace --------------------------------------------------------------
+
+  private record(atMs: number, event: UploadTraceEntry["event"], pulls: number, detail: string) {
+    if (!this.trace) return;
+    const acked = this.acked(atMs);
+    this.trace.push({
+      atMs,
+      event,
+      pulls,
+      handedBytes: this.handed,
+      queuedBytes: this.written - acked,
+      ackedBytes: acked,
+      deliveredBytes: this.delivered(atMs),
+      detail,
+    });
+  }
+
+  private noteWrite(now: number, first: number, pulls: number, copied: number): void {
+    const last = this.chunks;
+    const chunks =
+      pulls === 0 ? "" : pulls === 1 ? `pulled chunk ${last}` : `pulled chunks ${first}–${last}`;
+    const into = `${formatBytes(copied)} into the send buffer`;
+    this.record(
+      now,
+      "write",
+      pulls,
+      chunks ? `${chunks}, ${into}` : `rest of chunk ${last}: ${into}`,
+    );
+    if (this.outcome !== OUTCOME_NONE) return;
+    if (this.bodyEnded) {
+      this.record(now, "body-end", 0, "whole body in the kernel: writeEnd, headers limit starts");
+    } else {
+      this.record(
+        now,
+        "block",
+        0,
+        `send buffer full (${formatBytes(this.p.buffer)}): ${formatBytes(this.held)} of chunk ${last} wait`,
+      );
+    }
+  }
+
+  /** Trace-only events: rate changes, the drop, the tarpit, forwarding. */
+  private scheduleNotes(): void {
+    const p = this.p;
+    const note = (at: number, event: UploadTraceEntry["event"], detail: string) => {
+      if (at === INFINITY || at < 0) return;
+      this.clock.schedule(at, () => {
+        if (this.outcome === OUTCOME_NONE) this.record(at, event, 0, detail);
+      });
+    };
+    const describeCurve = (curve: SendCurve, who: string) => {
+      for (let i = 0; i < curve.n; i++) {
+        const info = curve.infoAt(i);
+        const limit = info % 16;
+        const round = Math.floor(info / 16);
+        const rate = mbit(curve.rateAt(i));
+        let text: string;
+        if (limit === LIMIT_NONE) {
+          // A cut curve ends where later bytes reach a silent proxy: the
+          // `drop` note says that.
+          if (curve.xAt(i) < p.payload) continue;
+          text = `${who === "proxy" ? "proxy" : "client"}: all ${formatBytes(p.payload)} sent`;
+        } else if (limit === LIMIT_ACKS) {
+          text = `slow start round ${round} sent, waiting for ACKs`;
+        } else {
+          const why =
+            limit === LIMIT_PEAK
+              ? "the proxy's token bucket lets a burst through"
+              : limit === LIMIT_SHAPER
+                ? p.burst > 0
+                  ? "the proxy's token bucket is empty: its sustained rate"
+                  : "the proxy's upstream"
+                : limit === LIMIT_TARPIT
+                  ? "the server reads slowly"
+                  : limit === LIMIT_WINDOW
+                    ? "window-limited (receive window or send buffer per RTT)"
+                    : who === "proxy"
+                      ? "the server reads as fast as it comes"
+                      : "the client's link";
+          const ss = round > 0 ? ` (slow start round ${round})` : "";
+          text = `${who === "proxy" ? "proxy sends" : "sending"} at ${rate} of payload: ${why}${ss}`;
+        }
+        note(curve.timeAt(i), "send", text);
+      }
+    };
+    describeCurve(this.sent, "client");
+    if (this.forward) {
+      note(this.forward.timeAt(0), "forward", "proxy has the whole body, sends it upstream");
+      describeCurve(this.forward, "proxy");
+    }
+    if (p.dropAt !== INFINITY) note(p.dropAt, "drop", "the proxy goes silent: no ACKs, no RST");
+    if (p.tarpitAt !== INFINITY) {
+      note(p.tarpitAt, "tarpit", `the server reads at ${formatBytes(p.serverRate * 1000)}/s`);
+    }
+  }
+}

@@ -1,0 +1,361 @@
+/**
+ * Properties of the upload simulator (issue 4): conservation, monotonicity,
+ * the watchdog's timers, chunk-size independence, agreement with the closed
+ * forms of src/model.ts, determinism. Everything runs on virtual time; the
+ * watchdog is the real one from src/.
+ */
+import { fc, it } from "@fast-check/vitest";
+import { describe, expect } from "vitest";
+import { goodputBitsPerSecond, simulateUpload, type UploadParams } from "../sim/mod.ts";
+import { uploadTimeMs } from "../src/mod.ts";
+
+// --- bounds ---------------------------------------------------------------
+
+/** Up to 3 MB: the seed's 2.4 MB and a little more. */
+const MAX_PAYLOAD = 3_000_000;
+/** Chunks from 512 B (thousands of pulls per upload) to 256 KiB (larger than small buffers). */
+const MIN_CHUNK = 512;
+const MAX_CHUNK = 256 * 1024;
+/** Links from a poor residential uplink (200 kbit/s) to a fast datacenter one. */
+const MIN_BPS = 0.2e6;
+const MAX_BPS = 200e6;
+/** RTTs up to a satellite-ish 400 ms. */
+const MAX_RTT = 400;
+/** Send buffers from the 1 KiB floor (many wakes) to Linux's 4 MiB `tcp_wmem` maximum. */
+const MIN_BUFFER = 1024;
+const MAX_BUFFER = 4 * 1024 * 1024;
+/** Stalls (drop, tarpit) within the first 30 s: where the limits under test act. */
+const MAX_STALL_AT = 30_000;
+/**
+ * Float slack for byte counts and times that are sums of fluid segments:
+ * far below a byte or a microsecond, far above rounding error.
+ */
+const EPS = 1e-6;
+
+const rate = fc.double({ min: MIN_BPS, max: MAX_BPS, noNaN: true });
+const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
+
+/** Any path the simulator accepts: drop, tarpit, bucket, window, both proxy modes. */
+const pathArb = fc.record(
+  {
+    payloadBytes: fc.integer({ min: 1, max: MAX_PAYLOAD }),
+    chunkBytes: fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
+    clientBitsPerSecond: rate,
+    proxyBitsPerSecond: rate,
+    proxyMode: fc.constantFrom("streaming" as const, "store-and-forward" as const),
+    rttMs: fc.oneof(fc.constant(0), fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
+    sendBufferBytes: fc.integer({ min: MIN_BUFFER, max: MAX_BUFFER }),
+    receiveWindowBytes: opt(fc.integer({ min: 1, max: 8 * 1024 * 1024 })),
+    serverReadBytesPerSecond: opt(fc.double({ min: 1e3, max: 3e7, noNaN: true })),
+    tarpitAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
+    dropAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
+    proxyBurstBytes: opt(fc.integer({ min: 0, max: 2_000_000 })),
+    proxyPeakBitsPerSecond: opt(rate),
+    slowStart: fc.boolean(),
+    wireOverhead: fc.boolean(),
+  },
+  { requiredKeys: ["payloadBytes", "clientBitsPerSecond", "proxyBitsPerSecond"] },
+);
+
+/**
+ * Wake events are one per third of a buffer: a 1 KiB buffer and 3 MB make
+ * ~9000 of them, each traced. Keep traced runs to fewer events.
+ */
+const tracedPathArb = pathArb.map((p) => ({
+  ...p,
+  payloadBytes: Math.min(p.payloadBytes, 100 * (p.sendBufferBytes ?? MAX_BUFFER)),
+}));
+
+/** Limits off: an upload runs to the end (or hangs). */
+const NO_LIMITS = { total: false } as const;
+
+function close(a: number, b: number, eps = EPS): boolean {
+  if (a === b) return true;
+  return Math.abs(a - b) <= eps * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+/** ms one chunk takes on the narrowest link (payload rate, upper bound with overhead). */
+function chunkSerializationMs(p: UploadParams, chunkBytes: number): number {
+  const narrowest = Math.min(p.clientBitsPerSecond, p.proxyBitsPerSecond);
+  return ((chunkBytes * 8) / goodputBitsPerSecond(narrowest)) * 1000;
+}
+
+// --- conservation ---------------------------------------------------------
+
+describe("conservation", () => {
+  it.prop([
+    tracedPathArb,
+    fc.constantFrom<UploadParams["timeouts"]>(NO_LIMITS, { writeIdle: 3000 }),
+  ])(
+    "pulled ≥ queued + acked, nothing decreases, the buffer never overflows, all delivered on success",
+    (path, timeouts) => {
+      const r = simulateUpload({ ...path, timeouts, trace: true });
+      const trace = r.trace!;
+      const buffer = path.sendBufferBytes ?? MAX_BUFFER;
+      const slack = EPS * path.payloadBytes;
+      let prev = trace[0]!;
+      for (const e of trace) {
+        expect(e.atMs).toBeGreaterThanOrEqual(prev.atMs);
+        expect(e.handedBytes + slack).toBeGreaterThanOrEqual(e.queuedBytes + e.ackedBytes);
+        expect(e.queuedBytes).toBeLessThanOrEqual(buffer + slack);
+        expect(e.queuedBytes).toBeGreaterThanOrEqual(-slack);
+        expect(e.handedBytes).toBeGreaterThanOrEqual(prev.handedBytes);
+        expect(e.ackedBytes + slack).toBeGreaterThanOrEqual(prev.ackedBytes);
+        expect(e.deliveredBytes + slack).toBeGreaterThanOrEqual(prev.deliveredBytes);
+        expect(e.handedBytes).toBeLessThanOrEqual(path.payloadBytes);
+        expect(e.deliveredBytes).toBeLessThanOrEqual(path.payloadBytes + slack);
+        prev = e;
+      }
+      if (r.outcome === "ok") {
+        const last = trace.at(-1)!;
+        expect(last.event).toBe("headers");
+        expect(r.bytesDelivered).toBe(path.payloadBytes);
+        expect(r.bytesSent).toBe(path.payloadBytes);
+        expect(last.ackedBytes).toBe(path.payloadBytes);
+        expect(last.queuedBytes).toBe(0);
+      } else {
+        expect(r.bytesDelivered).toBeLessThanOrEqual(path.payloadBytes + slack);
+      }
+    },
+  );
+});
+
+// --- monotonicity ---------------------------------------------------------
+
+/** A factor ≥ 1 to scale a parameter up by. */
+const upArb = fc.double({ min: 1, max: 20, noNaN: true });
+
+describe("monotonicity (no limits: time to the response, Infinity for a hang)", () => {
+  it.prop([
+    pathArb,
+    upArb,
+    fc.constantFrom(
+      "clientBitsPerSecond",
+      "proxyBitsPerSecond",
+      "proxyPeakBitsPerSecond",
+      "serverReadBytesPerSecond",
+    ),
+  ])("more bandwidth on any link never makes an upload slower", (path, up, link) => {
+    const base = { ...path, timeouts: NO_LIMITS };
+    const before = base[link];
+    if (before === undefined) return; // an unset limit is already unlimited
+    const slow = simulateUpload(base);
+    const fast = simulateUpload({ ...base, [link]: before * up });
+    expect(fast.elapsedMs).toBeLessThanOrEqual(slow.elapsedMs * (1 + EPS));
+  });
+
+  it.prop([pathArb, fc.integer({ min: 0, max: MAX_PAYLOAD })])(
+    "more payload never makes an upload faster",
+    (path, more) => {
+      const base = { ...path, timeouts: NO_LIMITS };
+      const small = simulateUpload(base);
+      const big = simulateUpload({ ...base, payloadBytes: base.payloadBytes + more });
+      expect(big.elapsedMs).toBeGreaterThanOrEqual(small.elapsedMs * (1 - EPS));
+    },
+  );
+
+  it.prop([pathArb, fc.double({ min: 0, max: MAX_RTT, noNaN: true })])(
+    "more RTT never makes an upload faster",
+    (path, more) => {
+      const base = { ...path, timeouts: NO_LIMITS };
+      const near = simulateUpload(base);
+      const far = simulateUpload({ ...base, rttMs: (base.rttMs ?? 0) + more });
+      expect(far.elapsedMs).toBeGreaterThanOrEqual(near.elapsedMs * (1 - EPS));
+    },
+  );
+});
+
+// --- the watchdog's timers -------------------------------------------------
+
+/** Write-idle limits from 50 ms (below most wake gaps) to 20 s (above most). */
+const idleArb = fc.double({ min: 50, max: 20_000, noNaN: true });
+
+/** Times at which the body stream was pulled (writeStart, writePull): write-idle progress. */
+function progressTimes(trace: NonNullable<ReturnType<typeof simulateUpload>["trace"]>): number[] {
+  return trace
+    .filter((e) => (e.event === "write" && e.pulls > 0) || e.event === "body-end")
+    .map((e) => e.atMs);
+}
+
+describe("timers", () => {
+  it.prop([tracedPathArb, idleArb])(
+    "write-idle fires exactly at the last pull + limit, and only after a gap that long",
+    (path, idle) => {
+      const r = simulateUpload({
+        ...path,
+        timeouts: { total: false, writeIdle: idle },
+        trace: true,
+      });
+      const pulls = progressTimes(r.trace!);
+      for (let i = 1; i < pulls.length; i++) expect(pulls[i]! - pulls[i - 1]!).toBeLessThan(idle);
+      if (r.phase === "writeIdle") {
+        expect(r.uploadEndMs).toBeUndefined();
+        expect(close(r.elapsedMs, pulls.at(-1)! + idle)).toBe(true);
+      } else if (r.uploadEndMs === undefined) {
+        // No limit other than write-idle: a body not fully handed over ends only by it.
+        expect.unreachable(`outcome ${r.outcome} without the body handed over`);
+      }
+    },
+  );
+
+  it.prop([pathArb, fc.double({ min: 1, max: 60_000, noNaN: true })])(
+    "total fires at start + total, unless the response came first",
+    (path, total) => {
+      const free = simulateUpload({ ...path, timeouts: NO_LIMITS });
+      const r = simulateUpload({ ...path, timeouts: { total } });
+      if (free.elapsedMs < total) {
+        expect(r.outcome).toBe("ok");
+        expect(r.elapsedMs).toBe(free.elapsedMs);
+      } else if (free.elapsedMs > total) {
+        expect(r.outcome).toBe("timeout");
+        expect(r.phase).toBe("total");
+        expect(close(r.elapsedMs, total)).toBe(true);
+      }
+    },
+  );
+
+  it.prop([
+    fc.integer({ min: MIN_BUFFER, max: 1024 * 1024 }),
+    idleArb,
+    fc.double({ min: 1.01, max: 10, noNaN: true }),
+    fc.integer({ min: 1, max: 1_000_000 }),
+    rate,
+    rate,
+    fc.double({ min: 0, max: MAX_RTT, noNaN: true }),
+  ])(
+    "a tarpit whose drain of 1/3 of the buffer outlasts write-idle trips write-idle for every chunk size",
+    (buffer, idle, slower, extra, client, proxy, rttMs) => {
+      // The server reads 1/3 of the buffer in `slower` × the limit.
+      const serverReadBytesPerSecond = (buffer / 3 / (idle * slower)) * 1000;
+      const payloadBytes = buffer + extra; // more than fits at once
+      for (const chunkBytes of [
+        MIN_CHUNK,
+        16 * 1024,
+        64 * 1024,
+        buffer,
+        2 * buffer,
+        payloadBytes,
+      ]) {
+        const r = simulateUpload({
+          payloadBytes,
+          chunkBytes: Math.min(chunkBytes, 16 * 1024 * 1024),
+          clientBitsPerSecond: client,
+          proxyBitsPerSecond: proxy,
+          rttMs,
+          sendBufferBytes: buffer,
+          serverReadBytesPerSecond,
+          timeouts: { total: false, writeIdle: idle },
+        });
+        expect(r.outcome).toBe("timeout");
+        expect(r.phase).toBe("writeIdle");
+      }
+    },
+  );
+
+  it.prop([pathArb, idleArb, fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })])(
+    "a silent proxy is caught by write-idle within limit + RTT/2 of the drop",
+    (path, idle, dropAtMs) => {
+      const r = simulateUpload({ ...path, dropAtMs, timeouts: { total: false, writeIdle: idle } });
+      if (r.outcome !== "timeout" || r.stallDetectionMs === undefined) return;
+      // The last ACKs the proxy sent before going silent land RTT/2 later;
+      // the last wake, and so the last pull, is no later than that.
+      expect(r.stallDetectionMs).toBeLessThanOrEqual(idle + (path.rttMs ?? 0) / 2 + EPS * idle);
+    },
+  );
+});
+
+// --- metamorphic: chunk size ------------------------------------------------
+
+describe("metamorphic", () => {
+  it.prop([
+    pathArb,
+    fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
+    fc.option(fc.double({ min: 100, max: 60_000, noNaN: true }), { nil: undefined }),
+    fc.option(fc.double({ min: 100, max: 60_000, noNaN: true }), { nil: undefined }),
+  ])(
+    "without an idle limit, outcome and time do not depend on the chunk size beyond one chunk's serialization",
+    (path, otherChunk, total, headers) => {
+      const timeouts = { total: total ?? (false as const), headers: headers ?? (false as const) };
+      const a = simulateUpload({ ...path, timeouts });
+      const b = simulateUpload({ ...path, chunkBytes: otherChunk, timeouts });
+      const slack = chunkSerializationMs(path, Math.max(path.chunkBytes ?? 65_536, otherChunk));
+      expect(b.outcome).toBe(a.outcome);
+      expect(b.phase).toBe(a.phase);
+      if (a.elapsedMs !== b.elapsedMs)
+        expect(Math.abs(a.elapsedMs - b.elapsedMs)).toBeLessThanOrEqual(slack);
+    },
+  );
+});
+
+// --- closed forms ------------------------------------------------------------
+
+describe("closed-form agreement (src/model.ts)", () => {
+  it.prop([
+    fc.integer({ min: 1, max: MAX_PAYLOAD }),
+    fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
+    rate,
+    rate,
+    fc.double({ min: 0, max: MAX_RTT, noNaN: true }),
+    fc.constantFrom("streaming" as const, "store-and-forward" as const),
+    fc.boolean(),
+  ])(
+    "with no loss, no tarpit and no slow start, time = uploadTimeMs within one chunk's serialization",
+    (payloadBytes, chunkBytes, client, proxy, rttMs, proxyMode, wireOverhead) => {
+      // A buffer that keeps the window off the bandwidth-delay product: the
+      // closed form assumes the link, not the window, sets the pace.
+      // The client's leg is the proxy's alone in store-and-forward mode.
+      const legBitsPerSecond = proxyMode === "streaming" ? Math.min(client, proxy) : client;
+      const bdp = (legBitsPerSecond / 8 / 1000) * rttMs;
+      const sendBufferBytes = Math.min(2 ** 31 - 1, Math.max(MIN_BUFFER, Math.ceil(1.5 * bdp) + 1));
+      const path = {
+        payloadBytes,
+        chunkBytes,
+        clientBitsPerSecond: client,
+        proxyBitsPerSecond: proxy,
+        rttMs,
+        proxyMode,
+        sendBufferBytes,
+        slowStart: false,
+        wireOverhead,
+      };
+      const r = simulateUpload({ ...path, timeouts: NO_LIMITS });
+      const g = (bps: number) => (wireOverhead ? goodputBitsPerSecond(bps) : bps);
+      const expected = uploadTimeMs({
+        payloadBytes,
+        clientBitsPerSecond: g(client),
+        proxyBitsPerSecond: g(proxy),
+        rttMs,
+        proxyMode,
+      });
+      expect(r.outcome).toBe("ok");
+      expect(Math.abs(r.elapsedMs - expected)).toBeLessThanOrEqual(
+        chunkSerializationMs(path, chunkBytes),
+      );
+    },
+  );
+});
+
+// --- determinism ---------------------------------------------------------------
+
+describe("determinism", () => {
+  it.prop([tracedPathArb, fc.integer({ min: 0, max: 2 ** 32 - 1 }), idleArb])(
+    "same parameters and seed → same result and trace (timer lateness drawn from the seed)",
+    (path, seed, idle) => {
+      const params = {
+        ...path,
+        seed,
+        timerLatenessMs: 2,
+        timeouts: { writeIdle: idle, total: 60_000 },
+        trace: true,
+      };
+      expect(simulateUpload(params)).toStrictEqual(simulateUpload(params));
+    },
+  );
+
+  it.prop([tracedPathArb, idleArb])("tracing changes nothing but the trace", (path, idle) => {
+    const params = { ...path, timeouts: { writeIdle: idle, total: 60_000 } };
+    const { trace, ...traced } = simulateUpload({ ...params, trace: true });
+    expect(traced).toStrictEqual(simulateUpload(params));
+    expect(trace!.length).toBeGreaterThan(0);
+  });
+});
