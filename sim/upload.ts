@@ -145,7 +145,10 @@ export interface UploadResult {
   bytesSent: number;
   /** When the whole body was in the kernel send buffer (`writeEnd`: `headers` starts), if it got there. */
   uploadEndMs?: number;
-  /** From the stall (the drop, or the tarpit's onset) to the timeout, when a stall was what timed out. */
+  /**
+   * From the stall to the timeout, when the request had stalled by then: the
+   * drop, if it kept the response from ever coming; else the tarpit's onset.
+   */
   stallDetectionMs?: number;
   /** Events, with `trace: true`. */
   trace?: UploadTraceEntry[];
@@ -520,13 +523,15 @@ class UploadRun {
       this.record(INFINITY, "hang", 0, "stalled with no limit set: a real request waits forever");
     }
     if (this.outcome === OUTCOME_TIMEOUT) {
-      // A stall: the drop, if it kept the response from ever coming, or the
-      // tarpit's onset, if the server reads slower than the links carry.
-      let stallAt = INFINITY;
-      if (p.dropAt !== INFINITY && this.headersAt === INFINITY) stallAt = p.dropAt;
+      // The stall: the drop, if it kept the response from ever coming and
+      // came before the timeout (nothing moves after it, whatever else
+      // happened); else the tarpit's onset, if the server reads slower than
+      // the links carry.
       const links = p.mode === "streaming" ? Math.min(p.client, p.proxy) : p.proxy;
-      if (p.serverRate < links && p.tarpitAt < stallAt) stallAt = p.tarpitAt;
-      if (stallAt <= this.endedAt) result.stallDetectionMs = this.endedAt - stallAt;
+      let stallAt = INFINITY;
+      if (p.dropAt <= this.endedAt && this.headersAt === INFINITY) stallAt = p.dropAt;
+      else if (p.serverRate < links && p.tarpitAt <= this.endedAt) stallAt = p.tarpitAt;
+      if (stallAt !== INFINITY) result.stallDetectionMs = this.endedAt - stallAt;
     }
     if (this.trace) result.trace = this.trace;
     return result;

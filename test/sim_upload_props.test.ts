@@ -256,7 +256,10 @@ describe("timers", () => {
     "a silent proxy is caught by write-idle within limit + RTT/2 of the drop",
     (path, idle, dropAtMs) => {
       const r = simulateUpload({ ...path, dropAtMs, timeouts: { total: false, writeIdle: idle } });
-      if (r.outcome !== "timeout" || r.stallDetectionMs === undefined) return;
+      // Only a drop that kept the response from coming and preceded the
+      // timeout is a stall to detect (a slow path may time out before it).
+      if (r.outcome !== "timeout" || r.elapsedMs < dropAtMs) return;
+      expect(r.stallDetectionMs).toBe(r.elapsedMs - dropAtMs);
       // The last ACKs the proxy sent before going silent land RTT/2 later;
       // the last wake, and so the last pull, is no later than that.
       expect(r.stallDetectionMs).toBeLessThanOrEqual(idle + (path.rttMs ?? 0) / 2 + EPS * idle);
