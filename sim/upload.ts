@@ -391,6 +391,8 @@ class UploadRun {
   private outcome = OUTCOME_NONE;
   private phase: Phase | undefined;
   private endedAt = INFINITY;
+  private filling = false;
+  private timeoutNote = "";
 
   private readonly onStart = (): void => {
     this.fill(0, this.p.buffer);
@@ -491,12 +493,11 @@ class UploadRun {
         this.endedAt = this.clock.now();
         this.clock.clearTimer(this.wakeHandle);
         this.clock.clearTimer(this.headersHandle);
-        this.record(
-          this.endedAt,
-          "timeout",
-          0,
-          `${e.phase} (${e.limitMs} ms) fired: ${formatBytes(e.bytesSent)} pulled`,
-        );
+        if (this.trace) {
+          this.timeoutNote = `${e.phase} (${e.limitMs} ms) fired: ${formatBytes(e.bytesSent)} pulled`;
+          // Fired by a pull's own check: noted after that write.
+          if (!this.filling) this.noteTimeout();
+        }
       },
     });
   }
@@ -508,7 +509,9 @@ class UploadRun {
     if (this.trace) this.scheduleNotes();
     if (this.headersAt !== INFINITY)
       this.headersHandle = clock.schedule(this.headersAt, this.onHeaders);
-    clock.run({ maxEvents: INFINITY });
+    // The engine's default bound on events (10 M) stops a runaway model:
+    // a 2.4 MB upload takes a few dozen.
+    clock.run();
     const p = this.p;
     const result: UploadResult = {
       outcome:
@@ -565,6 +568,7 @@ class UploadRun {
     let pulls = 0;
     let copied = 0;
     const first = this.chunks + 1;
+    this.filling = true;
     for (;;) {
       if (this.held === 0) {
         if (this.handed === p.payload) {
@@ -594,7 +598,11 @@ class UploadRun {
       free -= k;
       copied += k;
     }
-    if (this.trace) this.noteWrite(now, first, pulls, copied);
+    this.filling = false;
+    if (this.trace) {
+      this.noteWrite(now, first, pulls, copied);
+      if (this.outcome === OUTCOME_TIMEOUT) this.noteTimeout();
+    }
     if (this.outcome !== OUTCOME_NONE || this.bodyEnded) return;
     // Blocked with part of a chunk: Linux wakes the writer when the queue is
     // down to 2/3 of the buffer, i.e. once ACKs reach written − 2/3·buffer.
@@ -619,7 +627,12 @@ class UploadRun {
     });
   }
 
+  private noteTimeout(): void {
+    this.record(this.endedAt, "timeout", 0, this.timeoutNote);
+  }
+
   private noteWrite(now: number, first: number, pulls: number, copied: number): void {
+    if (pulls === 0 && copied === 0 && !this.bodyEnded) return;
     const last = this.chunks;
     const chunks =
       pulls === 0 ? "" : pulls === 1 ? `pulled chunk ${last}` : `pulled chunks ${first}–${last}`;
