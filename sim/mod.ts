@@ -7,6 +7,14 @@
  * @module
  */
 
+export * from "./budget.ts";
+export * from "./capacity.ts";
 export * from "./engine.ts";
+export * from "./observations.ts";
+export * from "./pool.ts";
+export * from "./random.ts";
+export * from "./recommend.ts";
+export * from "./sweep.ts";
 export * from "./trace.ts";
+export * from "./units.ts";
 export * from "./upload.ts";

@@ -1,0 +1,1048 @@
+#!/usr/bin/env node
+/**
+ * `timebound`: the simulator and the planning tools on the command line.
+ *
+ *   timebound sim upload     one simulated upload, optionally traced
+ *   timebound sweep          Monte Carlo over chunk sizes × limits
+ *   timebound recommend      the chunk size and limits that reach a target
+ *   timebound budget         the worst case of a timeout configuration
+ *   timebound capacity       a service under load with a slowing dependency
+ *   timebound probe <url>    time real requests, propose limits from them
+ *
+ * Runs as `node sim/cli.ts …` on Node ≥ 22.18 (TypeScript is stripped by
+ * Node itself); the package's `bin` points here. A published build would
+ * point `bin` at `dist/sim/cli.js` (tsconfig.build.json excludes this file
+ * today because it is the only Node-specific module in sim/).
+ *
+ * Exit status: 0 done; 1 failed while running; 2 invalid input (one line on
+ * stderr naming the flag); 3 `recommend` found no candidate that reaches the
+ * target (the output says which constraint binds).
+ *
+ * @module
+ */
+import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError, Option } from "commander";
+import { budget } from "./budget.ts";
+import {
+  type CapacityClient,
+  type CapacityResult,
+  capacity,
+  type DependencyPhase,
+} from "./capacity.ts";
+import * as arg from "./cli/args.ts";
+import { percent, printJson, progress, table } from "./cli/output.ts";
+import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } from "./cli/plot.ts";
+import { type ProbeSample, probeOnce } from "./cli/probe.ts";
+import { fromObservations } from "./observations.ts";
+import { type Recommendation, recommend } from "./recommend.ts";
+import {
+  RESIDENTIAL_UPLOAD,
+  type SweepOptions,
+  type SweepResult,
+  sweep,
+  type UploadScenario,
+} from "./sweep.ts";
+import { formatTrace } from "./trace.ts";
+import { formatRate, formatSize, formatTime } from "./units.ts";
+import { simulateUpload, type UploadParams } from "./upload.ts";
+
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+const EXIT_TARGET_MISSED = 3;
+
+/** An input error found after parsing (e.g. by the library's validation): exit 2. */
+class UsageError extends Error {}
+
+function limitText(v: number | false | undefined): string {
+  return v === false || v === undefined || v === Infinity ? "off" : formatTime(v);
+}
+
+function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
+}
+
+async function writePlot(
+  file: { svg?: string; html?: string },
+  title: string,
+  spec: Record<string, unknown>,
+  report: string,
+): Promise<string[]> {
+  if (!file.svg && !file.html) return [];
+  const svg = await renderSvg(spec);
+  const written: string[] = [];
+  const save = (path: string, text: string) => {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+    written.push(path);
+  };
+  if (file.svg) save(file.svg, svg);
+  if (file.html) save(file.html, htmlPage(title, svg, report));
+  return written;
+}
+
+// --- shared option sets --------------------------------------------------
+
+interface OutputOpts {
+  json?: boolean;
+  svg?: string;
+  html?: string;
+}
+
+function outputOptions(cmd: Command, plot: string | undefined): Command {
+  cmd.option("--json", "print JSON on stdout (Infinity and 'off' are null) instead of tables");
+  if (plot) {
+    cmd.option("--svg <file>", `write ${plot} as SVG`);
+    cmd.option("--html <file>", `write ${plot} and the report as a self-contained HTML page`);
+  }
+  return cmd;
+}
+
+interface ScenarioOpts {
+  payload?: number;
+  client?: number;
+  proxy?: number;
+  proxySpread?: number;
+  rtt?: number;
+  sendBuffer?: number[];
+  burst?: number[];
+  dropRate?: number;
+  tarpitRate?: number;
+  proxyMode?: "streaming" | "store-and-forward";
+}
+
+interface SweepOpts extends ScenarioOpts, OutputOpts {
+  chunks: number[];
+  writeIdle: (number | false)[];
+  total: (number | false)[];
+  headers: number | false;
+  trials: number;
+  seed: number;
+  workers: number | "auto";
+}
+
+function sweepOptions(cmd: Command): Command {
+  return cmd
+    .option("--payload <size>", "request body size", arg.size)
+    .option("--client <rate>", "client upstream bandwidth", arg.rate)
+    .option(
+      "--proxy <rate>",
+      "median proxy upstream bandwidth (lognormal across uploads)",
+      arg.rate,
+    )
+    .option(
+      "--proxy-spread <sigma>",
+      "lognormal sigma of the proxy's bandwidth (0: every upload the same)",
+      arg.nonNegative,
+    )
+    .option("--rtt <time>", "median round-trip time", arg.time)
+    .option(
+      "--send-buffer <sizes>",
+      "kernel send buffer(s), drawn uniformly from the list",
+      arg.list(arg.size),
+    )
+    .option(
+      "--burst <sizes>",
+      "token-bucket depth(s) on the proxy, drawn uniformly",
+      arg.list(arg.sizeOrZero),
+    )
+    .option("--drop-rate <p>", "share of uploads whose proxy goes silent", arg.probability())
+    .option(
+      "--tarpit-rate <p>",
+      "share of uploads to a server that starts reading at 2 kB/s",
+      arg.probability(),
+    )
+    .addOption(
+      new Option("--proxy-mode <mode>", "how the proxy forwards the body").choices([
+        "streaming",
+        "store-and-forward",
+      ]),
+    )
+    .option(
+      "--chunks <sizes>",
+      "candidate chunk sizes",
+      arg.list(arg.size),
+      [8, 16, 32, 64, 128, 256].map((k) => k * 1024),
+    )
+    .option(
+      "--write-idle <limits>",
+      "candidate writeIdle limits ('off' for none)",
+      arg.list(arg.limit),
+      [1000, 2000, 5000, 10_000, false],
+    )
+    .option(
+      "--total <limits>",
+      "candidate total deadlines",
+      arg.list(arg.limit),
+      [10_000, 20_000, 30_000, 45_000, 60_000, 90_000],
+    )
+    .option("--headers <limit>", "a headers limit applied to every candidate", arg.limit, false)
+    .option("--trials <n>", "simulated uploads per candidate", arg.integer(1, 10_000_000), 4000)
+    .option("--seed <n>", "seed of every random draw", arg.integer(0, 2 ** 32 - 1), 1)
+    .option("--workers <n>", "worker threads, or 'auto' (one per core)", arg.workers, "auto");
+}
+
+function scenarioFrom(o: ScenarioOpts): UploadScenario {
+  const s: UploadScenario = { ...RESIDENTIAL_UPLOAD };
+  if (o.payload !== undefined) s.payloadBytes = o.payload;
+  if (o.client !== undefined) s.clientBitsPerSecond = o.client;
+  if (o.proxy !== undefined || o.proxySpread !== undefined) {
+    const base = RESIDENTIAL_UPLOAD.proxyBitsPerSecond as { median: number; sigma: number };
+    const median = o.proxy ?? base.median;
+    const sigma = o.proxySpread ?? base.sigma;
+    // Keep the default profile's clamp, scaled: 1/16 to 12.5 × the median.
+    s.proxyBitsPerSecond =
+      sigma === 0
+        ? median
+        : { kind: "lognormal", median, sigma, min: median / 16, max: median * 12.5 };
+  }
+  if (o.rtt !== undefined)
+    s.rttMs = { kind: "lognormal", median: o.rtt, sigma: 0.4, min: o.rtt / 5, max: o.rtt * 6 };
+  if (o.sendBuffer)
+    s.sendBufferBytes =
+      o.sendBuffer.length === 1 ? o.sendBuffer[0]! : { kind: "choice", values: o.sendBuffer };
+  if (o.burst)
+    s.proxyBurstBytes = o.burst.length === 1 ? o.burst[0]! : { kind: "choice", values: o.burst };
+  if (o.dropRate !== undefined) s.drop = { ...RESIDENTIAL_UPLOAD.drop!, probability: o.dropRate };
+  if (o.tarpitRate !== undefined)
+    s.tarpit = { ...RESIDENTIAL_UPLOAD.tarpit!, probability: o.tarpitRate };
+  if (o.proxyMode) s.proxyMode = o.proxyMode;
+  return s;
+}
+
+function sweepOptionsFrom(o: SweepOpts): SweepOptions {
+  return {
+    scenario: scenarioFrom(o),
+    chunkBytes: o.chunks,
+    writeIdle: o.writeIdle,
+    total: o.total,
+    headers: o.headers,
+    trials: o.trials,
+    seed: o.seed,
+    workers: o.workers,
+  };
+}
+
+function describeScenario(s: UploadScenario): string {
+  const proxy = s.proxyBitsPerSecond;
+  const p =
+    typeof proxy === "number"
+      ? formatRate(proxy)
+      : proxy.kind === "lognormal"
+        ? `~${formatRate(proxy.median)} (lognormal σ ${proxy.sigma})`
+        : "varied";
+  const size = typeof s.payloadBytes === "number" ? formatSize(s.payloadBytes) : "varied";
+  const drop = s.drop ? `, drops ${percent(s.drop.probability)}` : "";
+  const tarpit = s.tarpit ? `, tarpits ${percent(s.tarpit.probability)}` : "";
+  return `${size} through a ${s.proxyMode ?? "streaming"} proxy at ${p}${drop}${tarpit}`;
+}
+
+/** Runs a sweep with a progress bar on stderr. */
+async function runSweep(options: SweepOptions): Promise<SweepResult> {
+  const cells =
+    (options.chunkBytes?.length ?? 1) *
+    (options.writeIdle?.length ?? 1) *
+    (options.total?.length ?? 1);
+  const bar = progress("simulating", cells * (options.trials ?? 1000), "uploads");
+  try {
+    return await sweep({ ...options, onProgress: (p) => bar.update(p.done) });
+  } finally {
+    bar.stop();
+  }
+}
+
+function sweepTable(result: SweepResult): string {
+  const totals = [...new Set(result.cells.map((c) => c.totalMs))];
+  const rows: string[][] = [];
+  const longest = Math.max(...totals);
+  const keys = new Map<string, string[]>();
+  for (const c of result.cells) {
+    const key = `${c.chunkBytes}|${c.writeIdleMs}`;
+    let row = keys.get(key);
+    if (!row) {
+      row = [formatSize(c.chunkBytes), limitText(c.writeIdleMs)];
+      keys.set(key, row);
+      rows.push(row);
+    }
+    row.push(percent(c.successRate));
+    if (c.totalMs === longest) {
+      row.push(`${formatTime(c.p50Ms)} / ${formatTime(c.p99Ms)}`);
+      const f = Object.entries(c.failures).map(([k, n]) => `${k} ${n}`);
+      row.push(f.join(", ") || "–");
+    }
+  }
+  // Move the p50/p99 and failure columns (pushed mid-row for the longest total) to the end.
+  const idx = 2 + totals.indexOf(longest) + 1;
+  for (const r of rows) {
+    const extra = r.splice(idx, 2);
+    r.push(...extra);
+  }
+  const head = [
+    "chunk",
+    "writeIdle",
+    ...totals.map((t) => `total ${limitText(t)}`),
+    `p50 / p99 ok (total ${limitText(longest)})`,
+    `failures (total ${limitText(longest)})`,
+  ];
+  return table(head, rows, [...totals.map((_, i) => i + 2), totals.length + 2]);
+}
+
+// --- commands --------------------------------------------------------------
+
+function simCommand(): Command {
+  const sim = new Command("sim").description("simulate one request on virtual time");
+  const upload = new Command("upload")
+    .description("simulate one upload under the real watchdog and report what happened")
+    .option("--payload <size>", "request body size", arg.size, 2_400_000)
+    .option("--chunk <size>", "bytes per pull of the body", arg.size, 65_536)
+    .option("--client <rate>", "client upstream bandwidth", arg.rate, 100e6)
+    .option("--proxy <rate>", "proxy upstream bandwidth", arg.rate, 2e6)
+    .addOption(
+      new Option("--proxy-mode <mode>", "how the proxy forwards the body")
+        .choices(["streaming", "store-and-forward"])
+        .default("streaming"),
+    )
+    .option("--rtt <time>", "round-trip time", arg.timeOrZero, 150)
+    .option("--send-buffer <size>", "kernel send buffer", arg.size, 524_288)
+    .option("--burst <size>", "token-bucket depth on the proxy's upstream", arg.sizeOrZero, 0)
+    .option("--server-read <rate>", "server read rate (a tarpit), e.g. 16kB/s", arg.rate)
+    .option("--tarpit-at <time>", "when the server starts reading slowly", arg.timeOrZero, 0)
+    .option("--drop-at <time>", "when the proxy goes silent (no ACKs, no RST)", arg.timeOrZero)
+    .option("--total <limit>", "total deadline ('off' for none)", arg.limit, 30_000)
+    .option("--write-idle <limit>", "longest gap between pulls", arg.limit, false)
+    .option("--headers <limit>", "wait for headers after the body", arg.limit, false)
+    .option("--min-rate <bytes/window>", "rate floor, e.g. 16KB/5s", arg.minRate, false)
+    .option("--trace", "print every event, like a socket trace");
+  outputOptions(upload, undefined);
+  upload.addHelpText(
+    "after",
+    examples([
+      "timebound sim upload --payload 2.4MB --proxy 2Mbit --total 30s",
+      "timebound sim upload --payload 2.4MB --proxy 2Mbit --chunk 16KiB --write-idle 3s --drop-at 4s --trace",
+      "timebound sim upload --proxy-mode store-and-forward --client 10Mbit --proxy 5Mbit --json",
+    ]),
+  );
+  upload.action((o) => {
+    const params: UploadParams = {
+      payloadBytes: o.payload,
+      chunkBytes: o.chunk,
+      clientBitsPerSecond: o.client,
+      proxyBitsPerSecond: o.proxy,
+      proxyMode: o.proxyMode,
+      rttMs: o.rtt,
+      sendBufferBytes: o.sendBuffer,
+      timeouts: { total: o.total, writeIdle: o.writeIdle, headers: o.headers, minRate: o.minRate },
+      trace: Boolean(o.trace),
+    };
+    if (o.burst > 0) params.proxyBurstBytes = o.burst;
+    if (o.serverRead !== undefined) {
+      params.serverReadBytesPerSecond = o.serverRead / 8;
+      params.tarpitAtMs = o.tarpitAt;
+    }
+    if (o.dropAt !== undefined) params.dropAtMs = o.dropAt;
+    const r = simulateUpload(params);
+    if (o.json) {
+      printJson({ command: "sim upload", params, result: r });
+      return;
+    }
+    if (o.trace && r.trace) console.log(`${formatTrace(r.trace)}\n`);
+    const rows = [
+      ["outcome", r.outcome + (r.phase ? ` (${r.phase})` : "")],
+      ["elapsed", formatTime(r.elapsedMs)],
+      ["body in the kernel at", r.uploadEndMs === undefined ? "–" : formatTime(r.uploadEndMs)],
+      ["bytes handed to the runtime", formatSize(r.bytesSent)],
+      ["bytes the server read", formatSize(Math.round(r.bytesDelivered))],
+    ];
+    if (r.stallDetectionMs !== undefined)
+      rows.push(["stall detected after", formatTime(r.stallDetectionMs)]);
+    console.log(
+      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${formatRate(o.proxy)} ${o.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
+    );
+    console.log(table(["", "result"], rows));
+    if (r.outcome === "hang") {
+      console.log(
+        "No limit ended the stall: a real request would wait forever. Set total or writeIdle.",
+      );
+    }
+  });
+  sim.addCommand(upload);
+  sim.addHelpText("after", examples(["timebound sim upload --help"]));
+  return sim;
+}
+
+function sweepCommand(): Command {
+  const cmd = sweepOptions(
+    new Command("sweep").description(
+      "Monte Carlo over chunk sizes × writeIdle × total: success probability, p50/p99 time and why uploads failed",
+    ),
+  );
+  outputOptions(cmd, "success probability vs chunk size");
+  cmd.addHelpText(
+    "after",
+    examples([
+      "timebound sweep",
+      "timebound sweep --payload 5MB --proxy 2Mbit --trials 2000 --svg sweep.svg",
+      "timebound sweep --chunks 16KiB,64KiB --write-idle 2s,5s,off --total 30s,60s --json",
+    ]) +
+      "\nDefaults are the seed's residential-proxy upload: 2.4 MB, proxy uplink ~4 Mbit/s (lognormal σ 0.6),\nRTT ~150 ms, send buffer 128–512 KiB, token-bucket bursts, 1 in 5,000 silent drops and tarpits.\n",
+  );
+  cmd.action(async (o: SweepOpts) => {
+    const options = sweepOptionsFrom(o);
+    const result = await runSweep(options);
+    const report = `Sweep: ${describeScenario(options.scenario!)}; ${result.trials} trials per candidate, seed ${result.seed}\n${sweepTable(result)}`;
+    const plots = await writePlot(o, "timebound sweep", successSpec(result), report);
+    if (o.json) {
+      printJson({ command: "sweep", ...result, plots });
+      return;
+    }
+    console.log(report);
+    for (const p of plots) console.log(`Plot written to ${p}`);
+  });
+  return cmd;
+}
+
+function recommendReport(r: Recommendation, scenario: UploadScenario): string {
+  const s = r.sweep;
+  const lines: string[] = [];
+  lines.push(`Recommendation for ${describeScenario(scenario)}`);
+  lines.push(
+    `target ${percent(r.target)}; ${s.trials} simulated uploads per candidate, seed ${s.seed}\n`,
+  );
+  lines.push(`${r.met ? "✔" : "✘"} ${r.summary}`);
+  if (r.met && r.options) {
+    const o = r.options;
+    const fmt = (v: number | false) =>
+      v === false ? "false" : JSON.stringify(formatTime(v).replace(" ", ""));
+    lines.push(
+      `\n  createFetch({ total: ${fmt(o.total)}, writeIdle: ${fmt(o.writeIdle)}, upload: { chunkSize: ${o.upload.chunkSize} } })\n`,
+    );
+  } else {
+    lines.push("");
+  }
+  // Success by chunk × writeIdle at the chosen (or closest) total.
+  const total = r.cell.totalMs;
+  const at = s.cells.filter((c) => c.totalMs === total);
+  const idles = [...new Set(at.map((c) => c.writeIdleMs))];
+  const chunks = [...new Set(at.map((c) => c.chunkBytes))];
+  const rows = chunks.map((chunk) => [
+    formatSize(chunk),
+    ...idles.map((w) => {
+      const c = at.find((x) => x.chunkBytes === chunk && x.writeIdleMs === w)!;
+      const mark = c === r.cell ? " ◀" : "";
+      return `${percent(c.successRate)}${mark}`;
+    }),
+  ]);
+  lines.push(`Success by chunk size and writeIdle, at total ${limitText(total)}:`);
+  lines.push(
+    table(
+      ["chunk", ...idles.map((w) => `writeIdle ${limitText(w)}`)],
+      rows,
+      idles.map((_, i) => i + 1),
+    ),
+  );
+  const c = r.cell;
+  const why =
+    Object.entries(c.failures)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ") || "none";
+  lines.push(
+    `\nThe ${r.met ? "chosen" : "closest"} candidate: ${c.ok}/${c.trials} ok; failures by phase: ${why}; mean time per request ${formatTime(c.meanMs)}.`,
+  );
+  lines.push(
+    `Closed form (payload / narrowest bandwidth + RTT) over the drawn paths: p50 ${formatTime(s.idealMs.p50)}, p99 ${formatTime(s.idealMs.p99)}, p99.9 ${formatTime(s.idealMs.p999)}.`,
+  );
+  lines.push(
+    `Drawn faults: ${s.dropTrials} silent drops, ${s.tarpitTrials} tarpits in ${s.trials} trials.`,
+  );
+  for (const n of r.notes) lines.push(`Note: ${n}`);
+  return lines.join("\n");
+}
+
+function recommendCommand(): Command {
+  const cmd = sweepOptions(
+    new Command("recommend").description(
+      "the chunk size, writeIdle and total that reach a success target with the shortest total deadline",
+    ),
+  ).option("--target <p>", "success probability to reach", arg.probability(true), 0.999);
+  outputOptions(cmd, "success probability vs chunk size, the choice ringed");
+  cmd.addHelpText(
+    "after",
+    examples([
+      "timebound recommend",
+      "timebound recommend --target 99.9% --payload 2.4MB --proxy 2Mbit --svg out/recommend.svg",
+      "timebound recommend --target 0.99 --total 20s,30s --json",
+    ]) +
+      "\nExit status 3 when no candidate reaches the target; the report says which constraint binds\n(the total deadline, writeIdle, headers, or faults no limit can fix).\n",
+  );
+  cmd.action(async (o: SweepOpts & { target: number }) => {
+    const options = sweepOptionsFrom(o);
+    const bar = progress(
+      "simulating",
+      o.chunks.length * o.writeIdle.length * o.total.length * o.trials,
+      "uploads",
+    );
+    let r: Recommendation;
+    try {
+      r = await recommend({ ...options, target: o.target, onProgress: (p) => bar.update(p.done) });
+    } finally {
+      bar.stop();
+    }
+    const report = recommendReport(r, options.scenario!);
+    const chosen = r.met ? r.cell : undefined;
+    const plots = await writePlot(
+      o,
+      "timebound recommend",
+      successSpec(r.sweep, { target: r.target, chosen }),
+      report,
+    );
+    if (o.json) {
+      const { sweep: s, ...rest } = r;
+      printJson({ command: "recommend", ...rest, sweep: s, plots });
+    } else {
+      console.log(report);
+      for (const p of plots) console.log(`Plot written to ${p}`);
+    }
+    if (!r.met) process.exitCode = EXIT_TARGET_MISSED;
+  });
+  return cmd;
+}
+
+function budgetCommand(): Command {
+  const cmd = new Command("budget")
+    .description(
+      "worst-case duration of a timeout configuration, phase by phase, under timebound, got-, ky- and requests-style semantics",
+    )
+    .option("--total <limit>", "total deadline", arg.limit)
+    .option("--headers <limit>", "headers limit", arg.limit)
+    .option("--read-idle <limit>", "read-idle limit (per read)", arg.limit)
+    .option("--write-idle <limit>", "write-idle limit (per pull)", arg.limit)
+    .option("--connect <limit>", "connect limit (got and requests have one)", arg.limit)
+    .option("--min-rate <bytes/window>", "rate floor, e.g. 16KB/5s", arg.minRate)
+    .option("--retries <n>", "retries after the first attempt", arg.integer(0, 100), 0)
+    .option("--payload <size>", "request body size", arg.sizeOrZero, 0)
+    .option("--chunk <size>", "upload chunk size", arg.size, 65_536)
+    .option(
+      "--response-size <size>",
+      "response body size (unknown if absent: unbounded)",
+      arg.sizeOrZero,
+    )
+    .option("--dns <time>", "resolver timeout", arg.time, 20_000)
+    .option("--syn-retries <n>", "net.ipv4.tcp_syn_retries", arg.integer(0, 30), 6);
+  outputOptions(cmd, undefined);
+  cmd.addHelpText(
+    "after",
+    examples([
+      "timebound budget --read-idle 5s --connect 5s --response-size 10KiB   # requests.get(url, timeout=5)",
+      "timebound budget --total 5s --retries 2",
+      "timebound budget --write-idle 5s --payload 2.4MB --chunk 64KiB --min-rate 16KB/5s --json",
+    ]) +
+      "\nThe last row is the bound: ∞ unless a total deadline, or limits on every phase, cap it.\n",
+  );
+  cmd.action((o) => {
+    const config = {
+      total: o.total,
+      headers: o.headers,
+      readIdle: o.readIdle,
+      writeIdle: o.writeIdle,
+      connect: o.connect,
+      minRate: o.minRate,
+      retries: o.retries,
+      payloadBytes: o.payload,
+      chunkBytes: o.chunk,
+      responseBytes: o.responseSize,
+      dnsMs: o.dns,
+      synRetries: o.synRetries,
+    };
+    const r = budget(config);
+    if (o.json) {
+      printJson({ command: "budget", config, ...r });
+      return;
+    }
+    const phases = r.columns[0]!.rows.map((row) => row.phase);
+    const names: Record<string, string> = {
+      dns: "DNS",
+      connect: "connect",
+      upload: "upload",
+      headers: "headers",
+      body: "response body",
+      retries: "retries",
+    };
+    const rows = phases.map((p, i) => [
+      names[p]!,
+      ...r.columns.map((c) => formatTime(c.rows[i]!.ms)),
+    ]);
+    rows.push(["bound", ...r.columns.map((c) => formatTime(c.boundMs))]);
+    const heads = ["phase", "timebound", "got-style", "ky-style", "requests-style"];
+    console.log(
+      `Worst case of total ${limitText(o.total)}, headers ${limitText(o.headers)}, readIdle ${limitText(o.readIdle)}, writeIdle ${limitText(o.writeIdle)}, connect ${limitText(o.connect)}, ${o.retries} retries; body ${formatSize(o.payload)}, response ${o.responseSize === undefined ? "of unknown size" : formatSize(o.responseSize)}`,
+    );
+    console.log(table(heads, rows, [1, 2, 3, 4]));
+    for (const c of r.columns) {
+      console.log(`\n${heads[r.columns.indexOf(c) + 1]}: ${c.mapping}`);
+      for (const row of c.rows) if (row.ms !== 0) console.log(`  ${names[row.phase]}: ${row.how}`);
+      console.log(
+        `  bound: ${c.boundMs === Infinity ? "∞ — nothing caps it" : `${formatTime(c.boundMs)}, capped by ${c.cappedBy}`}`,
+      );
+    }
+  });
+  return cmd;
+}
+
+interface CapacityOpts extends OutputOpts {
+  rate: number;
+  concurrency: number;
+  queue: number;
+  duration: number;
+  latency: number;
+  slow: number;
+  slowFrom: number;
+  slowUntil: number | false;
+  errorRate: number;
+  variants: string[];
+  total: number;
+  headers: number | false;
+  retries: number;
+  breakerMinCalls: number;
+  cooldown: number;
+  sample: number;
+  seed: number;
+  series?: boolean;
+}
+
+const VARIANTS = ["none", "timeouts", "retries", "breaker"];
+
+function variantClient(name: string, o: CapacityOpts): CapacityClient {
+  const limits = { total: o.total, headers: o.headers };
+  switch (name) {
+    case "none":
+      return { total: false };
+    case "timeouts":
+      return limits;
+    case "retries":
+      return { ...limits, retry: { limit: o.retries } };
+    default:
+      return {
+        ...limits,
+        retry: { limit: o.retries },
+        breaker: {
+          failureRatio: 0.5,
+          minCalls: o.breakerMinCalls,
+          window: "10s",
+          cooldown: o.cooldown,
+        },
+      };
+  }
+}
+
+function variantLabel(name: string, o: CapacityOpts): string {
+  const lim = `total ${limitText(o.total)}${o.headers === false ? "" : `, headers ${limitText(o.headers)}`}`;
+  switch (name) {
+    case "none":
+      return "no timeouts";
+    case "timeouts":
+      return lim;
+    case "retries":
+      return `${lim}, ${o.retries} retries`;
+    default:
+      return `${lim}, ${o.retries} retries, breaker`;
+  }
+}
+
+function capacityCommand(): Command {
+  const cmd = new Command("capacity")
+    .description(
+      "a service with N workers under Poisson load calling a dependency that slows down: queue, rejections, goodput and latency over time, with and without timeouts, retries and a breaker",
+    )
+    .option("--rate <n>", "arrivals per second (Poisson)", arg.positive, 40)
+    .option("--concurrency <n>", "requests served at once", arg.integer(1, 1_000_000), 20)
+    .option(
+      "--queue <n>",
+      "requests that may wait; more are rejected",
+      arg.integer(0, 10_000_000),
+      100,
+    )
+    .option("--duration <time>", "arrivals stop after this; the run then drains", arg.time, 180_000)
+    .option("--latency <time>", "the dependency's usual latency (median)", arg.time, 200)
+    .option("--slow <time>", "its latency while slow (median)", arg.time, 5000)
+    .option("--slow-from <time>", "when it slows down", arg.timeOrZero, 60_000)
+    .option("--slow-until <limit>", "when it recovers ('off': never)", arg.limit, 120_000)
+    .option("--error-rate <p>", "share of calls answered 503 while slow", arg.probability(), 0)
+    .option(
+      "--variants <list>",
+      `client configurations to compare: ${VARIANTS.join(", ")}`,
+      (t: string) => {
+        const v = t.split(",").map((s) => s.trim());
+        const bad = v.find((x) => !VARIANTS.includes(x));
+        if (bad !== undefined || v.length === 0) {
+          throw new arg.InvalidArgument(
+            `expected a list of ${VARIANTS.join(", ")}, got ${JSON.stringify(t)}`,
+          );
+        }
+        return v;
+      },
+      VARIANTS,
+    )
+    .option("--total <time>", "total deadline of the timeout variants", arg.time, 2000)
+    .option(
+      "--headers <limit>",
+      "headers limit of the timeout variants (retried when it fires)",
+      arg.limit,
+      1000,
+    )
+    .option(
+      "--retries <n>",
+      "retries in the retry variants (budget: 20 % of requests)",
+      arg.integer(0, 100),
+      2,
+    )
+    .option(
+      "--breaker-min-calls <n>",
+      "calls in the window before the breaker may open",
+      arg.integer(1, 1_000_000),
+      20,
+    )
+    .option("--cooldown <time>", "how long an open breaker fails fast", arg.time, 5000)
+    .option("--sample <time>", "time-series interval", arg.time, 1000)
+    .option("--seed <n>", "seed of arrivals, latencies and jitter", arg.integer(0, 2 ** 32 - 1), 1)
+    .option("--series", "also print the time series (every 10th interval)");
+  outputOptions(cmd, "the time series");
+  cmd.addHelpText(
+    "after",
+    examples([
+      "timebound capacity",
+      "timebound capacity --rate 40 --concurrency 20 --slow 5s --slow-from 60s --slow-until 120s --svg capacity.svg",
+      "timebound capacity --variants none,breaker --error-rate 0.5 --json",
+    ]) +
+      "\nDefaults are the seed's translation service: 200 ms calls that take 5 s from t = 60 s to t = 120 s.\n",
+  );
+  cmd.action(async (o: CapacityOpts) => {
+    if (o.slowUntil !== false && o.slowUntil <= o.slowFrom) {
+      throw new UsageError(
+        `option '--slow-until' must be after --slow-from (${formatTime(o.slowFrom)})`,
+      );
+    }
+    const lat = (median: number) => ({ kind: "lognormal" as const, median, sigma: 0.25 });
+    const phases: DependencyPhase[] = [{ fromMs: 0, latencyMs: lat(o.latency) }];
+    if (o.slowFrom === 0) phases.length = 0;
+    phases.push({ fromMs: o.slowFrom, latencyMs: lat(o.slow), errorRate: o.errorRate });
+    if (o.slowUntil !== false) phases.push({ fromMs: o.slowUntil, latencyMs: lat(o.latency) });
+    const runs: { name: string; key: string; result: CapacityResult }[] = [];
+    const bar = progress("simulating", o.variants.length, "configurations");
+    try {
+      for (const v of o.variants) {
+        const result = await capacity({
+          arrivalsPerSecond: o.rate,
+          concurrency: o.concurrency,
+          queueLimit: o.queue,
+          duration: o.duration,
+          dependency: phases,
+          client: variantClient(v, o),
+          sampleEvery: o.sample,
+          seed: o.seed,
+        });
+        runs.push({ name: variantLabel(v, o), key: v, result });
+        bar.update(runs.length);
+      }
+    } finally {
+      bar.stop();
+    }
+    const slowEnd = o.slowUntil === false ? o.duration : o.slowUntil;
+    const slowGoodput = (r: CapacityResult) => {
+      const s = r.series.filter((x) => x.tMs > o.slowFrom && x.tMs <= slowEnd);
+      return s.length ? s.reduce((a, x) => a + x.goodputPerSecond, 0) / s.length : Number.NaN;
+    };
+    const rows = runs.map(({ name, result: r }) => [
+      name,
+      percent(r.totals.ok / r.totals.arrivals),
+      percent(r.totals.rejected / r.totals.arrivals),
+      String(r.totals.timeouts),
+      String(r.totals.circuitOpen),
+      slowGoodput(r).toFixed(1),
+      formatTime(r.totals.p50Ms),
+      formatTime(r.totals.p99Ms),
+      String(r.totals.maxQueued),
+      String(r.totals.dependencyCalls),
+      `${r.littlesLaw.L.toFixed(2)} = ${((r.littlesLaw.lambdaPerSecond * r.littlesLaw.meanTimeInSystemMs) / 1000).toFixed(2)}`,
+    ]);
+    const lines = [
+      `Capacity: ${o.rate}/s arrivals, ${o.concurrency} workers, queue ${o.queue}; dependency ${formatTime(o.latency)}, ${formatTime(o.slow)} from ${formatTime(o.slowFrom)}${o.slowUntil === false ? "" : ` to ${formatTime(o.slowUntil)}`}${o.errorRate ? ` with ${percent(o.errorRate)} errors` : ""}; seed ${o.seed}`,
+      table(
+        [
+          "client",
+          "ok",
+          "rejected",
+          "timeouts",
+          "circuit open",
+          "ok/s while slow",
+          "p50",
+          "p99",
+          "max queued",
+          "dependency calls",
+          "Little: L = λW",
+        ],
+        rows,
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+      ),
+      "Times are time in the system (queue + service). Little's law: time-average requests in the system vs admitted arrival rate × mean time in system.",
+    ];
+    if (o.series) {
+      for (const { name, result } of runs) {
+        lines.push(`\n${name}:`);
+        const every = result.series.filter((_, i) => (i + 1) % 10 === 0);
+        lines.push(
+          table(
+            ["t", "in flight", "queued", "rejected", "ok/s", "p99", "breaker"],
+            every.map((s) => [
+              formatTime(s.tMs),
+              String(s.inFlight),
+              String(s.queued),
+              String(s.rejected),
+              s.goodputPerSecond.toFixed(0),
+              formatTime(s.p99Ms),
+              s.breaker ?? "–",
+            ]),
+            [0, 1, 2, 3, 4, 5],
+          ),
+        );
+      }
+    }
+    const report = lines.join("\n");
+    const plots = await writePlot(
+      o,
+      "timebound capacity",
+      capacitySpec(
+        runs,
+        phases,
+        `${o.rate}/s into ${o.concurrency} workers; the dependency slows from ${formatTime(o.latency)} to ${formatTime(o.slow)}`,
+      ),
+      report,
+    );
+    if (o.json) {
+      printJson({
+        command: "capacity",
+        dependency: phases,
+        runs: runs.map(({ name, key, result }) => ({
+          variant: key,
+          label: name,
+          client: variantClient(key, o),
+          ...result,
+        })),
+        plots,
+      });
+      return;
+    }
+    console.log(report);
+    for (const p of plots) console.log(`Plot written to ${p}`);
+  });
+  return cmd;
+}
+
+function probeCommand(): Command {
+  const cmd = new Command("probe")
+    .description(
+      "send a request N times on fresh connections, print curl-like phase timings and propose limits from them",
+    )
+    .argument("<url>", "http:// or https:// URL", (t: string) => {
+      let u: URL;
+      try {
+        u = new URL(t);
+      } catch {
+        throw new arg.InvalidArgument(`expected an absolute http(s) URL, got ${JSON.stringify(t)}`);
+      }
+      if (u.protocol !== "http:" && u.protocol !== "https:") {
+        throw new arg.InvalidArgument(`expected an http or https URL, got ${JSON.stringify(t)}`);
+      }
+      return u;
+    })
+    .option("-n, --count <n>", "requests to send", arg.integer(1, 100_000), 10)
+    .option("-X, --method <method>", "request method", "GET")
+    .option("--data-size <size>", "send a body of this many bytes", arg.sizeOrZero, 0)
+    .option("-H, --header <header...>", "extra header, 'Name: value'")
+    .option("--timeout <time>", "give up on one request after this long", arg.time, 30_000)
+    .option("--interval <time>", "pause between requests", arg.timeOrZero, 0)
+    .option("--quantile <q>", "quantile the limits come from", arg.probability(true), 0.99)
+    .option("--margin <x>", "limits are the quantile times this", arg.positive, 2);
+  outputOptions(cmd, undefined);
+  cmd.addHelpText(
+    "after",
+    examples([
+      "timebound probe https://api.example.com/health -n 50",
+      "timebound probe http://127.0.0.1:8787/upload -X POST --data-size 2.4MB -n 5",
+      "timebound probe https://api.example.com/ -n 200 --quantile 0.999 --margin 1.5 --json",
+    ]) +
+      "\nTimings are curl's -w variables (time_namelookup … time_total), in seconds in --json.\n",
+  );
+  cmd.action(async (url: URL, o) => {
+    if (o.margin < 1)
+      throw new UsageError(
+        `option '--margin <x>' argument '${o.margin}' is invalid. expected a number >= 1`,
+      );
+    const headers: Record<string, string> = {};
+    for (const h of (o.header as string[] | undefined) ?? []) {
+      const i = h.indexOf(":");
+      if (i <= 0)
+        throw new UsageError(
+          `option '-H, --header <header...>' argument '${h}' is invalid. expected 'Name: value'`,
+        );
+      headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+    }
+    const samples: ProbeSample[] = [];
+    const bar = progress("probing", o.count, "requests");
+    try {
+      for (let i = 0; i < o.count; i++) {
+        samples.push(
+          await probeOnce(url, {
+            method: String(o.method).toUpperCase(),
+            bodyBytes: o.dataSize,
+            timeoutMs: o.timeout,
+            headers,
+          }),
+        );
+        bar.update(i + 1);
+        if (o.interval > 0 && i + 1 < o.count) await new Promise((r) => setTimeout(r, o.interval));
+      }
+    } finally {
+      bar.stop();
+    }
+    const good = samples.filter(
+      (s) => s.error === undefined && s.status !== undefined && s.status < 500,
+    );
+    const proposal =
+      good.length > 0
+        ? fromObservations(good, { quantile: o.quantile, margin: o.margin })
+        : undefined;
+    if (o.json) {
+      printJson({ command: "probe", url: url.href, samples, proposal: proposal ?? null });
+    } else {
+      const ms = (s: number | undefined) => (s === undefined ? "–" : formatTime(s * 1000));
+      console.log(
+        table(
+          ["#", "status", "dns", "connect", "tls", "sent", "first byte", "total", "bytes"],
+          samples.map((s, i) => [
+            String(i + 1),
+            s.error ? `error: ${s.error}` : String(s.status),
+            ms(s.time_namelookup),
+            ms(s.time_connect),
+            ms(s.time_appconnect),
+            ms(s.time_posttransfer),
+            ms(s.time_starttransfer),
+            ms(s.time_total),
+            formatSize(s.bytes),
+          ]),
+          [0, 2, 3, 4, 5, 6, 7, 8],
+        ),
+      );
+      if (proposal) {
+        const t = proposal.timeouts;
+        const q = `p${Number((proposal.quantile * 100).toPrecision(4))}`;
+        console.log(
+          `\nProposed limits (${good.length} good samples; ${q} × ${proposal.margin}, rounded up):`,
+        );
+        for (const l of Object.values(proposal.limits)) console.log(`  ${l!.how}`);
+        const parts = Object.entries(t).map(
+          ([k, v]) => `${k}: ${JSON.stringify(formatTime(v).replace(" ", ""))}`,
+        );
+        console.log(`\n  createFetch({ ${parts.join(", ")} })`);
+        for (const n of proposal.notes) console.log(`Note: ${n}`);
+      } else {
+        console.log("\nNo successful request: nothing to propose limits from.");
+      }
+    }
+    if (good.length === 0) process.exitCode = EXIT_RUNTIME;
+  });
+  return cmd;
+}
+
+// --- program -------------------------------------------------------------
+
+export function program(): Command {
+  const p = new Command("timebound").description(
+    "Plan timeouts before you ship: simulate uploads, sweep chunk sizes and limits, bound the worst case, model capacity",
+  );
+  p.addCommand(simCommand());
+  p.addCommand(sweepCommand());
+  p.addCommand(recommendCommand());
+  p.addCommand(budgetCommand());
+  p.addCommand(capacityCommand());
+  p.addCommand(probeCommand());
+  p.addHelpText(
+    "after",
+    examples([
+      "timebound recommend --payload 2.4MB --proxy 2Mbit --svg recommend.svg",
+      "timebound budget --read-idle 5s --connect 5s --response-size 10KiB",
+      "timebound capacity --svg capacity.svg",
+      "timebound <command> --help",
+    ]) +
+      "\nExit status: 0 ok, 1 runtime failure, 2 invalid input, 3 recommend: target not reachable.\n",
+  );
+  // Commands added with addCommand() inherit no settings: configure each.
+  const configure = (c: Command, path: string) => {
+    c.exitOverride();
+    c.showSuggestionAfterError(true);
+    c.configureOutput({
+      // One line per error; commander's message already names the flag.
+      outputError: (text, write) => write(`${path}: ${text.trim().replace(/\n+/g, " ")}\n`),
+    });
+    for (const sub of c.commands) configure(sub, `${path} ${sub.name()}`);
+  };
+  configure(p, "timebound");
+  return p;
+}
+
+/** The library's option validation (sim/ and src/) phrases its messages like this. */
+function isValidationError(error: unknown): boolean {
+  return (
+    (error instanceof TypeError || error instanceof RangeError) &&
+    /^(Invalid option|Unknown option|Missing option|Invalid argument|Invalid options|Cannot parse)/.test(
+      error.message,
+    )
+  );
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: "user" });
+    return Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (
+        error.code === "commander.helpDisplayed" ||
+        error.code === "commander.version" ||
+        error.code === "commander.help"
+      ) {
+        return 0;
+      }
+      // An invalid argument, an unknown option, a missing value: already printed.
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof UsageError || isValidationError(error)) {
+      process.stderr.write(`timebound: error: ${(error as Error).message.replace(/\n+/g, " ")}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof MissingPlotLibrary) {
+      process.stderr.write(`timebound: error: ${error.message}\n`);
+      return EXIT_RUNTIME;
+    }
+    process.stderr.write(
+      `timebound: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    return EXIT_RUNTIME;
+  }
+}
+
+/** Whether this module is the program being run (directly, or through the package's bin symlink). */
+function isMain(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  process.exitCode = await main(process.argv.slice(2));
+}
