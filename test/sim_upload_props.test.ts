@@ -31,6 +31,12 @@ const MAX_STALL_AT = 30_000;
  * far below a byte or a microsecond, far above rounding error.
  */
 const EPS = 1e-6;
+/**
+ * Runs per property: a run costs 0.1–5 ms, so 300 keep the file at a few
+ * seconds while reaching the rarer mixes (store-and-forward + drop + tarpit
+ * + bucket) that 100 runs sometimes miss.
+ */
+const RUNS = 300;
 
 const rate = fc.double({ min: MIN_BPS, max: MAX_BPS, noNaN: true });
 const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
@@ -83,11 +89,14 @@ function chunkSerializationMs(p: UploadParams, chunkBytes: number): number {
 // --- conservation ---------------------------------------------------------
 
 describe("conservation", () => {
-  it.prop([
-    tracedPathArb,
-    fc.constantFrom<UploadParams["timeouts"]>(NO_LIMITS, { writeIdle: 3000 }),
-    fc.constantFrom(0, 5),
-  ])(
+  it.prop(
+    [
+      tracedPathArb,
+      fc.constantFrom<UploadParams["timeouts"]>(NO_LIMITS, { writeIdle: 3000 }),
+      fc.constantFrom(0, 5),
+    ],
+    { numRuns: RUNS },
+  )(
     "pulled ≥ queued + acked, nothing decreases, the buffer never overflows, all delivered on success",
     (path, timeouts, timerLatenessMs) => {
       const r = simulateUpload({ ...path, timeouts, timerLatenessMs, trace: true });
@@ -124,20 +133,23 @@ describe("conservation", () => {
 
 // --- monotonicity ---------------------------------------------------------
 
-/** A factor ≥ 1 to scale a parameter up by. */
+/** A factor ≥ 1 to scale a parameter up by: up to 20×, a poor uplink to a good one. */
 const upArb = fc.double({ min: 1, max: 20, noNaN: true });
 
 describe("monotonicity (no limits: time to the response, Infinity for a hang)", () => {
-  it.prop([
-    pathArb,
-    upArb,
-    fc.constantFrom(
-      "clientBitsPerSecond",
-      "proxyBitsPerSecond",
-      "proxyPeakBitsPerSecond",
-      "serverReadBytesPerSecond",
-    ),
-  ])("more bandwidth on any link never makes an upload slower", (path, up, link) => {
+  it.prop(
+    [
+      pathArb,
+      upArb,
+      fc.constantFrom(
+        "clientBitsPerSecond",
+        "proxyBitsPerSecond",
+        "proxyPeakBitsPerSecond",
+        "serverReadBytesPerSecond",
+      ),
+    ],
+    { numRuns: RUNS },
+  )("more bandwidth on any link never makes an upload slower", (path, up, link) => {
     const base = { ...path, timeouts: NO_LIMITS };
     const before = base[link];
     if (before === undefined) return; // an unset limit is already unlimited
@@ -146,7 +158,7 @@ describe("monotonicity (no limits: time to the response, Infinity for a hang)", 
     expect(fast.elapsedMs).toBeLessThanOrEqual(slow.elapsedMs * (1 + EPS));
   });
 
-  it.prop([pathArb, fc.integer({ min: 0, max: MAX_PAYLOAD })])(
+  it.prop([pathArb, fc.integer({ min: 0, max: MAX_PAYLOAD })], { numRuns: RUNS })(
     "more payload never makes an upload faster",
     (path, more) => {
       const base = { ...path, timeouts: NO_LIMITS };
@@ -156,7 +168,7 @@ describe("monotonicity (no limits: time to the response, Infinity for a hang)", 
     },
   );
 
-  it.prop([pathArb, fc.double({ min: 0, max: MAX_RTT, noNaN: true })])(
+  it.prop([pathArb, fc.double({ min: 0, max: MAX_RTT, noNaN: true })], { numRuns: RUNS })(
     "more RTT never makes an upload faster",
     (path, more) => {
       const base = { ...path, timeouts: NO_LIMITS };
@@ -180,7 +192,7 @@ function progressTimes(trace: NonNullable<ReturnType<typeof simulateUpload>["tra
 }
 
 describe("timers", () => {
-  it.prop([tracedPathArb, idleArb])(
+  it.prop([tracedPathArb, idleArb], { numRuns: RUNS })(
     "write-idle fires exactly at the last pull + limit, and only after a gap that long",
     (path, idle) => {
       const r = simulateUpload({
@@ -200,7 +212,7 @@ describe("timers", () => {
     },
   );
 
-  it.prop([pathArb, fc.double({ min: 1, max: 60_000, noNaN: true })])(
+  it.prop([pathArb, fc.double({ min: 1, max: 60_000, noNaN: true })], { numRuns: RUNS })(
     "total fires at start + total, unless the response came first",
     (path, total) => {
       const free = simulateUpload({ ...path, timeouts: NO_LIMITS });
@@ -216,15 +228,18 @@ describe("timers", () => {
     },
   );
 
-  it.prop([
-    fc.integer({ min: MIN_BUFFER, max: 1024 * 1024 }),
-    idleArb,
-    fc.double({ min: 1.01, max: 10, noNaN: true }),
-    fc.integer({ min: 1, max: 1_000_000 }),
-    rate,
-    rate,
-    fc.double({ min: 0, max: MAX_RTT, noNaN: true }),
-  ])(
+  it.prop(
+    [
+      fc.integer({ min: MIN_BUFFER, max: 1024 * 1024 }),
+      idleArb,
+      fc.double({ min: 1.01, max: 10, noNaN: true }),
+      fc.integer({ min: 1, max: 1_000_000 }),
+      rate,
+      rate,
+      fc.double({ min: 0, max: MAX_RTT, noNaN: true }),
+    ],
+    { numRuns: RUNS },
+  )(
     "a tarpit whose drain of 1/3 of the buffer outlasts write-idle trips write-idle for every chunk size",
     (buffer, idle, slower, extra, client, proxy, rttMs) => {
       // The server reads 1/3 of the buffer in `slower` × the limit.
@@ -254,7 +269,9 @@ describe("timers", () => {
     },
   );
 
-  it.prop([pathArb, idleArb, fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })])(
+  it.prop([pathArb, idleArb, fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })], {
+    numRuns: RUNS,
+  })(
     "a silent proxy is caught by write-idle within limit + RTT/2 of the drop",
     (path, idle, dropAtMs) => {
       const r = simulateUpload({ ...path, dropAtMs, timeouts: { total: false, writeIdle: idle } });
@@ -272,12 +289,15 @@ describe("timers", () => {
 // --- metamorphic: chunk size ------------------------------------------------
 
 describe("metamorphic", () => {
-  it.prop([
-    pathArb,
-    fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
-    fc.option(fc.double({ min: 100, max: 60_000, noNaN: true }), { nil: undefined }),
-    fc.option(fc.double({ min: 100, max: 60_000, noNaN: true }), { nil: undefined }),
-  ])(
+  it.prop(
+    [
+      pathArb,
+      fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
+      fc.option(fc.double({ min: 100, max: 60_000, noNaN: true }), { nil: undefined }),
+      fc.option(fc.double({ min: 100, max: 60_000, noNaN: true }), { nil: undefined }),
+    ],
+    { numRuns: RUNS },
+  )(
     "without an idle limit, outcome and time do not depend on the chunk size beyond one chunk's serialization",
     (path, otherChunk, total, headers) => {
       const timeouts = { total: total ?? (false as const), headers: headers ?? (false as const) };
@@ -295,15 +315,18 @@ describe("metamorphic", () => {
 // --- closed forms ------------------------------------------------------------
 
 describe("closed-form agreement (src/model.ts)", () => {
-  it.prop([
-    fc.integer({ min: 1, max: MAX_PAYLOAD }),
-    fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
-    rate,
-    rate,
-    fc.double({ min: 0, max: MAX_RTT, noNaN: true }),
-    fc.constantFrom("streaming" as const, "store-and-forward" as const),
-    fc.boolean(),
-  ])(
+  it.prop(
+    [
+      fc.integer({ min: 1, max: MAX_PAYLOAD }),
+      fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
+      rate,
+      rate,
+      fc.double({ min: 0, max: MAX_RTT, noNaN: true }),
+      fc.constantFrom("streaming" as const, "store-and-forward" as const),
+      fc.boolean(),
+    ],
+    { numRuns: RUNS },
+  )(
     "with no loss, no tarpit and no slow start, time = uploadTimeMs within one chunk's serialization",
     (payloadBytes, chunkBytes, client, proxy, rttMs, proxyMode, wireOverhead) => {
       // A buffer that keeps the window off the bandwidth-delay product: the
@@ -343,7 +366,7 @@ describe("closed-form agreement (src/model.ts)", () => {
 // --- determinism ---------------------------------------------------------------
 
 describe("determinism", () => {
-  it.prop([tracedPathArb, fc.integer({ min: 0, max: 2 ** 32 - 1 }), idleArb])(
+  it.prop([tracedPathArb, fc.integer({ min: 0, max: 2 ** 32 - 1 }), idleArb], { numRuns: RUNS })(
     "same parameters and seed → same result and trace (timer lateness drawn from the seed)",
     (path, seed, idle) => {
       const params = {
@@ -357,10 +380,13 @@ describe("determinism", () => {
     },
   );
 
-  it.prop([tracedPathArb, idleArb])("tracing changes nothing but the trace", (path, idle) => {
-    const params = { ...path, timeouts: { writeIdle: idle, total: 60_000 } };
-    const { trace, ...traced } = simulateUpload({ ...params, trace: true });
-    expect(traced).toStrictEqual(simulateUpload(params));
-    expect(trace!.length).toBeGreaterThan(0);
-  });
+  it.prop([tracedPathArb, idleArb], { numRuns: RUNS })(
+    "tracing changes nothing but the trace",
+    (path, idle) => {
+      const params = { ...path, timeouts: { writeIdle: idle, total: 60_000 } };
+      const { trace, ...traced } = simulateUpload({ ...params, trace: true });
+      expect(traced).toStrictEqual(simulateUpload(params));
+      expect(trace!.length).toBeGreaterThan(0);
+    },
+  );
 });
