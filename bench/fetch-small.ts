@@ -108,6 +108,7 @@ try {
         "× bare (median)",
         "client CPU µs/req",
         "CPU × bare",
+        "heap alloc KB/req",
       ],
       ...clients.map(([name]) => {
         const rps = runs.get(name)!.map((b) => b.rps);

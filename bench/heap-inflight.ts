@@ -2,9 +2,12 @@
  * Heap cost of timebound per request, against bare fetch.
  *
  * - held: 10,000 requests the server holds (no headers yet);
- *   (heapUsed after − heapUsed before) / 10,000, after `gc()`.
+ *   (heapUsed after − heapUsed before) / 10,000, after `gc()`. Also bare
+ *   fetch with an AbortSignal (what undici keeps for any signal, which every
+ *   wrapper with a deadline passes) and ky with its timeout, for reference.
  * - completed: 100,000 small GETs (64 concurrent) read to the end; heapUsed
- *   after `gc()` compared with the baseline taken after a warm-up.
+ *   after `gc()` compared with the baseline taken after a 10,000-request
+ *   warm-up, and between the two halves (growth per request, if any).
  *
  * Each measurement runs in a fresh Node 24 child (`--expose-gc`), one at a
  * time, against the server in a third process.
@@ -14,6 +17,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import ky from "ky";
 import { createFetch } from "../src/mod.ts";
 import {
   ALL_LIMITS,
@@ -109,6 +113,10 @@ const clients: Record<string, () => typeof fetch> = {
   "bare fetch + signal": () => (url, init) =>
     fetch(url, { ...init, signal: new AbortController().signal }),
   timebound: () => createFetch(ALL_LIMITS) as typeof fetch,
+  "ky (timeout)": () => {
+    const client = ky.create({ timeout: 60_000, retry: 0, throwHttpErrors: false });
+    return ((url: string) => client(url)) as typeof fetch;
+  },
 };
 
 if (values.child) {
@@ -165,6 +173,7 @@ try {
       `after ${values.completed} MiB`,
       "Δ vs baseline KB",
       "Δ second half KB",
+      "Δ second half B/req",
     ],
   ];
   for (const c of ["bare fetch", "timebound"]) {
@@ -176,6 +185,7 @@ try {
       fix(r.after / 2 ** 20, 2),
       kb(r.after - r.baseline),
       kb(r.after - r.half),
+      fix((r.after - r.half) / (Number(values.completed) / 2), 1),
     ]);
   }
   console.log(`\nHeap after ${values.completed} completed requests (64 concurrent)\n`);

@@ -5,7 +5,7 @@
  * chunks), timebound (every limit set) against bare fetch, rounds
  * alternating, median. The server runs in another process.
  *
- *   node_modules/.bin/node bench/stream-throughput.ts [--rounds 5] [--mib 256]
+ *   node_modules/.bin/node bench/stream-throughput.ts [--rounds 9] [--mib 256]
  *
  * @module
  */
@@ -15,7 +15,7 @@ import { ALL_LIMITS, fix, median, startServer, table } from "./_util.ts";
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: "string", default: "5" },
+    rounds: { type: "string", default: "9" },
     mib: { type: "string", default: "256" },
   },
 });
