@@ -142,6 +142,7 @@ const worker :Workerd.Worker = (
     const rtt: number[] = [];
     for (let i = 0; i < 50; i++) rtt.push((await post("/noop", {}))[0]);
     const overhead = median(rtt);
+    for (const series of SERIES) await post("/round", { input, series }); // warm-up, discarded
     for (let i = 0; i < input.rounds; i++) {
       for (const series of SERIES) {
         const [ms, r] = await post("/round", { input, series });
