@@ -458,7 +458,7 @@ function requests(c: Resolved): BudgetColumn {
   });
   rows.push(bodyRow(c, readT, undefined, "read timeout"));
   const attempt = sum(rows.slice(1, 4));
-  const retries = c.retries * attempt;
+  const retries = c.retries === 0 ? 0 : c.retries * attempt; // 0 × ∞ would be NaN
   rows.push({
     phase: "retries",
     ms: retries,

@@ -73,6 +73,15 @@ export interface CapacityOptions {
   dependency?: DependencyPhase[];
   /** The client's limits, retries and breaker. @default { total: false } */
   client?: CapacityClient;
+  /**
+   * Share of requests that call the dependency; the others are served
+   * locally in `localMs` on the same workers (the seed's site, whose other
+   * pages go down with the translation endpoint when workers are stuck).
+   * @default 1
+   */
+  callShare?: number;
+  /** Service time of requests that do not call the dependency. @default 20 */
+  localMs?: Distribution;
   /** Width of one time-series interval. @default "1s" */
   sampleEvery?: Duration;
   /** Seed of the arrivals, latencies and jitter. @default 1 */
@@ -151,6 +160,8 @@ const OPTION_KEYS = new Set([
   "duration",
   "dependency",
   "client",
+  "callShare",
+  "localMs",
   "sampleEvery",
   "seed",
 ]);
@@ -260,6 +271,13 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
     o.sampleEvery === undefined ? 1000 : durationOption("sampleEvery", o.sampleEvery);
   const seed = o.seed === undefined ? 1 : integerOption("seed", o.seed, -(2 ** 31), 2 ** 32 - 1);
   const phases = o.dependency === undefined ? SEED_DEPENDENCY : checkPhases(o.dependency);
+  const callShare = o.callShare ?? 1;
+  if (typeof callShare !== "number" || !(callShare >= 0 && callShare <= 1)) {
+    throw new RangeError(
+      `Invalid option 'callShare': expected a number in [0, 1], got ${String(callShare)}`,
+    );
+  }
+  const localMs = o.localMs === undefined ? 20 : checkDistribution("localMs", o.localMs, false);
   const client = plainObject("client", o.client ?? { total: false });
   checkKeys("client", client, CLIENT_KEYS);
   if (durationMs / sampleMs > 1_000_000) {
@@ -274,6 +292,7 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
   const arrivalRandom = seededRandom(seed, 1);
   const dependencyRandom = seededRandom(seed, 2);
   const jitterRandom = seededRandom(seed, 3);
+  const kindRandom = seededRandom(seed, 4);
 
   let breaker: CircuitBreaker | undefined;
   if (client.breaker !== undefined && client.breaker !== false) {
@@ -325,7 +344,8 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
   });
 
   // --- the service ---------------------------------------------------------
-  const queue: number[] = []; // arrival times of waiting requests
+  /** Waiting requests: arrival time, whether it calls the dependency, local work. */
+  const queue: [number, boolean, number][] = [];
   let queueHead = 0;
   let busy = 0;
   let area = 0; // ∫ (in system) dt, exact
@@ -347,14 +367,19 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
     inSystem += delta;
   };
 
-  const serve = async (arrivedAt: number): Promise<void> => {
+  const serve = async (arrivedAt: number, calls: boolean, localWorkMs: number): Promise<void> => {
     busy++;
     let outcome: "ok" | "failed" | "timeout" | "open";
-    try {
-      const res = await fetchDependency(`${ORIGIN}/translate`);
-      outcome = res.ok ? "ok" : "failed";
-    } catch (error) {
-      outcome = isTimeoutError(error) ? "timeout" : isCircuitOpenError(error) ? "open" : "failed";
+    if (calls) {
+      try {
+        const res = await fetchDependency(`${ORIGIN}/translate`);
+        outcome = res.ok ? "ok" : "failed";
+      } catch (error) {
+        outcome = isTimeoutError(error) ? "timeout" : isCircuitOpenError(error) ? "open" : "failed";
+      }
+    } else {
+      await new Promise<void>((resolve) => clock.setTimer(resolve, localWorkMs));
+      outcome = "ok";
     }
     busy--;
     level(-1);
@@ -376,7 +401,7 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
         queue.splice(0, queueHead);
         queueHead = 0;
       }
-      void serve(next);
+      void serve(next[0], next[1], next[2]);
     }
   };
 
@@ -384,14 +409,17 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
     const now = clock.now();
     tot.arrivals++;
     cur.arrivals++;
+    // Drawn for every arrival (kind, then local work), so the streams stay aligned.
+    const calls = kindRandom() < callShare;
+    const work = Math.max(0, sample(localMs, kindRandom));
     if (busy < concurrency) {
       admitted++;
       level(+1);
-      void serve(now);
+      void serve(now, calls, work);
     } else if (queue.length - queueHead < queueLimit) {
       admitted++;
       level(+1);
-      queue.push(now);
+      queue.push([now, calls, work]);
       maxQueued = Math.max(maxQueued, queue.length - queueHead);
     } else {
       tot.rejected++;

@@ -25,29 +25,28 @@ import { dirname } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
-import { budget } from "./budget.ts";
-import {
-  type CapacityClient,
-  type CapacityResult,
-  capacity,
-  type DependencyPhase,
-} from "./capacity.ts";
+import type { CapacityClient, CapacityResult, DependencyPhase } from "./capacity.ts";
 import * as arg from "./cli/args.ts";
 import { percent, printJson, progress, table } from "./cli/output.ts";
 import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } from "./cli/plot.ts";
 import { type ProbeSample, probeOnce } from "./cli/probe.ts";
-import { fromObservations } from "./observations.ts";
-import { type Recommendation, recommend } from "./recommend.ts";
-import {
-  RESIDENTIAL_UPLOAD,
-  type SweepOptions,
-  type SweepResult,
-  sweep,
-  type UploadScenario,
-} from "./sweep.ts";
-import { formatTrace } from "./trace.ts";
+import type { Recommendation } from "./recommend.ts";
+import type { SweepOptions, SweepResult, UploadScenario } from "./sweep.ts";
 import { formatRate, formatSize, formatTime } from "./units.ts";
-import { simulateUpload, type UploadParams } from "./upload.ts";
+import type { UploadParams } from "./upload.ts";
+
+// The simulator and planners are imported when a command runs: Node strips
+// the types of every .ts module it loads, so `--help` and usage errors
+// answer in a fraction of the time when they load none of it.
+const load = {
+  budget: () => import("./budget.ts"),
+  capacity: () => import("./capacity.ts"),
+  observations: () => import("./observations.ts"),
+  recommend: () => import("./recommend.ts"),
+  sweep: () => import("./sweep.ts"),
+  trace: () => import("./trace.ts"),
+  upload: () => import("./upload.ts"),
+};
 
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
@@ -184,7 +183,8 @@ function sweepOptions(cmd: Command): Command {
     .option("--workers <n>", "worker threads, or 'auto' (one per core)", arg.workers, "auto");
 }
 
-function scenarioFrom(o: ScenarioOpts): UploadScenario {
+async function scenarioFrom(o: ScenarioOpts): Promise<UploadScenario> {
+  const { RESIDENTIAL_UPLOAD } = await load.sweep();
   const s: UploadScenario = { ...RESIDENTIAL_UPLOAD };
   if (o.payload !== undefined) s.payloadBytes = o.payload;
   if (o.client !== undefined) s.clientBitsPerSecond = o.client;
@@ -212,9 +212,9 @@ function scenarioFrom(o: ScenarioOpts): UploadScenario {
   return s;
 }
 
-function sweepOptionsFrom(o: SweepOpts): SweepOptions {
+async function sweepOptionsFrom(o: SweepOpts): Promise<SweepOptions> {
   return {
-    scenario: scenarioFrom(o),
+    scenario: await scenarioFrom(o),
     chunkBytes: o.chunks,
     writeIdle: o.writeIdle,
     total: o.total,
@@ -247,6 +247,7 @@ async function runSweep(options: SweepOptions): Promise<SweepResult> {
     (options.total?.length ?? 1);
   const bar = progress("simulating", cells * (options.trials ?? 1000), "uploads");
   try {
+    const { sweep } = await load.sweep();
     return await sweep({ ...options, onProgress: (p) => bar.update(p.done) });
   } finally {
     bar.stop();
@@ -324,7 +325,7 @@ function simCommand(): Command {
       "timebound sim upload --proxy-mode store-and-forward --client 10Mbit --proxy 5Mbit --json",
     ]),
   );
-  upload.action((o) => {
+  upload.action(async (o) => {
     const params: UploadParams = {
       payloadBytes: o.payload,
       chunkBytes: o.chunk,
@@ -342,12 +343,13 @@ function simCommand(): Command {
       params.tarpitAtMs = o.tarpitAt;
     }
     if (o.dropAt !== undefined) params.dropAtMs = o.dropAt;
+    const { simulateUpload } = await load.upload();
     const r = simulateUpload(params);
     if (o.json) {
       printJson({ command: "sim upload", params, result: r });
       return;
     }
-    if (o.trace && r.trace) console.log(`${formatTrace(r.trace)}\n`);
+    if (o.trace && r.trace) console.log(`${(await load.trace()).formatTrace(r.trace)}\n`);
     const rows = [
       ["outcome", r.outcome + (r.phase ? ` (${r.phase})` : "")],
       ["elapsed", formatTime(r.elapsedMs)],
@@ -389,7 +391,7 @@ function sweepCommand(): Command {
       "\nDefaults are the seed's residential-proxy upload: 2.4 MB, proxy uplink ~4 Mbit/s (lognormal σ 0.6),\nRTT ~150 ms, send buffer 128–512 KiB, token-bucket bursts, 1 in 5,000 silent drops and tarpits.\n",
   );
   cmd.action(async (o: SweepOpts) => {
-    const options = sweepOptionsFrom(o);
+    const options = await sweepOptionsFrom(o);
     const result = await runSweep(options);
     const report = `Sweep: ${describeScenario(options.scenario!)}; ${result.trials} trials per candidate, seed ${result.seed}\n${sweepTable(result)}`;
     const plots = await writePlot(o, "timebound sweep", successSpec(result), report);
@@ -477,7 +479,7 @@ function recommendCommand(): Command {
       "\nExit status 3 when no candidate reaches the target; the report says which constraint binds\n(the total deadline, writeIdle, headers, or faults no limit can fix).\n",
   );
   cmd.action(async (o: SweepOpts & { target: number }) => {
-    const options = sweepOptionsFrom(o);
+    const options = await sweepOptionsFrom(o);
     const bar = progress(
       "simulating",
       o.chunks.length * o.writeIdle.length * o.total.length * o.trials,
@@ -485,6 +487,7 @@ function recommendCommand(): Command {
     );
     let r: Recommendation;
     try {
+      const { recommend } = await load.recommend();
       r = await recommend({ ...options, target: o.target, onProgress: (p) => bar.update(p.done) });
     } finally {
       bar.stop();
@@ -540,7 +543,7 @@ function budgetCommand(): Command {
     ]) +
       "\nThe last row is the bound: ∞ unless a total deadline, or limits on every phase, cap it.\n",
   );
-  cmd.action((o) => {
+  cmd.action(async (o) => {
     const config = {
       total: o.total,
       headers: o.headers,
@@ -555,6 +558,7 @@ function budgetCommand(): Command {
       dnsMs: o.dns,
       synRetries: o.synRetries,
     };
+    const { budget } = await load.budget();
     const r = budget(config);
     if (o.json) {
       printJson({ command: "budget", config, ...r });
@@ -600,6 +604,8 @@ interface CapacityOpts extends OutputOpts {
   slowFrom: number;
   slowUntil: number | false;
   errorRate: number;
+  callShare: number;
+  local: number;
   variants: string[];
   total: number;
   headers: number | false;
@@ -670,6 +676,18 @@ function capacityCommand(): Command {
     .option("--slow-until <limit>", "when it recovers ('off': never)", arg.limit, 120_000)
     .option("--error-rate <p>", "share of calls answered 503 while slow", arg.probability(), 0)
     .option(
+      "--call-share <p>",
+      "share of requests that call the dependency (the rest are local pages)",
+      arg.probability(),
+      0.5,
+    )
+    .option(
+      "--local <time>",
+      "service time of the requests that do not call it",
+      arg.timeOrZero,
+      20,
+    )
+    .option(
       "--variants <list>",
       `client configurations to compare: ${VARIANTS.join(", ")}`,
       (t: string) => {
@@ -715,7 +733,7 @@ function capacityCommand(): Command {
       "timebound capacity --rate 40 --concurrency 20 --slow 5s --slow-from 60s --slow-until 120s --svg capacity.svg",
       "timebound capacity --variants none,breaker --error-rate 0.5 --json",
     ]) +
-      "\nDefaults are the seed's translation service: 200 ms calls that take 5 s from t = 60 s to t = 120 s.\n",
+      "\nDefaults are the seed's site: half the requests call a translation service whose 200 ms calls\ntake 5 s from t = 60 s to t = 120 s; the other half are pages served in 20 ms by the same workers.\n",
   );
   cmd.action(async (o: CapacityOpts) => {
     if (o.slowUntil !== false && o.slowUntil <= o.slowFrom) {
@@ -728,6 +746,7 @@ function capacityCommand(): Command {
     if (o.slowFrom === 0) phases.length = 0;
     phases.push({ fromMs: o.slowFrom, latencyMs: lat(o.slow), errorRate: o.errorRate });
     if (o.slowUntil !== false) phases.push({ fromMs: o.slowUntil, latencyMs: lat(o.latency) });
+    const { capacity } = await load.capacity();
     const runs: { name: string; key: string; result: CapacityResult }[] = [];
     const bar = progress("simulating", o.variants.length, "configurations");
     try {
@@ -739,6 +758,8 @@ function capacityCommand(): Command {
           duration: o.duration,
           dependency: phases,
           client: variantClient(v, o),
+          callShare: o.callShare,
+          localMs: o.local,
           sampleEvery: o.sample,
           seed: o.seed,
         });
@@ -767,7 +788,7 @@ function capacityCommand(): Command {
       `${r.littlesLaw.L.toFixed(2)} = ${((r.littlesLaw.lambdaPerSecond * r.littlesLaw.meanTimeInSystemMs) / 1000).toFixed(2)}`,
     ]);
     const lines = [
-      `Capacity: ${o.rate}/s arrivals, ${o.concurrency} workers, queue ${o.queue}; dependency ${formatTime(o.latency)}, ${formatTime(o.slow)} from ${formatTime(o.slowFrom)}${o.slowUntil === false ? "" : ` to ${formatTime(o.slowUntil)}`}${o.errorRate ? ` with ${percent(o.errorRate)} errors` : ""}; seed ${o.seed}`,
+      `Capacity: ${o.rate}/s arrivals (${percent(o.callShare)} call the dependency, the rest take ${formatTime(o.local)}), ${o.concurrency} workers, queue ${o.queue}; dependency ${formatTime(o.latency)}, ${formatTime(o.slow)} from ${formatTime(o.slowFrom)}${o.slowUntil === false ? "" : ` to ${formatTime(o.slowUntil)}`}${o.errorRate ? ` with ${percent(o.errorRate)} errors` : ""}; seed ${o.seed}`,
       table(
         [
           "client",
@@ -909,6 +930,7 @@ function probeCommand(): Command {
     const good = samples.filter(
       (s) => s.error === undefined && s.status !== undefined && s.status < 500,
     );
+    const { fromObservations } = await load.observations();
     const proposal =
       good.length > 0
         ? fromObservations(good, { quantile: o.quantile, margin: o.margin })

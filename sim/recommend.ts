@@ -103,7 +103,7 @@ export function recommendFrom(
   // about 3/n ("rule of three", Hanley & Lippman-Hand 1983).
   if (3 / n > 1 - target) {
     notes.push(
-      `${n} trials cannot show ${pct(target)} reliably: 0 failures in ${n} only bound failures below ${pct(3 / n)} (rule of three); use ≥ ${Math.ceil(3 / (1 - target))} trials`,
+      `${n} trials cannot show ${pct(target)} reliably: 0 failures in ${n} only bound failures below ${pct(3 / n)} (rule of three); use ≥ ${Math.ceil(3 / (1 - target) - 1e-6)} trials`,
     );
   }
   const qualifying = cells.filter((c) => c.successRate >= target);

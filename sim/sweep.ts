@@ -475,7 +475,8 @@ export function wilson(k: number, n: number): [number, number] {
   const denom = 1 + z2 / n;
   const centre = (p + z2 / (2 * n)) / denom;
   const half = (Z95 * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom;
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  // Exact at the edges: rounding would otherwise leave 1000/1000 with an upper bound of 0.99999…
+  return [k === 0 ? 0 : Math.max(0, centre - half), k === n ? 1 : Math.min(1, centre + half)];
 }
 
 function tasksOf(plan: SweepPlan): SweepTask[] {

@@ -24,7 +24,7 @@ const CONFIG = {
   view: { stroke: "#bbb" },
 };
 /** Colour-blind-safe categorical palette (Okabe & Ito 2008). */
-const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000"];
+const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
 
 function limitLabel(ms: number): string {
   return ms === Infinity ? "none" : formatTime(ms);
@@ -59,6 +59,8 @@ export function successSpec(
     totalOrder: totals.indexOf(c.totalMs),
     fail: Math.max(floor, 1 - c.successRate),
     success: c.successRate,
+    // What screen readers say for a point (the y field is the failure share, so its own label would mislead).
+    description: `${formatSize(c.chunkBytes)} chunks, writeIdle ${limitLabel(c.writeIdleMs)}, total ${limitLabel(c.totalMs)}: ${(c.successRate * 100).toFixed(2)} % succeed`,
     chosen:
       options.chosen !== undefined &&
       c.chunkBytes === options.chosen.chunkBytes &&
@@ -113,6 +115,7 @@ export function successSpec(
             ],
           },
         },
+        description: { field: "description" },
         tooltip: [
           { field: "chunk" },
           { field: "writeIdle" },
@@ -229,6 +232,13 @@ export function capacitySpec(
     title: "client",
     sort: names,
     scale: { range: PALETTE },
+    legend: {
+      orient: "top",
+      direction: "vertical",
+      columns: 2,
+      labelLimit: 420,
+      symbolStrokeWidth: 3,
+    },
   };
   const x = {
     field: "t",

@@ -1,0 +1,392 @@
+/**
+ * The `timebound` command line, through a child process as a user runs it:
+ * help with examples on every command, exit codes, one-line errors naming
+ * the flag, the --json shapes, probe against a local server, and a rendered
+ * SVG checked for its axes and series.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const cli = join(root, "sim", "cli.ts");
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI with Node (the one running the tests: ≥ 22.18, so .ts runs as is). */
+function run(args: string[], cwd = root): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cli, ...args],
+      { cwd, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "timebound-cli-"));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// Each child process spends ~0.3 s starting up: run the independent ones side by side.
+describe.concurrent("help", () => {
+  for (const command of [
+    [],
+    ["sim", "upload"],
+    ["sweep"],
+    ["recommend"],
+    ["budget"],
+    ["capacity"],
+    ["probe"],
+  ]) {
+    it(`timebound ${command.join(" ")} --help: usage and examples, exit 0`, async ({ expect }) => {
+      const r = await run([...command, "--help"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("Usage: timebound");
+      expect(r.stdout).toContain("Examples:");
+      expect(r.stdout).toMatch(/\$ timebound \w/);
+    });
+  }
+});
+
+describe.concurrent("invalid input: one line naming the flag, exit 2", () => {
+  const cases: [string[], string][] = [
+    [
+      ["budget", "--total", "5x"],
+      "option '--total <limit>' argument '5x' is invalid. Cannot parse duration \"5x\"",
+    ],
+    [["budget", "--bogus"], "unknown option '--bogus'"],
+    [["sweep", "--chunks", "8KiB,,"], "option '--chunks <sizes>' argument '8KiB,,' is invalid"],
+    [
+      ["sweep", "--payload", "2.4"],
+      "option '--payload <size>' argument '2.4' is invalid. Cannot parse size",
+    ],
+    [
+      ["recommend", "--target", "1.5"],
+      "option '--target <p>' argument '1.5' is invalid. expected a probability in (0, 1)",
+    ],
+    [["recommend", "--trials", "0"], "option '--trials <n>' argument '0' is invalid"],
+    [
+      ["sim", "upload", "--proxy", "2M"],
+      "option '--proxy <rate>' argument '2M' is invalid. Cannot parse rate",
+    ],
+    [
+      ["sim", "upload", "--proxy-mode", "magic"],
+      "option '--proxy-mode <mode>' argument 'magic' is invalid",
+    ],
+    [["capacity", "--rate", "0"], "option '--rate <n>' argument '0' is invalid"],
+    [
+      ["capacity", "--variants", "none,foo"],
+      "option '--variants <list>' argument 'none,foo' is invalid",
+    ],
+    [["capacity", "--slow-until", "10s"], "option '--slow-until' must be after --slow-from"],
+    [
+      ["probe", "ftp://example.com"],
+      "value 'ftp://example.com' is invalid for argument 'url'. expected an http or https URL",
+    ],
+    [["probe"], "missing required argument 'url'"],
+    [["recomend"], "unknown command 'recomend' (Did you mean recommend?)"],
+  ];
+  for (const [args, message] of cases) {
+    it(`timebound ${args.join(" ")}`, async ({ expect }) => {
+      const r = await run(args);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(/^timebound[\w ]*: error: /);
+      expect(r.stderr).toContain(message);
+    });
+  }
+});
+
+describe("--json", () => {
+  it("budget: four columns of six phases, ∞ as null", async () => {
+    const r = await run(["budget", "--total", "5s", "--retries", "2", "--json"]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.command).toBe("budget");
+    expect(j.columns.map((c: { semantics: string }) => c.semantics)).toEqual([
+      "timebound",
+      "got",
+      "ky",
+      "requests",
+    ]);
+    for (const c of j.columns) {
+      expect(Object.keys(c).sort()).toEqual(
+        ["boundMs", "cappedBy", "mapping", "rows", "semantics"].filter(
+          (k) => k !== "cappedBy" || c.cappedBy !== undefined,
+        ),
+      );
+      expect(c.rows.map((x: { phase: string }) => x.phase)).toEqual([
+        "dns",
+        "connect",
+        "upload",
+        "headers",
+        "body",
+        "retries",
+      ]);
+    }
+    expect(j.columns[0].boundMs).toBe(5000);
+    expect(j.columns[1].boundMs).toBe(3 * 5000 + 1100 + 2100);
+    expect(j.columns[2].boundMs).toBeNull(); // ky: the body is never timed
+  });
+
+  it("sim upload: params and result", async () => {
+    const r = await run([
+      "sim",
+      "upload",
+      "--payload",
+      "1MB",
+      "--proxy",
+      "2Mbit",
+      "--total",
+      "2s",
+      "--json",
+    ]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.params).toMatchObject({
+      payloadBytes: 1_000_000,
+      proxyBitsPerSecond: 2e6,
+      timeouts: { total: 2000 },
+    });
+    expect(j.result).toMatchObject({ outcome: "timeout", phase: "total", elapsedMs: 2000 });
+  });
+
+  it("sweep: one cell per candidate, reproducible", async () => {
+    const args = [
+      "sweep",
+      "--chunks",
+      "16KiB,64KiB",
+      "--write-idle",
+      "2s,off",
+      "--total",
+      "20s,60s",
+      "--trials",
+      "30",
+      "--json",
+    ];
+    const [a, b] = await Promise.all([run(args), run([...args, "--workers", "1"])]);
+    expect(a.code).toBe(0);
+    const ja = JSON.parse(a.stdout);
+    expect(ja.cells).toHaveLength(8);
+    expect(Object.keys(ja.cells[0]).sort()).toEqual([
+      "chunkBytes",
+      "failures",
+      "meanMs",
+      "ok",
+      "p50Ms",
+      "p99Ms",
+      "successHigh",
+      "successLow",
+      "successRate",
+      "totalMs",
+      "trials",
+      "writeIdleMs",
+    ]);
+    expect(ja.cells[1].writeIdleMs).toBe(2000);
+    expect(ja.cells[2].writeIdleMs).toBeNull(); // off
+    expect(JSON.parse(b.stdout).cells).toEqual(ja.cells);
+  });
+
+  it("recommend: met → options for createFetch; out of reach → exit 3 and the binding constraint", async () => {
+    const common = ["--chunks", "64KiB", "--write-idle", "5s", "--trials", "40", "--json"];
+    const [ok, missed] = await Promise.all([
+      run(["recommend", "--total", "90s", "--target", "0.9", ...common]),
+      run(["recommend", "--total", "3s", "--target", "0.9", ...common]),
+    ]);
+    expect(ok.code).toBe(0);
+    const j = JSON.parse(ok.stdout);
+    expect(j).toMatchObject({
+      command: "recommend",
+      met: true,
+      target: 0.9,
+      options: { total: 90_000, writeIdle: 5000, upload: { chunkSize: 65_536 } },
+    });
+    expect(j.sweep.cells).toHaveLength(1);
+    expect(missed.code).toBe(3);
+    const m = JSON.parse(missed.stdout);
+    expect(m).toMatchObject({ met: false, binding: "total" });
+    expect(m.summary).toContain("No chunk size helps");
+  });
+
+  it("capacity: one run per variant with series and the Little's law check", async () => {
+    const r = await run([
+      "capacity",
+      "--duration",
+      "20s",
+      "--slow-from",
+      "5s",
+      "--slow-until",
+      "15s",
+      "--variants",
+      "none,breaker",
+      "--json",
+    ]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.runs.map((x: { variant: string }) => x.variant)).toEqual(["none", "breaker"]);
+    for (const run of j.runs) {
+      expect(run.series.length).toBeGreaterThanOrEqual(20);
+      expect(Object.keys(run.littlesLaw).sort()).toEqual([
+        "L",
+        "lambdaPerSecond",
+        "meanTimeInSystemMs",
+        "relativeError",
+        "sampledL",
+        "sampledRelativeError",
+      ]);
+      expect(run.littlesLaw.relativeError).toBeLessThan(1e-9);
+    }
+  });
+});
+
+describe("probe", () => {
+  let server: Server;
+  let url: string;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => setTimeout(() => res.end("hello"), 20));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("times N requests curl-style and proposes limits from them", async () => {
+    const r = await run(["probe", url, "-n", "4", "-X", "POST", "--data-size", "100KB", "--json"]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.samples).toHaveLength(4);
+    for (const s of j.samples) {
+      expect(s.status).toBe(200);
+      expect(s.bytes).toBe(5);
+      expect(s.time_starttransfer).toBeGreaterThanOrEqual(0.019);
+      expect(s.time_total).toBeGreaterThanOrEqual(s.time_starttransfer);
+    }
+    expect(j.proposal.timeouts.headers).toBeGreaterThanOrEqual(38); // ≥ 20 ms × 2
+    expect(j.proposal.notes.join()).toContain("only 4 samples");
+  });
+
+  it("prints a table and a createFetch line for people", async () => {
+    const r = await run(["probe", url, "-n", "2"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("first byte");
+    expect(r.stdout).toMatch(/createFetch\(\{ total: "\d+ms"/);
+  });
+});
+
+describe("plots", () => {
+  /** Text of every <text> element. */
+  const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
+
+  it("recommend --svg/--html: axes, one line per writeIdle per total, the target and the choice", async () => {
+    const svgPath = join(dir, "rec.svg");
+    const htmlPath = join(dir, "rec.html");
+    const r = await run([
+      "recommend",
+      "--chunks",
+      "16KiB,64KiB,256KiB",
+      "--write-idle",
+      "1s,5s,off",
+      "--total",
+      "30s,60s",
+      "--trials",
+      "40",
+      "--target",
+      "0.9",
+      "--svg",
+      svgPath,
+      "--html",
+      htmlPath,
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Plot written to ${svgPath}`);
+    const svg = readFileSync(svgPath, "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    const t = texts(svg);
+    expect(t).toContain("chunk size (KiB)");
+    expect(t).toContain("success probability");
+    expect(t).toContain("writeIdle");
+    for (const label of [
+      "1 s",
+      "5 s",
+      "none",
+      "total 30 s",
+      "total 1 min",
+      "16",
+      "64",
+      "256",
+      "0 %",
+      "90%",
+    ]) {
+      expect(t).toContain(label);
+    }
+    // Two panels (totals) × three series (writeIdle limits).
+    expect(svg.match(/class="mark-line role-mark/g)).toHaveLength(6);
+    // Each point is labelled for screen readers with what it means.
+    expect(svg).toMatch(
+      /aria-label="16 KiB chunks, writeIdle 1 s, total 30 s: \d+\.\d\d % succeed"/,
+    );
+    // The target rule and the ring around the choice.
+    expect(svg).toContain("child_layer_2_marks");
+    expect(svg.match(/child_layer_1_marks/g)!.length).toBeGreaterThan(0);
+    const html = readFileSync(htmlPath, "utf8");
+    expect(html).toContain("<svg");
+    expect(html).toContain("Recommendation for");
+    expect(html).not.toContain("<script");
+  });
+
+  it("capacity --svg: three panels over time, one line per client", async () => {
+    const svgPath = join(dir, "cap.svg");
+    const r = await run([
+      "capacity",
+      "--duration",
+      "30s",
+      "--slow-from",
+      "10s",
+      "--slow-until",
+      "20s",
+      "--svg",
+      svgPath,
+    ]);
+    expect(r.code).toBe(0);
+    const svg = readFileSync(svgPath, "utf8");
+    const t = texts(svg);
+    for (const label of [
+      "time (s)",
+      "goodput (ok/s)",
+      "p99 time in system (s)",
+      "requests in system",
+      "no timeouts",
+      "client",
+    ]) {
+      expect(t).toContain(label);
+    }
+    expect(t.some((x) => x.includes("breaker"))).toBe(true);
+    expect(t.some((x) => x.startsWith("dependency: "))).toBe(true);
+    // Three panels × four client variants.
+    expect(svg.match(/class="mark-line role-mark/g)).toHaveLength(12);
+  });
+});
