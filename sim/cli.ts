@@ -180,7 +180,7 @@ function sweepOptions(cmd: Command): Command {
     .option("--headers <limit>", "a headers limit applied to every candidate", arg.limit, false)
     .option("--trials <n>", "simulated uploads per candidate", arg.integer(1, 10_000_000), 4000)
     .option("--seed <n>", "seed of every random draw", arg.integer(0, 2 ** 32 - 1), 1)
-    .option("--workers <n>", "worker threads, or 'auto' (one per core)", arg.workers, "auto");
+    .option("--workers <n>", "threads in all, this one included, or 'auto' (one per core)", arg.workers, "auto");
 }
 
 async function scenarioFrom(o: ScenarioOpts): Promise<UploadScenario> {

@@ -109,9 +109,11 @@ export interface SweepOptions {
   /** Seed of every draw. @default 1 */
   seed?: number;
   /**
-   * Worker threads: a number, or `"auto"` for one per core where the
-   * runtime has workers (Node's worker_threads, or Web Workers), else the
-   * calling thread. `1` always runs on the calling thread. @default "auto"
+   * Threads to run on, the calling thread included: a number, or `"auto"`
+   * for one per core. Beyond the calling thread they are worker threads
+   * (Node's worker_threads, or Web Workers) where the runtime has them;
+   * elsewhere everything runs on the calling thread. `1`: the calling
+   * thread only. The result does not depend on it. @default "auto"
    */
   workers?: number | "auto";
   /** Called as trials complete (at most every few hundred uploads). */
