@@ -1,35 +1,8 @@
 import { fc, it as prop } from "@fast-check/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type Clock,
-  createFetch,
-  isTimeoutError,
-  realClock,
-  TimeoutError,
-  timingsOf,
-} from "../src/mod.ts";
+import { createFetch, isTimeoutError, TimeoutError, timingsOf } from "../src/mod.ts";
+import { countingClock } from "./_clock.ts";
 import { startServer, type TestServer, trickle } from "./_server.ts";
-
-/** realClock, counting armed timers: a request must leave none behind. */
-function countingClock(): Clock & { armed(): number } {
-  const live = new Set<unknown>();
-  return {
-    now: () => realClock.now(),
-    setTimer(fn, ms) {
-      const h = realClock.setTimer(() => {
-        live.delete(h);
-        fn();
-      }, ms);
-      live.add(h);
-      return h;
-    },
-    clearTimer(h) {
-      live.delete(h);
-      realClock.clearTimer(h);
-    },
-    armed: () => live.size,
-  };
-}
 
 let server: TestServer;
 beforeAll(async () => {

@@ -7,28 +7,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
-import { type Clock, realClock } from "../src/mod.ts";
 
-/** realClock, counting armed timers: a finished request must leave none behind. */
-export function countingClock(): Clock & { armed(): number } {
-  const live = new Set<unknown>();
-  return {
-    now: () => realClock.now(),
-    setTimer(fn, ms) {
-      const h = realClock.setTimer(() => {
-        live.delete(h);
-        fn();
-      }, ms);
-      live.add(h);
-      return h;
-    },
-    clearTimer(h) {
-      live.delete(h);
-      realClock.clearTimer(h);
-    },
-    armed: () => live.size,
-  };
-}
+export { countingClock } from "./_clock.ts";
+export { trickle } from "./_server.ts";
 
 /** What the in-process upstream saw of one request. */
 export interface FakeCall {
@@ -200,21 +181,6 @@ export async function startUpstream(
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
-  };
-}
-
-/** Sends a byte every `everyMs` until the client goes away (bounded by `maxMs`). */
-export function trickle(everyMs: number, maxMs = 20_000): UpstreamHandler {
-  return (_req, res) => {
-    res.writeHead(200, { "content-type": "text/plain" });
-    const started = Date.now();
-    const t = setInterval(() => {
-      if (Date.now() - started > maxMs) {
-        clearInterval(t);
-        res.end();
-      } else res.write("x");
-    }, everyMs);
-    res.on("close", () => clearInterval(t));
   };
 }
 
