@@ -56,6 +56,7 @@ function checkTarget(target: unknown): number {
 }
 
 function pct(p: number): string {
+  if (p === 1) return "100 %";
   const digits = p >= 0.999 ? 2 : 1;
   return `${(p * 100).toFixed(digits)} %`;
 }
