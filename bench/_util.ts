@@ -6,6 +6,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { GCProfiler, getHeapStatistics } from "node:v8";
 
@@ -184,3 +185,6 @@ export function allocations(): { stop(): number } {
     },
   };
 }
+
+/** The 1-minute load average, as text: on a shared machine it says how far to trust a timing. */
+export const load = (): string => loadavg()[0]!.toFixed(1);

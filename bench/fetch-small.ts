@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import got from "got";
 import ky from "ky";
 import { createFetch } from "../src/mod.ts";
-import { ALL_LIMITS, allocations, fix, median, startServer, table } from "./_util.ts";
+import { ALL_LIMITS, allocations, fix, load, median, startServer, table } from "./_util.ts";
 
 const { values } = parseArgs({
   options: {
@@ -75,6 +75,7 @@ async function burst(get: Get, url: string, n: number): Promise<Burst> {
   return { rps: n / (wall / 1000), cpuUs: (cpu.user + cpu.system) / n, allocKb };
 }
 
+const loadAtStart = load();
 const server = await startServer();
 const url = `${server.base}/small`;
 try {
@@ -96,7 +97,7 @@ try {
   }
   const bareCpu = median(runs.get("bare fetch")!.map((b) => b.cpuUs));
   console.log(
-    `\nSmall GETs: ${REQUESTS} requests × ${ROUNDS} rounds, ${CONCURRENCY} concurrent, Node ${process.versions.node}\n`,
+    `\nSmall GETs: ${REQUESTS} requests × ${ROUNDS} rounds, ${CONCURRENCY} concurrent, Node ${process.versions.node}, load average ${loadAtStart} → ${load()}\n`,
   );
   console.log(
     table([

@@ -21,6 +21,7 @@ import {
   here,
   kill,
   lastJson,
+  load,
   median,
   node24,
   quantile,
@@ -180,6 +181,7 @@ try {
   ];
   const notes: string[] = [];
   for (const rt of runtimes.filter((r) => wanted.includes(r.name))) {
+    const loadBefore = load();
     const r = await rt.run(dir, input);
     const q = (xs: number[], p: number) => fix(quantile(xs, p), 1);
     for (const series of SERIES) {
@@ -193,7 +195,9 @@ try {
     const fire = [...r["timebound firehose"], ...r["control firehose"]];
     const bytes = fire.reduce((a, x) => a + x.bytes, 0);
     const mibps = bytes / 2 ** 20 / ((fire.length * input.firehoseTotalMs) / 1000);
-    notes.push(`${rt.name} ${rt.version()}: firehose read ${fix(mibps)} MiB/s`);
+    notes.push(
+      `${rt.name} ${rt.version()}: firehose read ${fix(mibps)} MiB/s; load average ${loadBefore} → ${load()}`,
+    );
     console.error(`${rt.name}: done`);
   }
   console.log(

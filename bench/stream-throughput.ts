@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { createFetch } from "../src/mod.ts";
-import { ALL_LIMITS, fix, median, startServer, table } from "./_util.ts";
+import { ALL_LIMITS, fix, load, median, startServer, table } from "./_util.ts";
 
 const { values } = parseArgs({
   options: {
@@ -91,6 +91,7 @@ async function once(t: Transfer, f: typeof fetch, base: string): Promise<Result>
   return { mibps: mib / s, cpuMs: (cpu.user + cpu.system) / 1000 / mib };
 }
 
+const loadAtStart = load();
 const server = await startServer();
 try {
   const rows: (string | number)[][] = [
@@ -125,7 +126,7 @@ try {
     }
   }
   console.log(
-    `\nBulk transfer: ${BYTES / 1024 / 1024} MiB × ${ROUNDS} rounds, Node ${process.versions.node}\n`,
+    `\nBulk transfer: ${BYTES / 1024 / 1024} MiB × ${ROUNDS} rounds, Node ${process.versions.node}, load average ${loadAtStart} → ${load()}\n`,
   );
   console.log(table(rows));
 } finally {
