@@ -19,7 +19,7 @@ import {
 } from "./policy.ts";
 import { backoffMs, isIdempotent, RetryBudget, retryAfterMs } from "./retry.ts";
 import { bodySizeOf } from "./route.ts";
-import { attachTimings, createTimings } from "./timings.ts";
+import { attachTimings, createTimings, restartTimings } from "./timings.ts";
 
 /** `RequestInit` plus per-call limits. */
 export interface TimeboundInit extends RequestInit {
@@ -91,30 +91,32 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
     // Normalise to (url, request, body): a Request's body stream is read by
     // us, so the Request itself cannot be handed on.
     let url: string;
-    let request: TimeboundInit;
     let requestSignal: AbortSignal | undefined;
+    let merged: TimeboundInit | undefined = init;
     if (typeof Request !== "undefined" && input instanceof Request) {
       url = input.url;
       requestSignal = input.signal;
-      request = {
+      merged = {
         method: input.method,
         headers: input.headers,
         body: input.body,
         redirect: input.redirect,
+        ...init,
       };
-      if (init) Object.assign(request, init);
     } else {
       url = typeof input === "string" ? input : String(input);
-      request = init ? { ...init } : {};
     }
-    const callerSignal = request.signal;
-    const body = request.body as Body | null | undefined;
-    delete request.timeouts;
-    delete request.onUploadProgress;
-    const onTimeout = request.onTimeout;
-    delete request.onTimeout;
-    delete request.signal;
-    delete request.body;
+    // Taken apart by destructuring, not `delete`: a deleted key sends V8's
+    // object to dictionary mode on this per-request path.
+    const {
+      timeouts: _timeouts,
+      onUploadProgress: _onUploadProgress,
+      onTimeout,
+      signal: callerSignal,
+      body: rawBody,
+      ...request
+    } = merged ?? {};
+    const body = rawBody as Body | null | undefined;
     const method = (request.method ?? "GET").toUpperCase();
     if (callerSignal?.aborted) throw callerSignal.reason;
     if (requestSignal?.aborted) throw requestSignal.reason;
@@ -163,17 +165,21 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
         sleeping = { timer, reject };
       });
 
+    // A retry-budget slot taken for the next attempt; that attempt gives it
+    // back when it ends, or we do if it never starts.
+    let slot = false;
+    const dropSlot = (): void => {
+      if (slot) budget?.release(origin);
+      slot = false;
+    };
+
     try {
       for (let n = 1; ; n++) {
-        let ticket: BreakerTicket | undefined;
-        try {
-          ticket = breaker?.admit(origin);
-        } catch (error) {
-          if (n > 1) budget?.release(origin);
-          throw error;
-        }
-        const isRetry = n > 1;
+        const ticket: BreakerTicket | undefined = breaker?.admit(origin);
+        const isRetry = slot;
+        slot = false;
         timings.attempts = n;
+        if (n > 1) restartTimings(timings);
         const attempt: Attempt = new Attempt({
           fetch: inner,
           url,
@@ -207,7 +213,6 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
           if (why !== undefined) throw annotate(error, why);
           const delay = backoffMs(retry!, n);
           if (clock.now() + delay >= deadline) {
-            budget?.release(origin);
             throw annotate(
               error,
               `not retried: a backoff of ${Math.round(delay)} ms would cross the total deadline`,
@@ -228,7 +233,7 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
             await sleep(delay);
             continue;
           }
-          budget?.release(origin);
+          dropSlot();
         }
         handedOver = attempt;
         attachTimings(res, timings);
@@ -236,6 +241,7 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
         return res;
       }
     } catch (error) {
+      dropSlot();
       finish();
       throw error;
     }
@@ -258,8 +264,10 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
       }
       // A caller's stream is read once; it cannot be sent again.
       if (body instanceof ReadableStream) return "not retried: a stream body cannot be replayed";
-      if (budget && !budget.tryAcquire(origin))
+      if (budget && !budget.tryAcquire(origin)) {
         return "not retried: the retry budget for this origin is spent";
+      }
+      slot = budget !== undefined;
       return undefined;
     }
   };

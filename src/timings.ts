@@ -7,7 +7,9 @@
 /**
  * When each phase of a request happened, in milliseconds since `start`
  * (which is on the fetch's Clock). Fields fill in as the exchange goes on:
- * `bodyEnd` appears once the body is read to the end, cancelled or errored.
+ * `bodyEnd` appears once the body is read to the end, cancelled or errored,
+ * `total` once the exchange is over (also when a limit ended it). With
+ * retries, the phase fields and byte counts describe the last attempt.
  */
 export interface Timings {
   /** The request's start, on the fetch's Clock. */
@@ -35,6 +37,20 @@ const byResponse = new WeakMap<Response, Timings>();
 /** Starts a timings record at `start`. */
 export function createTimings(start: number): Timings {
   return { start, attempts: 1, bytesSent: 0, bytesReceived: 0 };
+}
+
+/**
+ * A new attempt starts: the phase fields describe the last attempt, so the
+ * previous one's are cleared (`start` and `attempts` describe the request).
+ */
+export function restartTimings(t: Timings): void {
+  t.uploadStart = undefined;
+  t.uploadEnd = undefined;
+  t.headers = undefined;
+  t.bodyEnd = undefined;
+  t.total = undefined;
+  t.bytesSent = 0;
+  t.bytesReceived = 0;
 }
 
 /** Associates timings with a response (for {@linkcode timingsOf}). */

@@ -290,3 +290,37 @@ describe("on virtual time, no attempt and no sleep crosses the total deadline", 
     },
   );
 });
+
+describe("the retry budget's slots", () => {
+  it("a caller abort during the backoff gives the slot back (later requests may still retry)", async () => {
+    const clock = new VirtualClock();
+    let calls = 0;
+    const failing = (() => {
+      calls++;
+      return Promise.resolve(new Response(null, { status: 503 }));
+    }) as typeof fetch;
+    // One retry slot in all: a leaked slot would stop every later retry.
+    const f = createFetch({
+      clock,
+      fetch: failing,
+      total: "10s",
+      retry: {
+        limit: 1,
+        backoff: { base: 1000, cap: 1000 },
+        random: () => 1,
+        budget: { ratio: 0, minRetries: 1 },
+      },
+    });
+    const ac = new AbortController();
+    const first = f("http://dep.test/", { signal: ac.signal }).catch((e: unknown) => e);
+    await clock.advance(10); // the first attempt failed; the call sleeps 1 s holding the slot
+    ac.abort("gave up");
+    expect(await first).toBe("gave up");
+    expect(calls).toBe(1);
+    const second = f("http://dep.test/").then((r) => r.status);
+    await clock.runAsync({ maxEvents: 100 });
+    expect(await second).toBe(503);
+    expect(calls).toBe(3); // the second request did retry
+    expect(clock.pending).toBe(0);
+  });
+});
