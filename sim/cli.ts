@@ -415,6 +415,8 @@ function sweepCommand(): Command {
   return cmd;
 }
 
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 function recommendReport(r: Recommendation, scenario: UploadScenario): string {
   const s = r.sweep;
   const lines: string[] = [];
@@ -466,7 +468,7 @@ function recommendReport(r: Recommendation, scenario: UploadScenario): string {
     `Closed form (payload / narrowest bandwidth + RTT) over the drawn paths: p50 ${formatTime(s.idealMs.p50)}, p99 ${formatTime(s.idealMs.p99)}, p99.9 ${formatTime(s.idealMs.p999)}.`,
   );
   lines.push(
-    `Drawn faults: ${s.dropTrials} silent drops, ${s.tarpitTrials} tarpits in ${s.trials} trials.`,
+    `Drawn faults: ${plural(s.dropTrials, "silent drop")}, ${plural(s.tarpitTrials, "tarpit")} in ${s.trials} trials.`,
   );
   for (const n of r.notes) lines.push(`Note: ${n}`);
   return lines.join("\n");

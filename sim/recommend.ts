@@ -132,6 +132,11 @@ export function recommendFrom(
     const best = qualifying
       .filter((c) => c.totalMs === T && c.chunkBytes === chunk)
       .reduce((a, b) => (b.writeIdleMs < a.writeIdleMs ? b : a));
+    if (best.successLow < target) {
+      notes.push(
+        `the 95 % interval of the chosen candidate (${pct(best.successLow)}–${pct(best.successHigh)}) reaches below the target: more trials would tell whether it truly meets ${pct(target)}`,
+      );
+    }
     const sameProfile = chunks.filter((c) => c !== chunk && robustness(c) === robustness(chunk));
     if (sameProfile.length > 0) {
       notes.push(
@@ -167,9 +172,14 @@ export function recommendFrom(
   const maxIdle = Math.max(...cells.map((c) => c.writeIdleMs));
   let binding: BindingConstraint;
   let summary: string;
-  if (1 - faults / n < target) {
+  const failed = n - closest.ok;
+  const plural = (k: number, word: string) => `${k} ${word}${k === 1 ? "" : "s"}`;
+  // Faults explain the miss when they alone exceed the failure budget and
+  // could account for every failure of the best candidate (a drop after the
+  // upload finished fails nothing, so drawn faults only bound the harm).
+  if (1 - faults / n < target && failed <= faults) {
     binding = "faults";
-    summary = `No chunk size or timeout reaches ${pct(target)}: silent drops and tarpits alone hit ${pct(faults / n)} of uploads (${result.dropTrials} drops, ${result.tarpitTrials} tarpits in ${n} trials), and no limit makes those succeed. Retry them (with an Idempotency-Key) or route large bodies around the proxy.`;
+    summary = `No chunk size or timeout reaches ${pct(target)}: silent drops and tarpits were drawn for ${pct(faults / n)} of uploads (${plural(result.dropTrials, "drop")}, ${plural(result.tarpitTrials, "tarpit")} in ${n} trials), more than the target allows, and no limit makes an upload whose proxy went silent succeed. Retry them (with an Idempotency-Key) or route large bodies around the proxy.`;
   } else {
     const byTotal = count("total") + count("hang");
     const byIdle = count("writeIdle") + count("minRate");

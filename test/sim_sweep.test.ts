@@ -312,7 +312,7 @@ describe("recommendFrom", () => {
     );
     expect(r.binding).toBe("faults");
     expect(r.summary).toContain(
-      "silent drops and tarpits alone hit 0.7 % of uploads (4 drops, 3 tarpits in 1000 trials)",
+      "silent drops and tarpits were drawn for 0.7 % of uploads (4 drops, 3 tarpits in 1000 trials)",
     );
   });
 
