@@ -123,7 +123,7 @@ function trim(x: number, digits: number): string {
 export function formatTime(ms: number): string {
   if (ms === Infinity) return "∞";
   if (Number.isNaN(ms)) return "–";
-  if (ms < 1) return `${trim(ms, 2)} ms`;
+  if (ms < 10) return `${trim(ms, 2)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${trim(ms / 1000, 3)} s`;
   if (ms < 3_600_000) {

@@ -76,6 +76,20 @@ describe("fromObservations", () => {
     },
   );
 
+  prop.prop([
+    fc.array(fc.double({ min: 0.1, max: 10_000, noNaN: true }), { minLength: 1, maxLength: 99 }),
+  ])(
+    "with fewer samples than 1/(1 − q), the quantile is the largest sample: no limit below what was seen",
+    (values) => {
+      const r = fromObservations(
+        values.map((v) => ({ headersMs: v, totalMs: v })),
+        { quantile: 0.99, margin: 1.02 }, // the margin covers DDSketch's 1 %
+      );
+      expect(r.limits.headers!.exceedRate).toBe(0);
+      expect(r.limits.total!.exceedRate).toBe(0);
+    },
+  );
+
   it("reads curl -w timings (seconds): headers from posttransfer to starttransfer", () => {
     const curl = Array.from({ length: 100 }, () => ({
       time_namelookup: 0.004,
