@@ -173,8 +173,9 @@ function toPhases(o: unknown, i: number): PhaseSample {
 
 /**
  * Proposes `total`, `headers`, `readIdle` and `writeIdle` limits from
- * observed request timings: each is the chosen quantile of that phase times
- * `margin`, rounded up to two significant digits. With the defaults (p99 ×
+ * observed request timings: each is the chosen quantile of that phase
+ * (nearest rank, so with fewer than 1/(1 − q) samples it is the largest)
+ * times `margin`, rounded up to two significant digits. With the defaults (p99 ×
  * 2) a service whose p99 is 300 ms gets 600 ms: the seed's "plenty of
  * buffer", stated as a rule rather than a guess.
  *
