@@ -32,6 +32,7 @@ import {
   plainObject,
   positiveNumber,
 } from "../src/validate.ts";
+import { nearestRank } from "./_quantile.ts";
 import { VirtualClock } from "./engine.ts";
 import { checkDistribution, type Distribution, sample, seededRandom } from "./random.ts";
 
@@ -439,8 +440,8 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
       ...cur,
       goodputPerSecond: cur.ok / (sampleMs / 1000),
       dependencyCallsPerSecond: intervalCalls / (sampleMs / 1000),
-      p50Ms: curTimes.count > 0 ? curTimes.getValueAtQuantile(0.5) : Number.NaN,
-      p99Ms: curTimes.count > 0 ? curTimes.getValueAtQuantile(0.99) : Number.NaN,
+      p50Ms: nearestRank(curTimes, 0.5),
+      p99Ms: nearestRank(curTimes, 0.99),
     };
     if (breaker) s.breaker = breaker.state(ORIGIN);
     series.push(s);
@@ -471,8 +472,8 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
       ...tot,
       dependencyCalls,
       endMs,
-      p50Ms: allTimes.count > 0 ? allTimes.getValueAtQuantile(0.5) : Number.NaN,
-      p99Ms: allTimes.count > 0 ? allTimes.getValueAtQuantile(0.99) : Number.NaN,
+      p50Ms: nearestRank(allTimes, 0.5),
+      p99Ms: nearestRank(allTimes, 0.99),
       maxQueued,
     },
     littlesLaw: {

@@ -12,6 +12,7 @@ import { DDSketch } from "@datadog/sketches-js";
 import { describe } from "../src/duration.ts";
 import type { Timings } from "../src/timings.ts";
 import { checkKeys, plainObject, positiveNumber } from "../src/validate.ts";
+import { nearestRank } from "./_quantile.ts";
 import { formatTime } from "./units.ts";
 
 /**
@@ -245,13 +246,9 @@ export function fromObservations(
       // DDSketch keeps zeros apart from its log buckets; fine for 0 ms phases.
       sketch.accept(v);
     }
-    // Nearest rank (the ceil(q·n)-th smallest), not DDSketch's q·(n−1)
-    // interpolation rank: with few samples the latter picks a value below
-    // ones observed (p99 of 5 samples would be the 4th), and a limit from
-    // it would trip on the very data it came from.
-    const n = values.length;
-    const rank = Math.max(1, Math.ceil(quantile * n));
-    const q = sketch.getValueAtQuantile(n > 1 ? (rank - 1) / (n - 1) : 1);
+    // Nearest rank: a limit from DDSketch's interpolated rank could be
+    // below values observed, and trip on the very data it came from.
+    const q = nearestRank(sketch, quantile);
     const max = sketch.max;
     const ms = roundUp2(q * margin);
     const exceed = values.filter((v) => v > ms).length / values.length;

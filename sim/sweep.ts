@@ -18,6 +18,7 @@ import { type Duration, describe } from "../src/duration.ts";
 import type { Phase } from "../src/errors.ts";
 import { type ProxyMode, uploadTimeMs } from "../src/model.ts";
 import { checkKeys, durationOption, integerOption, plainObject } from "../src/validate.ts";
+import { nearestRank } from "./_quantile.ts";
 import { runTasks, type TaskRunner } from "./pool.ts";
 import { checkDistribution, type Distribution, sample, seededRandom } from "./random.ts";
 import { simulateUpload, type UploadParams } from "./upload.ts";
@@ -530,8 +531,8 @@ function assemble(plan: SweepPlan, tasks: SweepTask[], tallies: TaskTally[]): Sw
           successRate: ok / plan.trials,
           successLow: lo,
           successHigh: hi,
-          p50Ms: ok > 0 ? sketch.getValueAtQuantile(0.5) : Number.NaN,
-          p99Ms: ok > 0 ? sketch.getValueAtQuantile(0.99) : Number.NaN,
+          p50Ms: nearestRank(sketch, 0.5),
+          p99Ms: nearestRank(sketch, 0.99),
           meanMs: timeSum / plan.trials,
           failures,
         });
