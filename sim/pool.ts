@@ -212,24 +212,30 @@ export async function runTasks<P, T, R>(
       }
     };
     for (let i = 0; i < count - 1; i++) {
+      // A worker that cannot start (no module workers here, a bundler that
+      // did not keep the worker module) costs nothing but its thread: the
+      // calling thread does its share. It gets tasks only once ready, so
+      // none is lost.
       let w: AnyWorker | undefined;
       try {
         w = spawn(runner.moduleUrl);
-      } catch (error) {
-        stop(error);
-        return;
+      } catch {
+        continue;
       }
-      if (!w) {
-        stop(new Error("Cannot start a worker thread"));
-        return;
-      }
+      if (!w) continue;
       const worker = w;
+      let ready = false;
       pool.push(worker);
-      worker.onError((error) => stop(error));
+      worker.onError((error) => {
+        if (ready) stop(error);
+        else worker.terminate();
+      });
       worker.onMessage((m) => {
         if (settled) return;
-        if (m.type === "ready") feed(worker);
-        else if (m.type === "progress") options.onProgress?.(m.n);
+        if (m.type === "ready") {
+          ready = true;
+          feed(worker);
+        } else if (m.type === "progress") options.onProgress?.(m.n);
         else if (m.type === "error") stop(new Error(`Worker task ${m.id} failed: ${m.message}`));
         else {
           results[m.id] = m.result as R;

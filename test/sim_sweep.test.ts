@@ -6,6 +6,7 @@
  */
 import { fc, it as prop } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
+import { runTasks } from "../sim/pool.ts";
 import { recommendFrom } from "../sim/recommend.ts";
 import {
   drawTrial,
@@ -143,6 +144,22 @@ describe("sweep", () => {
       await expect(sweep(options)).rejects.toThrow(message);
     });
   }
+});
+
+describe("runTasks", () => {
+  it("does a worker's share on the calling thread when the worker cannot start", async () => {
+    const runner = {
+      moduleUrl: new URL("file:///nonexistent/timebound-worker.ts"),
+      local: (plan: number, task: number, report: (n: number) => void) => {
+        report(1);
+        return plan * task;
+      },
+    };
+    let progress = 0;
+    const out = await runTasks(runner, 3, [1, 2, 3, 4], { workers: 2, onProgress: (n) => (progress += n) });
+    expect(out).toEqual([3, 6, 9, 12]);
+    expect(progress).toBe(4);
+  });
 });
 
 // ---------------------------------------------------------------------------
