@@ -156,7 +156,10 @@ describe("runTasks", () => {
       },
     };
     let progress = 0;
-    const out = await runTasks(runner, 3, [1, 2, 3, 4], { workers: 2, onProgress: (n) => (progress += n) });
+    const out = await runTasks(runner, 3, [1, 2, 3, 4], {
+      workers: 2,
+      onProgress: (n) => (progress += n),
+    });
     expect(out).toEqual([3, 6, 9, 12]);
     expect(progress).toBe(4);
   });
