@@ -57,6 +57,8 @@ function checkTarget(target: unknown): number {
 
 function pct(p: number): string {
   if (p === 1) return "100 %";
+  // Small shares keep two significant digits: 0.15 %, not 0.1 %.
+  if (p > 0 && p < 0.01) return `${Number((p * 100).toPrecision(2))} %`;
   const digits = p >= 0.999 ? 2 : 1;
   return `${(p * 100).toFixed(digits)} %`;
 }
@@ -132,6 +134,12 @@ export function recommendFrom(
     const best = qualifying
       .filter((c) => c.totalMs === T && c.chunkBytes === chunk)
       .reduce((a, b) => (b.writeIdleMs < a.writeIdleMs ? b : a));
+    const shorter = cells.filter((c) => c.totalMs < T);
+    if (shorter.length > 0) {
+      const T2 = Math.max(...shorter.map((c) => c.totalMs));
+      const top = Math.max(...shorter.filter((c) => c.totalMs === T2).map((c) => c.successRate));
+      notes.push(`the next shorter total, ${limitText(T2)}, reaches at best ${pct(top)}`);
+    }
     if (best.successLow < target) {
       notes.push(
         `the 95 % interval of the chosen candidate (${pct(best.successLow)}–${pct(best.successHigh)}) reaches below the target: more trials would tell whether it truly meets ${pct(target)}`,
