@@ -87,6 +87,19 @@ async function writePlot(
   return written;
 }
 
+/**
+ * An option whose default is written as a person would type it: parsed by
+ * the option's own parser, and shown as typed in `--help`.
+ */
+function opt<T>(
+  flags: string,
+  description: string,
+  parse: (text: string) => T,
+  shown: string,
+): Option {
+  return new Option(flags, description).argParser(parse).default(parse(shown), shown);
+}
+
 // --- shared option sets --------------------------------------------------
 
 interface OutputOpts {
@@ -98,8 +111,8 @@ interface OutputOpts {
 function outputOptions(cmd: Command, plot: string | undefined): Command {
   cmd.option("--json", "print JSON on stdout (Infinity and 'off' are null) instead of tables");
   if (plot) {
-    cmd.option("--svg <file>", `write ${plot} as SVG`);
-    cmd.option("--html <file>", `write ${plot} and the report as a self-contained HTML page`);
+    cmd.option("--svg <file>", `write the plot (${plot}) as SVG`);
+    cmd.option("--html <file>", `write the plot and the report as a self-contained HTML page`);
   }
   return cmd;
 }
@@ -129,33 +142,37 @@ interface SweepOpts extends ScenarioOpts, OutputOpts {
 
 function sweepOptions(cmd: Command): Command {
   return cmd
-    .option("--payload <size>", "request body size", arg.size)
-    .option("--client <rate>", "client upstream bandwidth", arg.rate)
+    .option("--payload <size>", "request body size (default: 2.4MB)", arg.size)
+    .option("--client <rate>", "client upstream bandwidth (default: 100Mbit)", arg.rate)
     .option(
       "--proxy <rate>",
-      "median proxy upstream bandwidth (lognormal across uploads)",
+      "median proxy upstream bandwidth, lognormal across uploads (default: 4Mbit)",
       arg.rate,
     )
     .option(
       "--proxy-spread <sigma>",
-      "lognormal sigma of the proxy's bandwidth (0: every upload the same)",
+      "lognormal sigma of the proxy's bandwidth; 0: every upload the same (default: 0.6)",
       arg.nonNegative,
     )
-    .option("--rtt <time>", "median round-trip time", arg.time)
+    .option("--rtt <time>", "median round-trip time, lognormal σ 0.4 (default: 150ms)", arg.time)
     .option(
       "--send-buffer <sizes>",
-      "kernel send buffer(s), drawn uniformly from the list",
+      "kernel send buffer(s), drawn uniformly from the list (default: 128KiB,256KiB,512KiB)",
       arg.list(arg.size),
     )
     .option(
       "--burst <sizes>",
-      "token-bucket depth(s) on the proxy, drawn uniformly",
+      "token-bucket depth(s) on the proxy, drawn uniformly (default: 0B,256KiB,1MiB weighted 5:3:2)",
       arg.list(arg.sizeOrZero),
     )
-    .option("--drop-rate <p>", "share of uploads whose proxy goes silent", arg.probability())
+    .option(
+      "--drop-rate <p>",
+      "share of uploads whose proxy goes silent (default: 0.0002)",
+      arg.probability(),
+    )
     .option(
       "--tarpit-rate <p>",
-      "share of uploads to a server that starts reading at 2 kB/s",
+      "share of uploads to a server that starts reading at 2 kB/s (default: 0.0002)",
       arg.probability(),
     )
     .addOption(
@@ -164,32 +181,42 @@ function sweepOptions(cmd: Command): Command {
         "store-and-forward",
       ]),
     )
-    .option(
-      "--chunks <sizes>",
-      "candidate chunk sizes",
-      arg.list(arg.size),
-      [8, 16, 32, 64, 128, 256].map((k) => k * 1024),
+    .addOption(
+      opt(
+        "--chunks <sizes>",
+        "candidate chunk sizes",
+        arg.list(arg.size),
+        "8KiB,16KiB,32KiB,64KiB,128KiB,256KiB",
+      ),
     )
-    .option(
-      "--write-idle <limits>",
-      "candidate writeIdle limits ('off' for none)",
-      arg.list(arg.limit),
-      [1000, 2000, 5000, 10_000, false],
+    .addOption(
+      opt(
+        "--write-idle <limits>",
+        "candidate writeIdle limits ('off' for none)",
+        arg.list(arg.limit),
+        "1s,2s,5s,10s,off",
+      ),
     )
-    .option(
-      "--total <limits>",
-      "candidate total deadlines",
-      arg.list(arg.limit),
-      [10_000, 20_000, 30_000, 45_000, 60_000, 90_000],
+    .addOption(
+      opt(
+        "--total <limits>",
+        "candidate total deadlines",
+        arg.list(arg.limit),
+        "10s,20s,30s,45s,60s,90s",
+      ),
     )
-    .option("--headers <limit>", "a headers limit applied to every candidate", arg.limit, false)
+    .addOption(
+      opt("--headers <limit>", "a headers limit applied to every candidate", arg.limit, "off"),
+    )
     .option("--trials <n>", "simulated uploads per candidate", arg.integer(1, 10_000_000), 4000)
     .option("--seed <n>", "seed of every random draw", arg.integer(0, 2 ** 32 - 1), 1)
-    .option(
-      "--workers <n>",
-      "threads in all, this one included, or 'auto' (one per core)",
-      arg.workers,
-      "auto",
+    .addOption(
+      opt(
+        "--workers <n>",
+        "threads in all, this one included, or 'auto' (one per core)",
+        arg.workers,
+        "auto",
+      ),
     );
 }
 
@@ -306,25 +333,29 @@ function simCommand(): Command {
   const sim = new Command("sim").description("simulate one request on virtual time");
   const upload = new Command("upload")
     .description("simulate one upload under the real watchdog and report what happened")
-    .option("--payload <size>", "request body size", arg.size, 2_400_000)
-    .option("--chunk <size>", "bytes per pull of the body", arg.size, 65_536)
-    .option("--client <rate>", "client upstream bandwidth", arg.rate, 100e6)
-    .option("--proxy <rate>", "proxy upstream bandwidth", arg.rate, 2e6)
+    .addOption(opt("--payload <size>", "request body size", arg.size, "2.4MB"))
+    .addOption(opt("--chunk <size>", "bytes per pull of the body", arg.size, "64KiB"))
+    .addOption(opt("--client <rate>", "client upstream bandwidth", arg.rate, "100Mbit"))
+    .addOption(opt("--proxy <rate>", "proxy upstream bandwidth", arg.rate, "2Mbit"))
     .addOption(
       new Option("--proxy-mode <mode>", "how the proxy forwards the body")
         .choices(["streaming", "store-and-forward"])
         .default("streaming"),
     )
-    .option("--rtt <time>", "round-trip time", arg.timeOrZero, 150)
-    .option("--send-buffer <size>", "kernel send buffer", arg.size, 524_288)
-    .option("--burst <size>", "token-bucket depth on the proxy's upstream", arg.sizeOrZero, 0)
+    .addOption(opt("--rtt <time>", "round-trip time", arg.timeOrZero, "150ms"))
+    .addOption(opt("--send-buffer <size>", "kernel send buffer", arg.size, "512KiB"))
+    .addOption(
+      opt("--burst <size>", "token-bucket depth on the proxy's upstream", arg.sizeOrZero, "0B"),
+    )
     .option("--server-read <rate>", "server read rate (a tarpit), e.g. 16kB/s", arg.rate)
-    .option("--tarpit-at <time>", "when the server starts reading slowly", arg.timeOrZero, 0)
+    .addOption(
+      opt("--tarpit-at <time>", "when the server starts reading slowly", arg.timeOrZero, "0s"),
+    )
     .option("--drop-at <time>", "when the proxy goes silent (no ACKs, no RST)", arg.timeOrZero)
-    .option("--total <limit>", "total deadline ('off' for none)", arg.limit, 30_000)
-    .option("--write-idle <limit>", "longest gap between pulls", arg.limit, false)
-    .option("--headers <limit>", "wait for headers after the body", arg.limit, false)
-    .option("--min-rate <bytes/window>", "rate floor, e.g. 16KB/5s", arg.minRate, false)
+    .addOption(opt("--total <limit>", "total deadline ('off' for none)", arg.limit, "30s"))
+    .addOption(opt("--write-idle <limit>", "longest gap between pulls", arg.limit, "off"))
+    .addOption(opt("--headers <limit>", "wait for headers after the body", arg.limit, "off"))
+    .addOption(opt("--min-rate <bytes/window>", "rate floor, e.g. 16KB/5s", arg.minRate, "off"))
     .option("--trace", "print every event, like a socket trace");
   outputOptions(upload, undefined);
   upload.addHelpText(
@@ -536,14 +567,14 @@ function budgetCommand(): Command {
     .option("--connect <limit>", "connect limit (got and requests have one)", arg.limit)
     .option("--min-rate <bytes/window>", "rate floor, e.g. 16KB/5s", arg.minRate)
     .option("--retries <n>", "retries after the first attempt", arg.integer(0, 100), 0)
-    .option("--payload <size>", "request body size", arg.sizeOrZero, 0)
-    .option("--chunk <size>", "upload chunk size", arg.size, 65_536)
+    .addOption(opt("--payload <size>", "request body size", arg.sizeOrZero, "0B"))
+    .addOption(opt("--chunk <size>", "upload chunk size", arg.size, "64KiB"))
     .option(
       "--response-size <size>",
       "response body size (unknown if absent: unbounded)",
       arg.sizeOrZero,
     )
-    .option("--dns <time>", "resolver timeout", arg.time, 20_000)
+    .addOption(opt("--dns <time>", "resolver timeout", arg.time, "20s"))
     .option("--syn-retries <n>", "net.ipv4.tcp_syn_retries", arg.integer(0, 30), 6);
   outputOptions(cmd, undefined);
   cmd.addHelpText(
@@ -681,11 +712,15 @@ function capacityCommand(): Command {
       arg.integer(0, 10_000_000),
       100,
     )
-    .option("--duration <time>", "arrivals stop after this; the run then drains", arg.time, 180_000)
-    .option("--latency <time>", "the dependency's usual latency (median)", arg.time, 200)
-    .option("--slow <time>", "its latency while slow (median)", arg.time, 5000)
-    .option("--slow-from <time>", "when it slows down", arg.timeOrZero, 60_000)
-    .option("--slow-until <limit>", "when it recovers ('off': never)", arg.limit, 120_000)
+    .addOption(
+      opt("--duration <time>", "arrivals stop after this; the run then drains", arg.time, "180s"),
+    )
+    .addOption(
+      opt("--latency <time>", "the dependency's usual latency (median)", arg.time, "200ms"),
+    )
+    .addOption(opt("--slow <time>", "its latency while slow (median)", arg.time, "5s"))
+    .addOption(opt("--slow-from <time>", "when it slows down", arg.timeOrZero, "60s"))
+    .addOption(opt("--slow-until <limit>", "when it recovers ('off': never)", arg.limit, "120s"))
     .option("--error-rate <p>", "share of calls answered 503 while slow", arg.probability(), 0)
     .option(
       "--call-share <p>",
@@ -693,11 +728,13 @@ function capacityCommand(): Command {
       arg.probability(),
       0.5,
     )
-    .option(
-      "--local <time>",
-      "service time of the requests that do not call it",
-      arg.timeOrZero,
-      20,
+    .addOption(
+      opt(
+        "--local <time>",
+        "service time of the requests that do not call it",
+        arg.timeOrZero,
+        "20ms",
+      ),
     )
     .option(
       "--variants <list>",
@@ -714,12 +751,14 @@ function capacityCommand(): Command {
       },
       VARIANTS,
     )
-    .option("--total <time>", "total deadline of the timeout variants", arg.time, 2000)
-    .option(
-      "--headers <limit>",
-      "headers limit of the timeout variants (retried when it fires)",
-      arg.limit,
-      1000,
+    .addOption(opt("--total <time>", "total deadline of the timeout variants", arg.time, "2s"))
+    .addOption(
+      opt(
+        "--headers <limit>",
+        "headers limit of the timeout variants (retried when it fires)",
+        arg.limit,
+        "1s",
+      ),
     )
     .option(
       "--retries <n>",
@@ -733,8 +772,8 @@ function capacityCommand(): Command {
       arg.integer(1, 1_000_000),
       20,
     )
-    .option("--cooldown <time>", "how long an open breaker fails fast", arg.time, 5000)
-    .option("--sample <time>", "time-series interval", arg.time, 1000)
+    .addOption(opt("--cooldown <time>", "how long an open breaker fails fast", arg.time, "5s"))
+    .addOption(opt("--sample <time>", "time-series interval", arg.time, "1s"))
     .option("--seed <n>", "seed of arrivals, latencies and jitter", arg.integer(0, 2 ** 32 - 1), 1)
     .option("--series", "also print the time series (every 10th interval)");
   outputOptions(cmd, "the time series");
@@ -891,10 +930,10 @@ function probeCommand(): Command {
     })
     .option("-n, --count <n>", "requests to send", arg.integer(1, 100_000), 10)
     .option("-X, --method <method>", "request method", "GET")
-    .option("--data-size <size>", "send a body of this many bytes", arg.sizeOrZero, 0)
+    .addOption(opt("--data-size <size>", "send a body of this many bytes", arg.sizeOrZero, "0B"))
     .option("-H, --header <header...>", "extra header, 'Name: value'")
-    .option("--timeout <time>", "give up on one request after this long", arg.time, 30_000)
-    .option("--interval <time>", "pause between requests", arg.timeOrZero, 0)
+    .addOption(opt("--timeout <time>", "give up on one request after this long", arg.time, "30s"))
+    .addOption(opt("--interval <time>", "pause between requests", arg.timeOrZero, "0s"))
     .option("--quantile <q>", "quantile the limits come from", arg.probability(true), 0.99)
     .option("--margin <x>", "limits are the quantile times this", arg.positive, 2);
   outputOptions(cmd, undefined);
