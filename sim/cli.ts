@@ -736,20 +736,22 @@ function capacityCommand(): Command {
         "20ms",
       ),
     )
-    .option(
-      "--variants <list>",
-      `client configurations to compare: ${VARIANTS.join(", ")}`,
-      (t: string) => {
-        const v = t.split(",").map((s) => s.trim());
-        const bad = v.find((x) => !VARIANTS.includes(x));
-        if (bad !== undefined || v.length === 0) {
-          throw new arg.InvalidArgument(
-            `expected a list of ${VARIANTS.join(", ")}, got ${JSON.stringify(t)}`,
-          );
-        }
-        return v;
-      },
-      VARIANTS,
+    .addOption(
+      opt(
+        "--variants <list>",
+        "client configurations to compare",
+        (t: string) => {
+          const v = t.split(",").map((s) => s.trim());
+          const bad = v.find((x) => !VARIANTS.includes(x));
+          if (bad !== undefined || v.length === 0) {
+            throw new arg.InvalidArgument(
+              `expected a list of ${VARIANTS.join(", ")}, got ${JSON.stringify(t)}`,
+            );
+          }
+          return v;
+        },
+        VARIANTS.join(","),
+      ),
     )
     .addOption(opt("--total <time>", "total deadline of the timeout variants", arg.time, "2s"))
     .addOption(
