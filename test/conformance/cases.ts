@@ -6,112 +6,27 @@
  *
  * @module
  */
+import { createFetch, isTimeoutError, timingsOf } from "../../src/mod.ts";
 import {
-  type Clock,
-  createFetch,
-  isTimeoutError,
-  type TimeoutError,
-  timingsOf,
-} from "../../src/mod.ts";
-import { activeResources, assert, type Ctx, describe, rejection, sleep, test } from "./runner.ts";
+  clock,
+  drain,
+  expectTimeout,
+  KiB,
+  MiB,
+  randomBytes,
+  serverSawClose,
+  sha256,
+  url,
+  within,
+} from "./helpers.ts";
+import { assert, describe, rejection, sleep, test } from "./runner.ts";
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 /**
  * Larger than everything that can sit between the library and a paused
  * server: ~4–4.5 MB of kernel buffers on loopback plus 1–2 chunks inside the
  * runtime (ARCHITECTURE.md, "Runtime facts"). Only past that do pulls stop.
  */
 const STALL_UPLOAD_BYTES = 24 * MiB;
-/** Slack for comparing our clock with the library's (Node timers can fire 0.7 ms early). */
-const EARLY_MS = 5;
-
-/**
- * A real-time Clock that knows which of its timers are still armed: after
- * the cases, the library must have left none (rule: at most one per request,
- * cleared when the request ends).
- */
-const armed = new Set<unknown>();
-const clock: Clock = {
-  now: () => performance.now(),
-  setTimer(fn, ms) {
-    const h: unknown = setTimeout(() => {
-      armed.delete(h);
-      fn();
-    }, ms);
-    armed.add(h);
-    return h;
-  },
-  clearTimer(h) {
-    armed.delete(h);
-    clearTimeout(h as number);
-  },
-};
-
-function url(t: Ctx, path: string, id: string, params: Record<string, number> = {}): string {
-  const q = new URLSearchParams({ id });
-  for (const [k, v] of Object.entries(params)) q.set(k, String(v));
-  return `${t.env.http}${path}?${q}`;
-}
-
-async function stats(t: Ctx, id: string): Promise<ServerStats | null> {
-  const res = await fetch(`${t.env.http}/_stats?id=${encodeURIComponent(id)}`);
-  return (await res.json()) as ServerStats | null;
-}
-interface ServerStats {
-  requests: number;
-  bytesReceived: number;
-  sha256?: string;
-  finished: boolean;
-  closedAfterMs?: number;
-}
-
-/** Polls until the server saw the connection of `id` go away; returns when (ms after arrival). */
-async function serverSawClose(t: Ctx, id: string, withinMs = 10_000): Promise<number> {
-  for (let i = 0; i < withinMs / 100; i++) {
-    const s = await stats(t, id);
-    if (s?.closedAfterMs !== undefined) return s.closedAfterMs;
-    await sleep(100);
-  }
-  throw new Error(`server still holds the connection of ${id} after ${withinMs} ms`);
-}
-
-/** Reads a body to the end like a hot loop would; resolves to the byte count. */
-async function drain(res: Response): Promise<number> {
-  const reader = res.body!.getReader();
-  let n = 0;
-  for (;;) {
-    const r = await reader.read();
-    if (r.done) return n;
-    n += r.value.byteLength;
-  }
-}
-
-function expectTimeout(e: unknown, phase: TimeoutError["phase"]): TimeoutError {
-  assert(isTimeoutError(e), `expected a TimeoutError (${phase}), got ${describe(e)}`);
-  assert(e.phase === phase, `expected phase ${phase}, got ${e.phase}: ${e.message}`);
-  assert(e.elapsedMs >= e.limitMs, `fired early: ${e.elapsedMs} ms < limit ${e.limitMs} ms`);
-  return e;
-}
-
-function within(ms: number, lo: number, hi: number, what: string): void {
-  assert(
-    ms >= lo - EARLY_MS && ms <= hi,
-    `${what} took ${Math.round(ms)} ms, expected ${lo}–${hi}`,
-  );
-}
-
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function randomBytes(n: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(n);
-  // getRandomValues fills at most 65,536 bytes per call.
-  for (let i = 0; i < n; i += 65_536) crypto.getRandomValues(out.subarray(i, i + 65_536));
-  return out;
-}
 
 /** A caller's body stream that counts how often it is pulled; bounded to `max` chunks. */
 function countingSource(chunk: Uint8Array, max: number) {
@@ -437,33 +352,3 @@ test(
   },
   { timeoutMs: 90_000 },
 );
-
-test("no leftovers: no armed timers, no busy server sockets", async (t) => {
-  await sleep(50);
-  const problems: string[] = [];
-  if (armed.size) problems.push(`${armed.size} library timers still armed`);
-  if (t.kind === "node") {
-    // Covers the cases on the default clock. The runner's own per-case timer
-    // is the one allowed beyond the baseline taken before the first case.
-    const count = (xs: string[]) => xs.filter((x) => x === "Timeout").length;
-    const allowed = count(t.baselineResources) + 1;
-    const now = count(activeResources());
-    if (now > allowed) problems.push(`${now} Node timers active, expected at most ${allowed}`);
-  }
-  // Sockets of finished requests may stay open only as idle keep-alive.
-  // Bounded poll: a runtime may close an aborted upload only once the server
-  // has drained what was queued.
-  let s: { busy: string[]; idle: number; neverUsed: number; blackhole: number } | undefined;
-  for (let i = 0; i < 150; i++) {
-    const res = await fetch(`${t.env.http}/_sockets?prefix=${t.env.runtime}.`);
-    s = (await res.json()) as NonNullable<typeof s>;
-    if (s.busy.length === 0 && s.blackhole === 0) break;
-    await sleep(100);
-  }
-  if (s!.busy.length || s!.blackhole) {
-    problems.push(`server still busy with this runtime's requests: ${JSON.stringify(s)}`);
-  } else {
-    t.note(`${s!.idle} idle keep-alive sockets; ${s!.neverUsed} opened and never used`);
-  }
-  assert(problems.length === 0, problems.join("; "));
-});

@@ -1,11 +1,11 @@
 /**
- * Entry of the bundle for Node, Deno and Bun: reads the {@linkcode Env}
- * (JSON) from the first argument, runs the cases and writes one JSON event
- * per line to stdout for the orchestrator.
+ * Entry of the bundle for Deno and Bun (and, through main_node.ts, Node):
+ * reads the {@linkcode Env} (JSON) from the first argument, runs the cases
+ * and writes one JSON event per line to stdout for the orchestrator.
  *
  * @module
  */
-import "./cases.ts";
+import "./suite.ts";
 import { type Env, runAll } from "./runner.ts";
 
 const g = globalThis as unknown as {

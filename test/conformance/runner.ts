@@ -13,8 +13,12 @@ export interface Env {
   runtime: string;
   /** Base URL of the fault server. */
   http: string;
+  /** The same routes, one request per connection (see servers.ts). */
+  fresh: string;
   /** Base URL of the TCP black hole. */
   blackhole: string;
+  /** workerd only: the worker's own base URL, where it serves the Hono app under test. */
+  front?: string;
   /** Only cases whose name contains this run (for quick iteration). */
   filter?: string;
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { createServer, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
 
 /** What the server saw for one request id. */
@@ -19,16 +19,29 @@ export interface IdStats {
   bytesReceived: number;
   bytesSent: number;
   sha256?: string;
+  /** sha256 of each request's body, in arrival order (for replayed bodies). */
+  hashes: string[];
+  /** When each request arrived, ms after the first request of this id. */
+  arrivedMs: number[];
   /** The response was completed by the server. */
   finished: boolean;
   /** The connection went away under an unfinished response (ms after the request arrived). */
   closedAfterMs?: number;
+  /** How many responses of this id were left unfinished by a closed connection. */
+  cutOff: number;
 }
 
 /** The running servers. */
 export interface Servers {
   /** Base URL of the HTTP server, e.g. `http://127.0.0.1:41234`. */
   http: string;
+  /**
+   * Base URL of the same routes on a listener that closes every connection
+   * after one response (`Connection: close`): no connection is ever reused,
+   * so a runtime's own re-send of a request whose reused connection was
+   * reset (Deno, Bun, workerd do that) can neither hide nor add attempts.
+   */
+  fresh: string;
   /** Base URL of a TCP server that accepts and never answers. */
   blackhole: string;
   /** Open sockets, by state, for a diagnostic line. */
@@ -46,12 +59,16 @@ interface SocketState {
   route?: string;
   busy: boolean;
   control: boolean;
+  /** Requests on this socket other than control requests. */
   requests: number;
+  /** All requests on this socket, control requests included. */
+  served: number;
 }
 
 /** Starts both servers on 127.0.0.1 with OS-chosen ports. */
 export async function startServers(): Promise<Servers> {
   const stats = new Map<string, IdStats>();
+  const firstArrival = new Map<string, number>();
   const sockets = new Map<Socket, SocketState>();
   const holes = new Map<Socket, { id?: string }>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -74,13 +91,22 @@ export async function startServers(): Promise<Servers> {
   function statsFor(id: string, route: string): IdStats {
     let s = stats.get(id);
     if (!s) {
-      s = { route, requests: 0, bytesReceived: 0, bytesSent: 0, finished: false };
+      s = {
+        route,
+        requests: 0,
+        bytesReceived: 0,
+        bytesSent: 0,
+        hashes: [],
+        arrivedMs: [],
+        finished: false,
+        cutOff: 0,
+      };
       stats.set(id, s);
     }
     return s;
   }
 
-  const http = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? "/", "http://x");
     const q = (name: string, dflt: number, max: number): number => {
       const v = Number(url.searchParams.get(name) ?? dflt);
@@ -88,6 +114,7 @@ export async function startServers(): Promise<Servers> {
     };
     const route = url.pathname;
     const sock = sockets.get(req.socket);
+    if (sock) sock.served++;
     const control = route.startsWith("/_");
     if (control) {
       serveControl(route, url, res);
@@ -107,12 +134,16 @@ export async function startServers(): Promise<Servers> {
     const s = statsFor(id, route);
     s.requests++;
     const t0 = performance.now();
+    if (!firstArrival.has(id)) firstArrival.set(id, t0);
+    s.arrivedMs.push(Math.round(t0 - firstArrival.get(id)!));
     const countOut = (n: number) => {
       s.bytesSent += n;
     };
     res.on("close", () => {
       if (sock) sock.busy = false;
-      if (!res.writableFinished) s.closedAfterMs = Math.round(performance.now() - t0);
+      if (res.writableFinished) return;
+      s.closedAfterMs = Math.round(performance.now() - t0);
+      s.cutOff++;
     });
     res.on("finish", () => {
       s.finished = true;
@@ -125,6 +156,7 @@ export async function startServers(): Promise<Servers> {
     });
     req.on("end", () => {
       s.sha256 = hash.digest("hex");
+      s.hashes.push(s.sha256);
     });
     req.on("error", () => {}); // a client reset is an expected event here
 
@@ -231,6 +263,35 @@ export async function startServers(): Promise<Servers> {
         res.on("close", () => cancel(h));
         return;
       }
+      case "/flaky": {
+        // Fails the first `k` requests of an id, then answers 200 "ok". Each
+        // request's body is read to the end first (its sha256 is in
+        // `hashes`). `fail`: 503 or 500 (with `retryAfter` seconds if given),
+        // `reset` (TCP reset), `blackhole` (never answers; the client must leave).
+        const k = q("k", 1, 1_000);
+        const fail = url.searchParams.get("fail") ?? "503";
+        const retryAfter = url.searchParams.get("retryAfter");
+        const n = s.requests;
+        let h: ReturnType<typeof setTimeout> | undefined;
+        res.on("close", () => cancel(h));
+        req.on("end", () => {
+          if (res.destroyed) return;
+          if (n > k) {
+            res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+            countOut(2);
+          } else if (fail === "503" || fail === "500") {
+            const headers: Record<string, string> = { "content-type": "text/plain" };
+            if (retryAfter !== null) headers["retry-after"] = retryAfter;
+            res.writeHead(Number(fail), headers).end("failing");
+            countOut(7);
+          } else if (fail === "reset") {
+            req.socket.resetAndDestroy();
+          } else {
+            h = later(ROUTE_CAP_MS, () => res.destroy());
+          }
+        });
+        return;
+      }
       case "/sink": {
         req.on("end", () => {
           const body = JSON.stringify({ bytes: s.bytesReceived, sha256: s.sha256 });
@@ -241,6 +302,11 @@ export async function startServers(): Promise<Servers> {
       default:
         res.writeHead(404).end();
     }
+  };
+  const http = createServer({ keepAliveTimeout: 5_000 }, handle);
+  const fresh = createServer((req, res) => {
+    res.setHeader("connection", "close");
+    handle(req, res);
   });
 
   function serveControl(route: string, url: URL, res: ServerResponse): void {
@@ -265,19 +331,21 @@ export async function startServers(): Promise<Servers> {
       }
       const blackhole = [...holes.values()].filter((h) => h.id?.startsWith(prefix)).length;
       // Sockets that never carried a request cannot be attributed; runtimes run one at a time.
-      const neverUsed = [...sockets.values()].filter((st) => st.requests === 0).length;
+      const neverUsed = [...sockets.values()].filter((st) => st.served === 0).length;
       json({ busy, idle, neverUsed, blackhole });
       return;
     }
     res.writeHead(404).end();
   }
 
-  http.on("connection", (socket: Socket) => {
-    sockets.set(socket, { busy: false, control: false, requests: 0 });
-    socket.on("close", () => sockets.delete(socket));
-  });
-  // A client reset mid-request is expected; without this Node logs and closes.
-  http.on("clientError", (_err, socket: Socket) => socket.destroy());
+  for (const server of [http, fresh]) {
+    server.on("connection", (socket: Socket) => {
+      sockets.set(socket, { busy: false, control: false, requests: 0, served: 0 });
+      socket.on("close", () => sockets.delete(socket));
+    });
+    // A client reset mid-request is expected; without this Node logs and closes.
+    server.on("clientError", (_err, socket: Socket) => socket.destroy());
+  }
 
   // Accepts, reads (to learn the id) and never answers. Reading changes
   // nothing the client can see: the kernel acknowledges either way.
@@ -304,16 +372,17 @@ export async function startServers(): Promise<Servers> {
     });
   });
 
-  await Promise.all([listen(http), listen(hole)]);
+  await Promise.all([listen(http), listen(fresh), listen(hole)]);
   return {
     http: `http://127.0.0.1:${port(http)}`,
+    fresh: `http://127.0.0.1:${port(fresh)}`,
     blackhole: `http://127.0.0.1:${port(hole)}`,
     sockets() {
       let busy = 0;
       let idle = 0;
       let neverUsed = 0;
       for (const st of sockets.values()) {
-        if (st.requests === 0) neverUsed++;
+        if (st.served === 0) neverUsed++;
         else if (st.busy) busy++;
         else idle++;
       }
@@ -323,8 +392,9 @@ export async function startServers(): Promise<Servers> {
       for (const h of timers) clearTimeout(h);
       timers.clear();
       http.closeAllConnections();
+      fresh.closeAllConnections();
       for (const s of holes.keys()) s.destroy();
-      await Promise.all([closeServer(http), closeServer(hole)]);
+      await Promise.all([closeServer(http), closeServer(fresh), closeServer(hole)]);
     },
   };
 }
