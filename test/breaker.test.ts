@@ -163,7 +163,11 @@ describe("breaker against a real server", () => {
       total: "5s",
       breaker: { minCalls: 4, failureRatio: 0.5, cooldown: "300ms" },
     });
-    const call = () => f(`${server.url}/dep`).then(async (r) => (await r.arrayBuffer(), r.status));
+    const call = async () => {
+      const r = await f(`${server.url}/dep`);
+      await r.arrayBuffer();
+      return r.status;
+    };
     for (let i = 0; i < 4; i++) expect(await call()).toBe(500);
     const before = hits;
     await expect(call()).rejects.toBeInstanceOf(CircuitOpenError);
