@@ -234,6 +234,10 @@ export async function runTasks<P, T, R>(
         if (settled) return;
         if (m.type === "ready") {
           ready = true;
+          // Two tasks in hand: the calling thread, busy with its own task,
+          // may answer a result only a task later, and the worker should
+          // not sit idle meanwhile.
+          feed(worker);
           feed(worker);
         } else if (m.type === "progress") options.onProgress?.(m.n);
         else if (m.type === "error") stop(new Error(`Worker task ${m.id} failed: ${m.message}`));
