@@ -147,7 +147,7 @@ export function successSpec(
             : "") +
           (options.chosen ? "; ringed: recommended" : ""),
         ...(data.some((d) => d.fail === floor)
-          ? [`Points on the bottom edge had no failure (fewer than 1 in ${result.trials}).`]
+          ? [`Points on the top edge had no failure (fewer than 1 in ${result.trials}).`]
           : []),
         "Series are nudged sideways so that equal ones stay visible.",
       ],
@@ -179,7 +179,8 @@ export function successSpec(
           field: "fail",
           type: "quantitative",
           title: "success probability",
-          scale: { type: "log", reverse: true, domain: [1, Math.min(floor, minFail)], nice: false },
+          // Domain [1, smallest failure rate]: 0 % success at the bottom, more nines higher up.
+          scale: { type: "log", domain: [1, Math.min(floor, minFail)], nice: false },
           axis: {
             values: ticks,
             labelExpr: "datum.value >= 1 ? '0 %' : format(1 - datum.value, '.4~%')",
