@@ -8,10 +8,12 @@
 import { Attempt, type AttemptEnd } from "./attempt.ts";
 import type { Body } from "./body.ts";
 import type { BreakerTicket } from "./breaker.ts";
-import { realClock } from "./clock.ts";
+import { type Clock, realClock } from "./clock.ts";
 import { isTimeoutError, TimeoutError } from "./errors.ts";
 import {
   type Limits,
+  type Policy,
+  type ResolvedLimits,
   resolveLimits,
   resolveOptions,
   type TimeboundOptions,
@@ -19,7 +21,7 @@ import {
 } from "./policy.ts";
 import { backoffMs, isIdempotent, RetryBudget, retryAfterMs } from "./retry.ts";
 import { bodySizeOf } from "./route.ts";
-import { attachTimings, createTimings, restartTimings } from "./timings.ts";
+import { attachTimings, createTimings, restartTimings, type Timings } from "./timings.ts";
 
 /** `RequestInit` plus per-call limits. */
 export interface TimeboundInit extends RequestInit {
@@ -69,17 +71,67 @@ export type TimeboundFetch = (input: RequestInfo | URL, init?: TimeboundInit) =>
  */
 export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
   const policy = resolveOptions(options);
-  const clock = policy.clock ?? realClock;
-  const { threshold, chunkSize } = policy.upload;
-  const { retry, breaker, route } = policy;
+  const retry = policy.retry;
   const budget = retry?.budget ? new RetryBudget(retry.budget) : undefined;
-  const needsOrigin = breaker !== undefined || budget !== undefined;
+  const shared: Shared = {
+    policy,
+    clock: policy.clock ?? realClock,
+    budget,
+    needsOrigin: policy.breaker !== undefined || budget !== undefined,
+  };
+  return function timeboundFetch(input, init) {
+    try {
+      return new Call(shared, input, init).run();
+    } catch (error) {
+      // Bad per-call options or a signal already aborted: a rejected call, as fetch does.
+      return Promise.reject(error);
+    }
+  };
+}
 
-  return async function timeboundFetch(
-    input: RequestInfo | URL,
-    init?: TimeboundInit,
-  ): Promise<Response> {
-    const limits =
+/** What every call of one `createFetch` instance shares. */
+interface Shared {
+  policy: Policy;
+  clock: Clock;
+  budget: RetryBudget | undefined;
+  needsOrigin: boolean;
+}
+
+/**
+ * One call: its attempts, the caller's abort, retries and the retry-budget
+ * slot. A class rather than closures: this is the per-request path, and
+ * prototype methods (and `handleEvent` as the abort listener) allocate
+ * nothing per call.
+ */
+class Call {
+  private readonly shared: Shared;
+  private readonly url: string;
+  private readonly method: string;
+  private readonly request: RequestInit;
+  private readonly body: Body | null | undefined;
+  private readonly limits: ResolvedLimits;
+  private readonly onProgress: ((progress: UploadProgress) => void) | undefined;
+  private readonly onTimeout: ((error: TimeoutError) => void) | undefined;
+  private readonly callerSignal: AbortSignal | null | undefined;
+  private readonly requestSignal: AbortSignal | undefined;
+  private readonly origin: string;
+  private readonly fetch: typeof fetch;
+  private readonly startedAt: number;
+  private readonly deadline: number;
+  private readonly timings: Timings;
+  private current: Attempt | undefined;
+  private handedOver: Attempt | undefined;
+  private sleeping: { timer: unknown; reject: (reason: unknown) => void } | undefined;
+  private callerAborted = false;
+  private callerReason: unknown;
+  private done = false;
+  /** A retry-budget slot taken for the next attempt; it gives it back, or we do if it never starts. */
+  private slot = false;
+
+  constructor(shared: Shared, input: RequestInfo | URL, init: TimeboundInit | undefined) {
+    this.shared = shared;
+    const policy = shared.policy;
+    this.limits =
       init?.timeouts === undefined
         ? policy.limits
         : resolveLimits(init.timeouts, policy.limits, "timeouts");
@@ -87,15 +139,14 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
     if (onProgress !== undefined && typeof onProgress !== "function") {
       throw new TypeError("Invalid option 'onUploadProgress': expected a function");
     }
+    this.onProgress = onProgress;
 
     // Normalise to (url, request, body): a Request's body stream is read by
     // us, so the Request itself cannot be handed on.
-    let url: string;
-    let requestSignal: AbortSignal | undefined;
     let merged: TimeboundInit | undefined = init;
     if (typeof Request !== "undefined" && input instanceof Request) {
-      url = input.url;
-      requestSignal = input.signal;
+      this.url = input.url;
+      this.requestSignal = input.signal;
       merged = {
         method: input.method,
         headers: input.headers,
@@ -104,7 +155,7 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
         ...init,
       };
     } else {
-      url = typeof input === "string" ? input : String(input);
+      this.url = typeof input === "string" ? input : String(input);
     }
     // Taken apart by destructuring, not `delete`: a deleted key sends V8's
     // object to dictionary mode on this per-request path.
@@ -112,165 +163,197 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
       timeouts: _timeouts,
       onUploadProgress: _onUploadProgress,
       onTimeout,
-      signal: callerSignal,
-      body: rawBody,
+      signal,
+      body,
       ...request
     } = merged ?? {};
-    const body = rawBody as Body | null | undefined;
-    const method = (request.method ?? "GET").toUpperCase();
-    if (callerSignal?.aborted) throw callerSignal.reason;
-    if (requestSignal?.aborted) throw requestSignal.reason;
-    const origin = needsOrigin ? new URL(url).origin : "";
-    const inner =
-      route?.({ url, method, bodySize: bodySizeOf(body) }) ?? policy.fetch ?? globalThis.fetch;
-
-    const startedAt = clock.now();
-    const deadline = startedAt + limits.total;
-    const timings = createTimings(startedAt);
-    let current: Attempt | undefined;
-    let sleeping: { timer: unknown; reject: (reason: unknown) => void } | undefined;
-    let callerAborted = false;
-    let callerReason: unknown;
-    let done = false;
-    let handedOver: Attempt | undefined;
-
-    const onAbort = (event: Event): void => {
-      if (callerAborted) return;
-      callerAborted = true;
-      callerReason = (event.target as AbortSignal).reason;
-      current?.abort(callerReason);
-      if (sleeping) {
-        clock.clearTimer(sleeping.timer);
-        sleeping.reject(callerReason);
-      }
-    };
+    this.onTimeout = onTimeout;
+    this.callerSignal = signal;
+    this.body = body as Body | null | undefined;
+    this.request = request;
+    this.method = (request.method ?? "GET").toUpperCase();
+    if (signal?.aborted) throw signal.reason;
+    if (this.requestSignal?.aborted) throw this.requestSignal.reason;
+    this.origin = shared.needsOrigin ? new URL(this.url).origin : "";
+    this.fetch =
+      policy.route?.({ url: this.url, method: this.method, bodySize: bodySizeOf(this.body) }) ??
+      policy.fetch ??
+      globalThis.fetch;
+    this.startedAt = shared.clock.now();
+    this.deadline = this.startedAt + this.limits.total;
+    this.timings = createTimings(this.startedAt);
     // The caller's signal, forwarded with one listener (AbortSignal.any leaks
     // on workerd and allocates ~4 KB per call on Node 20; ARCHITECTURE.md).
-    callerSignal?.addEventListener("abort", onAbort, { once: true });
-    requestSignal?.addEventListener("abort", onAbort, { once: true });
-    budget?.begin(origin);
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      callerSignal?.removeEventListener("abort", onAbort);
-      requestSignal?.removeEventListener("abort", onAbort);
-      budget?.end(origin);
-    };
-    const sleep = (ms: number): Promise<void> =>
-      new Promise<void>((resolve, reject) => {
-        const timer = clock.setTimer(() => {
-          sleeping = undefined;
-          resolve();
-        }, ms);
-        sleeping = { timer, reject };
-      });
+    signal?.addEventListener("abort", this, { once: true });
+    this.requestSignal?.addEventListener("abort", this, { once: true });
+    shared.budget?.begin(this.origin);
+  }
 
-    // A retry-budget slot taken for the next attempt; that attempt gives it
-    // back when it ends, or we do if it never starts.
-    let slot = false;
-    const dropSlot = (): void => {
-      if (slot) budget?.release(origin);
-      slot = false;
-    };
+  /** The caller aborted (an EventListener object: no closure per call). */
+  handleEvent(event: Event): void {
+    if (this.callerAborted) return;
+    this.callerAborted = true;
+    this.callerReason = (event.target as AbortSignal).reason;
+    this.current?.abort(this.callerReason);
+    if (this.sleeping) {
+      this.shared.clock.clearTimer(this.sleeping.timer);
+      this.sleeping.reject(this.callerReason);
+    }
+  }
 
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.callerSignal?.removeEventListener("abort", this);
+    this.requestSignal?.removeEventListener("abort", this);
+    this.shared.budget?.end(this.origin);
+  }
+
+  private dropSlot(): void {
+    if (this.slot) this.shared.budget?.release(this.origin);
+    this.slot = false;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = this.shared.clock.setTimer(() => {
+        this.sleeping = undefined;
+        resolve();
+      }, ms);
+      this.sleeping = { timer, reject };
+    });
+  }
+
+  private startAttempt(n: number): Attempt {
+    const { policy, clock, budget } = this.shared;
+    const breaker = policy.breaker;
+    const ticket: BreakerTicket | undefined = breaker?.admit(this.origin);
+    const isRetry = this.slot;
+    this.slot = false;
+    this.timings.attempts = n;
+    if (n > 1) restartTimings(this.timings);
+    const attempt: Attempt = new Attempt({
+      fetch: this.fetch,
+      url: this.url,
+      method: this.method,
+      request: this.request,
+      body: this.body,
+      number: n,
+      limits: this.limits,
+      clock,
+      startedAt: this.startedAt,
+      timings: this.timings,
+      threshold: policy.upload.threshold,
+      chunkSize: policy.upload.chunkSize,
+      onProgress: this.onProgress,
+      onTimeout: this.onTimeout,
+      onEnd: (end: AttemptEnd) => {
+        if (ticket) breaker!.settle(ticket, outcome(end));
+        if (isRetry) budget?.release(this.origin);
+        if (this.handedOver === attempt) this.finish();
+      },
+    });
+    this.current = attempt;
+    if (this.callerAborted) attempt.abort(this.callerReason);
+    return attempt;
+  }
+
+  private handOver(attempt: Attempt, res: Response): Response {
+    this.handedOver = attempt;
+    attachTimings(res, this.timings);
+    if (attempt.over) this.finish(); // a body-less response ended with its headers
+    return res;
+  }
+
+  run(): Promise<Response> {
+    if (this.shared.policy.retry) return this.runWithRetries();
+    // One attempt, no loop: the common case stays short.
+    let attempt: Attempt;
+    try {
+      attempt = this.startAttempt(1);
+    } catch (error) {
+      this.finish();
+      return Promise.reject(error);
+    }
+    return attempt.run().then(
+      (res) => this.handOver(attempt, res),
+      (error: unknown) => {
+        this.finish();
+        throw this.callerAborted ? this.callerReason : error;
+      },
+    );
+  }
+
+  private async runWithRetries(): Promise<Response> {
+    const { clock } = this.shared;
+    const retry = this.shared.policy.retry!;
     try {
       for (let n = 1; ; n++) {
-        const ticket: BreakerTicket | undefined = breaker?.admit(origin);
-        const isRetry = slot;
-        slot = false;
-        timings.attempts = n;
-        if (n > 1) restartTimings(timings);
-        const attempt: Attempt = new Attempt({
-          fetch: inner,
-          url,
-          method,
-          request,
-          body,
-          number: n,
-          limits,
-          clock,
-          startedAt,
-          timings,
-          threshold,
-          chunkSize,
-          onProgress,
-          onTimeout,
-          onEnd(end: AttemptEnd) {
-            if (ticket) breaker!.settle(ticket, outcome(end));
-            if (isRetry) budget?.release(origin);
-            if (handedOver === attempt) finish();
-          },
-        });
-        current = attempt;
-        if (callerAborted) attempt.abort(callerReason);
-
+        const attempt = this.startAttempt(n);
         let res: Response;
         try {
           res = await attempt.run();
         } catch (error) {
-          if (callerAborted) throw callerReason;
-          const why = whyNotRetry(n, error);
+          if (this.callerAborted) throw this.callerReason;
+          const why = this.whyNotRetry(n, error);
           if (why !== undefined) throw annotate(error, why);
-          const delay = backoffMs(retry!, n);
-          if (clock.now() + delay >= deadline) {
+          const delay = backoffMs(retry, n);
+          if (clock.now() + delay >= this.deadline) {
             throw annotate(
               error,
               `not retried: a backoff of ${Math.round(delay)} ms would cross the total deadline`,
             );
           }
-          await sleep(delay);
+          await this.sleep(delay);
           continue;
         }
-
-        if (retry?.statusCodes.has(res.status) && whyNotRetry(n, undefined) === undefined) {
+        if (retry.statusCodes.has(res.status) && this.whyNotRetry(n, undefined) === undefined) {
           const asked = retryAfterMs(res.headers);
           const delay = asked ?? backoffMs(retry, n);
           const fits =
             (asked === undefined || asked <= retry.maxRetryAfterMs) &&
-            clock.now() + delay < deadline;
+            clock.now() + delay < this.deadline;
           if (fits) {
             await res.body?.cancel();
-            await sleep(delay);
+            await this.sleep(delay);
             continue;
           }
-          dropSlot();
+          this.dropSlot();
         }
-        handedOver = attempt;
-        attachTimings(res, timings);
-        if (attempt.over) finish(); // a body-less response ended with its headers
-        return res;
+        return this.handOver(attempt, res);
       }
     } catch (error) {
-      dropSlot();
-      finish();
+      this.dropSlot();
+      this.finish();
       throw error;
     }
+  }
 
-    /**
-     * Why attempt `n` may not be followed by another: a reason (empty when
-     * there is nothing worth saying), or `undefined` when it may, in which
-     * case a retry-budget slot is now held.
-     */
-    function whyNotRetry(n: number, error: unknown): string | undefined {
-      if (!retry || retry.limit === 0) return "";
-      // Only a `headers` timeout is retried: the server never answered, and
-      // another connection may. Past that, the deadline is what is left.
-      if (isTimeoutError(error) && error.phase !== "headers") return "";
-      if (n > retry.limit) return `not retried: ${retry.limit} retries made`;
-      if (
-        !isIdempotent(retry, method, request.headers ? new Headers(request.headers) : undefined)
-      ) {
-        return `not retried: ${method} is not idempotent (send an Idempotency-Key to allow it)`;
-      }
-      // A caller's stream is read once; it cannot be sent again.
-      if (body instanceof ReadableStream) return "not retried: a stream body cannot be replayed";
-      if (budget && !budget.tryAcquire(origin)) {
-        return "not retried: the retry budget for this origin is spent";
-      }
-      slot = budget !== undefined;
-      return undefined;
+  /**
+   * Why attempt `n` may not be followed by another: a reason (empty when
+   * there is nothing worth saying), or `undefined` when it may, in which
+   * case a retry-budget slot is now held.
+   */
+  private whyNotRetry(n: number, error: unknown): string | undefined {
+    const retry = this.shared.policy.retry;
+    const budget = this.shared.budget;
+    if (!retry || retry.limit === 0) return "";
+    // Only a `headers` timeout is retried: the server never answered, and
+    // another connection may. Past that, the deadline is what is left.
+    if (isTimeoutError(error) && error.phase !== "headers") return "";
+    if (n > retry.limit) return `not retried: ${retry.limit} retries made`;
+    const headers = this.request.headers ? new Headers(this.request.headers) : undefined;
+    if (!isIdempotent(retry, this.method, headers)) {
+      return `not retried: ${this.method} is not idempotent (send an Idempotency-Key to allow it)`;
     }
-  };
+    // A caller's stream is read once; it cannot be sent again.
+    if (this.body instanceof ReadableStream) return "not retried: a stream body cannot be replayed";
+    if (budget && !budget.tryAcquire(this.origin)) {
+      return "not retried: the retry budget for this origin is spent";
+    }
+    this.slot = budget !== undefined;
+    return undefined;
+  }
 }
 
 /** A breaker outcome: the caller giving up is neither success nor failure; 5xx and errors are failures. */
