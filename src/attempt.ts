@@ -110,8 +110,9 @@ export class Attempt {
     this.controller.abort(reason);
   }
 
-  private reasonFor = (error: unknown): unknown =>
-    this.timeout ?? (this.byCaller ? this.callerReason : error);
+  private reasonFor(error: unknown): unknown {
+    return this.timeout ?? (this.byCaller ? this.callerReason : error);
+  }
 
   private end(error: unknown): void {
     if (this.ended) return;
@@ -119,7 +120,11 @@ export class Attempt {
     this.init.onEnd({ error, status: this.status, byCaller: this.byCaller });
   }
 
-  async run(): Promise<Response> {
+  /**
+   * Dispatches the attempt. Not an async function: while a request waits for
+   * its headers, a suspended async frame would be held for each one.
+   */
+  run(): Promise<Response> {
     const { init, wd } = this;
     const req: RequestInit & { duplex?: "half" } = {
       ...init.request,
@@ -141,32 +146,46 @@ export class Attempt {
     }
     if (this.byCaller || this.timeout) {
       // Aborted while we prepared (a limit already due, or the caller): do not dispatch.
-      const reason = this.reasonFor(undefined);
-      this.up?.stop(reason);
-      this.end(reason);
-      throw reason;
+      return Promise.reject(this.failed(undefined));
     }
-
-    let res: Response;
+    let pending: Promise<Response>;
     try {
-      res = await init.fetch.call(globalThis, init.url, req);
+      pending = init.fetch.call(globalThis, init.url, req);
     } catch (error) {
-      const reason = this.reasonFor(error);
-      wd.end();
-      this.up?.stop(reason);
-      this.end(reason);
-      throw reason;
+      return Promise.reject(this.failed(error));
     }
+    return pending.then(
+      (res) => this.received(res),
+      (error: unknown) => {
+        throw this.failed(error);
+      },
+    );
+  }
+
+  /** The attempt failed before headers: ends it and returns what the caller should see. */
+  private failed(error: unknown): unknown {
+    const reason = this.reasonFor(error);
+    this.wd.end();
+    this.up?.stop(reason);
+    this.end(reason);
+    return reason;
+  }
+
+  private received(res: Response): Response {
+    const wd = this.wd;
     this.status = res.status;
     wd.headersReceived();
     if (!wd.running) {
       // A limit passed, or the caller aborted, just as the headers arrived.
       res.body?.cancel().catch(noop);
-      const reason = this.reasonFor(new Error("request ended before its response was delivered"));
-      this.end(reason);
-      throw reason;
+      throw this.failed(new Error("request ended before its response was delivered"));
     }
-    this.watched = watchResponse(res, wd, this.reasonFor, (error) => this.end(error));
+    this.watched = watchResponse(
+      res,
+      wd,
+      (error) => this.reasonFor(error),
+      (error) => this.end(error),
+    );
     return this.watched.response;
   }
 }
