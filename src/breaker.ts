@@ -4,7 +4,7 @@
  * cooldown one probe is let through, and its outcome closes or reopens it.
  *
  * Written here rather than taken from cockatiel: cockatiel's breakers read
- * `Date.now()` directly, so they cannot run on the simulator's virtual clock
+ * the wall clock themselves, so they cannot run on the simulator's virtual clock
  * or in tests without patching globals, and `src/` carries no runtime
  * dependencies.
  *

@@ -86,6 +86,7 @@ function requestEnded(): DOMException {
  * @example
  * ```ts
  * import { Hono } from "hono";
+ * import { realClock } from "timebound";
  * import { timebound } from "timebound/hono";
  * const app = new Hono().use(timebound({ total: 50 }));
  * app.get("/", async (c) => {
@@ -93,8 +94,8 @@ function requestEnded(): DOMException {
  *   console.assert(d.remaining() <= 50 && !d.expired && d.source === "policy");
  *   // Bound any work: the function gets the signal, so the work is cancelled too.
  *   await d.within((signal) => new Promise((resolve, reject) => {
- *     const t = setTimeout(resolve, 500);
- *     signal.addEventListener("abort", () => { clearTimeout(t); reject(signal.reason); }, { once: true });
+ *     const t = realClock.setTimer(resolve, 500);
+ *     signal.addEventListener("abort", () => { realClock.clearTimer(t); reject(signal.reason); }, { once: true });
  *   }));
  *   return c.text("unreachable");
  * });

@@ -218,12 +218,13 @@ function resolveConfig(options: unknown): Config {
  * @example
  * ```ts
  * import { Hono } from "hono";
+ * import { realClock } from "timebound";
  * import { timebound } from "timebound/hono";
  *
  * // A stand-in upstream that answers after 300 ms (no network needed here).
  * const slow: typeof fetch = (_input, init) => new Promise((resolve, reject) => {
- *   const t = setTimeout(() => resolve(new Response("late")), 300);
- *   init?.signal?.addEventListener("abort", () => { clearTimeout(t); reject(init.signal!.reason); });
+ *   const t = realClock.setTimer(() => resolve(new Response("late")), 300);
+ *   init?.signal?.addEventListener("abort", () => { realClock.clearTimer(t); reject(init.signal!.reason); });
  * });
  * const app = new Hono()
  *   .use(timebound({ total: "1s", fetch: slow, serverTiming: true }))
