@@ -1,0 +1,217 @@
+/**
+ * The client end of the kernel validation, run inside the client namespace
+ * by `lab.ts` with the runtime under test (Node 24):
+ * `node test/kernel/client.ts '<ClientJob as JSON>'`.
+ *
+ * Probes the RTT over a TCP echo, then runs `reps` uploads through
+ * timebound's own `createFetch`, each on a warm keep-alive connection (a tiny
+ * POST first, so the TCP handshake is not in the measurement: the simulator
+ * does not model it). Prints one JSON line per probe and per upload. With
+ * `drop`, the path goes silent mid-upload: a pre-started
+ * `ip -n <router> -batch -` reads blackhole rules at `drop.atMs`, which
+ * silently discard everything entering the router (no ACK, no RST), and
+ * removes them after the upload.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { connect } from "node:net";
+import { createFetch, isTimeoutError, type Limits, timingsOf } from "../../src/mod.ts";
+
+/** What the harness asks for. */
+export interface ClientJob {
+  /** `http://host:port` of `server.ts`. */
+  origin: string;
+  echo?: { host: string; port: number; count: number };
+  payloadBytes: number;
+  chunkBytes: number;
+  reps: number;
+  /** Idle time between the warm-up request and the upload. */
+  pauseMs: number;
+  timeouts?: Limits;
+  drop?: {
+    /** After the upload's start. */
+    atMs: number;
+    /** The router namespace. */
+    ns: string;
+    add: string[];
+    del: string[];
+    /** When to read the send queue (`ss`), after the drop: the buffer is full and stuck by then. */
+    sampleAfterMs: number;
+  };
+  /** Read the connection's tcp_info with `ss` after each upload. */
+  ss?: boolean;
+}
+
+/** One probe line. */
+export interface ProbeLine {
+  kind: "probe";
+  rttMs: number[];
+}
+
+/** One upload line. Times in ms from the upload's start (the `fetch` call). */
+export interface RunLine {
+  kind: "run";
+  ok: boolean;
+  /** Response headers (ok), or the error (timeout). */
+  elapsedMs: number;
+  phase?: string;
+  error?: string;
+  bytesSent: number;
+  /** Pull times and the bytes handed over by then. */
+  pulls: [number, number][];
+  /** The server's view (ok only): first and last body byte. */
+  serverFirstByteMs?: number;
+  serverLastByteMs?: number;
+  serverBytes?: number;
+  /** When the blackhole went in: written to `ip` at `dropMs`, `ip` exited at `dropDoneMs`. */
+  dropMs?: number;
+  dropDoneMs?: number;
+  /** Send-Q (payload bytes queued in the kernel) `drop.sampleAfterMs` after the drop. */
+  queuedAfterDropBytes?: number;
+  /** `ss -tmi` of the connection at that moment. */
+  ssAfterDrop?: string;
+  /** `ss -tmi` of the connection when the headers arrived. */
+  ss?: string;
+}
+
+const hr = (): number => Number(process.hrtime.bigint()) / 1e6;
+const out = (line: ProbeLine | RunLine): void => {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+};
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function probe(host: string, port: number, count: number): Promise<number[]> {
+  const socket = connect({ host, port, noDelay: true });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  const rtts: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const t = hr();
+      socket.write("p");
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("echo probe: no answer in 2 s")), 2000);
+        socket.once("data", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      rtts.push(hr() - t);
+      await sleep(10);
+    }
+  } finally {
+    socket.destroy();
+  }
+  return rtts;
+}
+
+/** Send-Q and `ss -tmi` of this process's connection (local `port`). */
+function ss(port: number): { sendQ: number; text: string } {
+  const r = spawnSync("ss", ["-tmiHn", "sport", "=", `:${port}`], {
+    encoding: "utf8",
+    timeout: 2000,
+  });
+  const lines = (r.stdout ?? "").split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    // "<State> <Recv-Q> <Send-Q> <local> <peer>", then an indented info line.
+    const m = /^(\S+)\s+(\d+)\s+(\d+)\s+\S+\s+\S+/.exec(lines[i]!);
+    if (m)
+      return { sendQ: Number(m[3]), text: `${lines[i]!.trim()} ${lines[i + 1]?.trim() ?? ""}` };
+  }
+  return { sendQ: -1, text: "" };
+}
+
+function ipBatch(ns: string): ChildProcess {
+  const p = spawn("ip", ["-n", ns, "-force", "-batch", "-"], { stdio: ["pipe", "ignore", "pipe"] });
+  p.on("error", () => {});
+  return p;
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2] ?? "") as ClientJob;
+  if (job.echo)
+    out({ kind: "probe", rttMs: await probe(job.echo.host, job.echo.port, job.echo.count) });
+  const body = new Uint8Array(job.payloadBytes).fill(0x61);
+  const tbFetch = createFetch({
+    ...(job.timeouts ?? {}),
+    upload: { chunkSize: job.chunkBytes },
+    retry: false,
+  });
+  for (let rep = 0; rep < job.reps; rep++) {
+    // The server answers with our port: the connection the upload will reuse.
+    const warm = await tbFetch(`${job.origin}/warm`, { method: "POST", body: "x" });
+    const port = Number(await warm.text());
+    await sleep(job.pauseMs);
+    const drop = job.drop;
+    const batch = drop ? ipBatch(drop.ns) : undefined;
+    const pulls: [number, number][] = [];
+    const line: RunLine = { kind: "run", ok: false, elapsedMs: Number.NaN, bytesSent: 0, pulls };
+    let dropTimer: ReturnType<typeof setTimeout> | undefined;
+    let sampleTimer: ReturnType<typeof setTimeout> | undefined;
+    const t0 = hr();
+    if (drop && batch) {
+      dropTimer = setTimeout(() => {
+        line.dropMs = hr() - t0;
+        batch.once("exit", () => {
+          line.dropDoneMs = hr() - t0;
+        });
+        batch.stdin!.end(`${drop.add.join("\n")}\n`);
+        sampleTimer = setTimeout(() => {
+          const x = ss(port);
+          line.queuedAfterDropBytes = x.sendQ;
+          line.ssAfterDrop = x.text;
+        }, drop.sampleAfterMs);
+      }, drop.atMs);
+    }
+    try {
+      const res = await tbFetch(`${job.origin}/upload`, {
+        method: "POST",
+        body,
+        onUploadProgress: (p) => pulls.push([hr() - t0, p.bytesSent]),
+      });
+      line.elapsedMs = hr() - t0;
+      if (job.ss) line.ss = ss(port).text;
+      const got = (await res.json()) as {
+        bytes: number;
+        firstByteAt: number;
+        lastByteAt: number;
+        remotePort: number;
+      };
+      if (got.remotePort !== port)
+        line.error = `upload on another connection (${got.remotePort}, warm-up ${port})`;
+      line.ok = true;
+      line.bytesSent = timingsOf(res)?.bytesSent ?? Number.NaN;
+      line.serverBytes = got.bytes;
+      line.serverFirstByteMs = got.firstByteAt - t0;
+      line.serverLastByteMs = got.lastByteAt - t0;
+    } catch (e) {
+      line.elapsedMs = hr() - t0;
+      if (isTimeoutError(e)) {
+        line.phase = e.phase;
+        line.bytesSent = e.bytesSent;
+      }
+      line.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    }
+    clearTimeout(dropTimer);
+    if (drop) {
+      // Let the sample land, then undo the drop for the next upload.
+      const wait =
+        (line.dropMs ?? Number.POSITIVE_INFINITY) + drop.sampleAfterMs + 50 - (hr() - t0);
+      if (wait > 0 && wait < 60_000) await sleep(wait);
+      clearTimeout(sampleTimer);
+      if (line.dropMs === undefined) batch?.stdin?.end();
+      spawnSync("ip", ["-n", drop.ns, "-force", "-batch", "-"], {
+        input: `${drop.del.join("\n")}\n`,
+        timeout: 5000,
+      });
+    }
+    out(line);
+  }
+}
+
+await main();
+// undici keeps the warm connection open: leave without waiting for it.
+process.exit(0);

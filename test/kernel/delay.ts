@@ -1,0 +1,142 @@
+/**
+ * A fixed one-way delay for every packet through a tun device, in
+ * userspace: this kernel has no `netem`. Run by Deno (FFI to libc, for the
+ * TUNSETIFF ioctl Node cannot make) inside the router namespace:
+ *
+ *   deno run --allow-ffi --allow-read --allow-env test/kernel/delay.ts <tun> <delay ms>
+ *
+ * Reads each IP packet from the tun device, holds it `delay` ms (FIFO: one
+ * constant delay keeps the order) and writes it back, where policy routing
+ * sends it on. Prints `ready` once attached; exits on SIGTERM or when stdin
+ * closes (the harness went away). Counts go to stderr on exit.
+ *
+ * @module
+ */
+
+export {};
+
+// The few Deno APIs used here, typed locally: the project compiles with Node's types.
+interface DenoFfi {
+  args: string[];
+  dlopen(
+    path: string,
+    symbols: Record<string, unknown>,
+  ): { symbols: Record<string, (...a: unknown[]) => unknown> };
+  addSignalListener(signal: string, fn: () => void): void;
+  exit(code: number): never;
+  stdin: { readable: ReadableStream<Uint8Array> };
+}
+const D: DenoFfi = (globalThis as unknown as { Deno: DenoFfi }).Deno;
+
+const [name, delayArg] = D.args;
+let delayMs = Number(delayArg);
+if (!name || !(delayMs >= 0)) {
+  console.error("usage: delay.ts <tun device> <one-way delay ms>");
+  D.exit(2);
+}
+
+const libc = D.dlopen("libc.so.6", {
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  usleep: { parameters: ["u32"], result: "i32", nonblocking: true },
+}).symbols;
+
+const O_RDWR = 2;
+const TUNSETIFF = 0x400454ca;
+const IFF_TUN = 0x0001;
+const IFF_NO_PI = 0x1000;
+
+const fd = libc.open!(new TextEncoder().encode("/dev/net/tun\0"), O_RDWR) as number;
+if (fd < 0) {
+  console.error("open /dev/net/tun failed");
+  D.exit(1);
+}
+// struct ifreq: char ifr_name[16]; short ifr_flags; (padded to 40 bytes)
+const ifr = new Uint8Array(40);
+ifr.set(new TextEncoder().encode(name).subarray(0, 15));
+new DataView(ifr.buffer).setInt16(16, IFF_TUN | IFF_NO_PI, true);
+if ((libc.ioctl!(fd, BigInt(TUNSETIFF), ifr) as number) < 0) {
+  console.error(`TUNSETIFF ${name} failed (does the device exist with mode tun, no pi?)`);
+  D.exit(1);
+}
+
+const queue: { due: number; packet: Uint8Array }[] = [];
+let head = 0;
+let packets = 0;
+let maxLateMs = 0;
+const lates: number[] = [];
+
+/**
+ * The release loop. `setTimeout` is too coarse here (whole milliseconds, up
+ * to 2 ms late), so the wait is a `usleep` on one of Deno's blocking threads
+ * (accurate to ~0.1 ms) and the loop sleeps only while packets are queued.
+ */
+let sleeping = false;
+async function drain(): Promise<void> {
+  if (sleeping) return;
+  sleeping = true;
+  while (head < queue.length) {
+    const wait = queue[head]!.due - performance.now();
+    if (wait > 0.05) await libc.usleep!(Math.round(wait * 1000));
+    const now = performance.now();
+    while (head < queue.length && queue[head]!.due <= now + 0.05) {
+      const { due, packet } = queue[head]!;
+      queue[head++] = undefined as never;
+      libc.write!(fd, packet, packet.byteLength);
+      packets++;
+      maxLateMs = Math.max(maxLateMs, now - due);
+      lates.push(now - due);
+    }
+    if (head > 1024 && head * 2 > queue.length) {
+      queue.splice(0, head);
+      head = 0;
+    }
+  }
+  sleeping = false;
+}
+
+function stop(): never {
+  lates.sort((a, b) => a - b);
+  const q = (f: number) => lates[Math.floor(f * (lates.length - 1))]?.toFixed(2);
+  console.error(
+    JSON.stringify({
+      packets,
+      maxLateMs: Math.round(maxLateMs * 100) / 100,
+      p50: q(0.5),
+      p90: q(0.9),
+      p99: q(0.99),
+    }),
+  );
+  D.exit(0);
+}
+D.addSignalListener("SIGTERM", stop);
+// The harness holds our stdin open and writes a new delay (ms, one per
+// line) to calibrate; when stdin closes, the harness is gone and so are we.
+(async () => {
+  const r = D.stdin.readable.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { done, value } = await r.read();
+    if (done) stop();
+    text += decoder.decode(value, { stream: true });
+    let i = text.indexOf("\n");
+    while (i >= 0) {
+      const ms = Number(text.slice(0, i));
+      if (ms >= 0) delayMs = ms;
+      text = text.slice(i + 1);
+      i = text.indexOf("\n");
+    }
+  }
+})();
+
+console.log("ready");
+const buf = new Uint8Array(65536);
+for (;;) {
+  const n = Number(await libc.read!(fd, buf, buf.byteLength));
+  if (n <= 0) continue;
+  queue.push({ due: performance.now() + delayMs, packet: buf.slice(0, n) });
+  void drain();
+}

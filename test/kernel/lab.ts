@@ -1,0 +1,470 @@
+/**
+ * A three-namespace network for checking the simulator against the Linux
+ * TCP stack: client ⇄ router ⇄ server over veth pairs (MTU 1500).
+ *
+ * - Rate: `tc tbf` on the client's egress, where the queue of a slow uplink
+ *   sits (one bottleneck, in front of the sender's own kernel).
+ * - Delay: this kernel has no `netem`, so the router sends every packet, both
+ *   ways, through a tun device served by `delay.ts` (Deno: it needs an ioctl
+ *   Node cannot make), which holds each packet a fixed time. The client's TCP
+ *   sees the real RTT: slow start, ACK clocking and the send buffer's drain
+ *   all run on it, as they would over a long path.
+ * - Silence: blackhole rules in the router drop everything arriving from
+ *   either side (no ACK, no RST, no ICMP): a half-open path.
+ *
+ * Only namespaces this lab creates are touched; every process it starts is
+ * killed by PID; `close()` (also run at process exit) deletes the
+ * namespaces. Names carry the PID, so concurrent labs do not collide, and
+ * leftovers of a lab whose process died are removed on the next start.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ClientJob, ProbeLine, RunLine } from "./client.ts";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, "..", "..");
+const DENO = join(ROOT, "node_modules", ".bin", "deno");
+const NODE24 = join(ROOT, "node_modules", ".bin", "node");
+const PREFIX = "tbk";
+
+export const CLIENT_IP = "10.77.1.1";
+export const SERVER_IP = "10.77.2.2";
+/** tbf's bucket: three full frames (the smallest that passes GSO segments smoothly). */
+export const TBF_BURST_BYTES = 3 * 1514;
+
+export function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function run(args: string[], input?: string): { ok: boolean; out: string; err: string } {
+  const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8", input, timeout: 10_000 });
+  return {
+    ok: r.status === 0,
+    out: r.stdout ?? "",
+    err: (r.stderr ?? "") + (r.error?.message ?? ""),
+  };
+}
+
+function must(args: string[], input?: string): string {
+  const r = run(args, input);
+  if (!r.ok) throw new Error(`${args.join(" ")}: ${r.err.trim() || "failed"}`);
+  return r.out;
+}
+
+/**
+ * Whether this machine can run the lab, and if not, why: root, `ip netns`,
+ * `tc tbf`, `ss`, /dev/net/tun, Node 24 and Deno from node_modules.
+ */
+export function labSupport(): { ok: true } | { ok: false; reason: string } {
+  if (process.platform !== "linux") return { ok: false, reason: "Linux only" };
+  if (process.getuid?.() !== 0)
+    return { ok: false, reason: "needs root (network namespaces and tc)" };
+  for (const tool of ["ip", "tc", "ss"]) {
+    if (!run(["sh", "-c", `command -v ${tool}`]).ok)
+      return { ok: false, reason: `\`${tool}\` not found` };
+  }
+  if (!existsSync("/dev/net/tun"))
+    return { ok: false, reason: "no /dev/net/tun (needed for the delay)" };
+  if (!existsSync(DENO)) return { ok: false, reason: `no Deno at ${DENO} (npm ci)` };
+  if (!existsSync(NODE24)) return { ok: false, reason: `no Node 24 at ${NODE24} (npm ci)` };
+  const probe = `${PREFIX}-probe-${process.pid}`;
+  const add = run(["ip", "netns", "add", probe]);
+  if (!add.ok) return { ok: false, reason: `\`ip netns\` unavailable: ${add.err.trim()}` };
+  try {
+    const tbf = run([
+      "tc",
+      "-n",
+      probe,
+      "qdisc",
+      "add",
+      "dev",
+      "lo",
+      "root",
+      "tbf",
+      "rate",
+      "1mbit",
+      "burst",
+      "4542",
+      "limit",
+      "100000",
+    ]);
+    if (!tbf.ok) return { ok: false, reason: `\`tc tbf\` unavailable: ${tbf.err.trim()}` };
+  } finally {
+    run(["ip", "netns", "del", probe]);
+  }
+  return { ok: true };
+}
+
+/** Deletes namespaces of labs whose process is gone. */
+function sweepLeftovers(): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync("/var/run/netns");
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${PREFIX}-(?:probe-)?(\\d+)-?[crs]?$`).exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) run(["ip", "netns", "del", name]);
+  }
+}
+
+/** A line-reading child process (server, delayer, client). */
+interface Proc {
+  child: ChildProcess;
+  lines: string[];
+  stderr: string;
+}
+
+function start(args: string[]): Proc {
+  const child = spawn(args[0]!, args.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+  const p: Proc = { child, lines: [], stderr: "" };
+  let buf = "";
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (d: string) => {
+    buf += d;
+    let i = buf.indexOf("\n");
+    while (i >= 0) {
+      p.lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+      i = buf.indexOf("\n");
+    }
+  });
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (d: string) => {
+    if (p.stderr.length < 100_000) p.stderr += d;
+  });
+  child.on("error", (e) => {
+    p.stderr += String(e);
+  });
+  return p;
+}
+
+async function firstLine(p: Proc, what: string, timeoutMs: number): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  while (p.lines.length === 0) {
+    if (p.child.exitCode !== null || Date.now() > until) {
+      throw new Error(`${what} did not start: ${p.stderr.trim() || `exit ${p.child.exitCode}`}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return p.lines[0]!;
+}
+
+function stop(p: Proc | undefined): void {
+  if (!p || p.child.exitCode !== null || p.child.pid === undefined) return;
+  try {
+    process.kill(p.child.pid, "SIGTERM");
+  } catch {}
+}
+
+async function waitExit(p: Proc, timeoutMs: number): Promise<void> {
+  if (p.child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => {
+      if (p.child.pid !== undefined && p.child.exitCode === null) {
+        try {
+          process.kill(p.child.pid, "SIGKILL");
+        } catch {}
+      }
+      resolve();
+    }, timeoutMs);
+    p.child.once("exit", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+/** The client, router and server namespaces, their shaping and their processes. */
+export class Lab {
+  readonly client = `${PREFIX}-${process.pid}-c`;
+  readonly router = `${PREFIX}-${process.pid}-r`;
+  readonly server = `${PREFIX}-${process.pid}-s`;
+  #server: Proc | undefined;
+  #delay: Proc | undefined;
+  #clients = new Set<Proc>();
+  #closed = false;
+  #onExit = (): void => this.#teardown();
+  /** Ctrl-C or a kill: clean up, then die of the signal as we would have. */
+  #onSignal = (signal: NodeJS.Signals): void => {
+    this.#teardown();
+    process.kill(process.pid, signal);
+  };
+  /** `{ port, echoPort }` of the running server. */
+  ports = { port: 0, echoPort: 0 };
+  /**
+   * Other work on the machine (a shared, 2-core VM) makes a userspace delay
+   * late and the client's pulls irregular. The delayer runs SCHED_FIFO (it
+   * sleeps between packets, so it takes little), client and server at nice
+   * −10; set `LAB_PRIORITY=0` to run them as ordinary processes.
+   */
+  readonly #rt = process.env.LAB_PRIORITY === "0" ? [] : ["chrt", "-f", "20"];
+  readonly #nice = process.env.LAB_PRIORITY === "0" ? [] : ["nice", "-n", "-10"];
+  /** One-way delay now in force, ms. */
+  oneWayMs = 0;
+
+  /** Creates the namespaces and the links, and starts the server. */
+  static async open(): Promise<Lab> {
+    sweepLeftovers();
+    const lab = new Lab();
+    process.once("exit", lab.#onExit);
+    process.once("SIGINT", lab.#onSignal);
+    process.once("SIGTERM", lab.#onSignal);
+    try {
+      lab.#build();
+      await lab.#startServer();
+    } catch (e) {
+      await lab.close();
+      throw e;
+    }
+    return lab;
+  }
+
+  #build(): void {
+    const { client: c, router: r, server: s } = this;
+    for (const ns of [c, r, s]) must(["ip", "netns", "add", ns]);
+    must(["ip", "link", "add", "c0", "netns", c, "type", "veth", "peer", "name", "r0", "netns", r]);
+    must(["ip", "link", "add", "s0", "netns", s, "type", "veth", "peer", "name", "r1", "netns", r]);
+    const batch = (ns: string, lines: string[]): void => {
+      must(["ip", "-n", ns, "-batch", "-"], `${lines.join("\n")}\n`);
+    };
+    batch(c, [
+      `addr add ${CLIENT_IP}/24 dev c0`,
+      "link set c0 up",
+      "link set lo up",
+      "route add default via 10.77.1.2",
+    ]);
+    batch(r, [
+      "addr add 10.77.1.2/24 dev r0",
+      "addr add 10.77.2.1/24 dev r1",
+      "link set r0 up",
+      "link set r1 up",
+      "link set lo up",
+      "tuntap add dev tbd0 mode tun",
+      "link set tbd0 up",
+      "route add default dev tbd0 table 100",
+    ]);
+    batch(s, [
+      `addr add ${SERVER_IP}/24 dev s0`,
+      "link set s0 up",
+      "link set lo up",
+      "route add default via 10.77.2.1",
+    ]);
+    this.sysctl(r, "net.ipv4.ip_forward", "1");
+    for (const dev of ["all", "default", "r0", "r1", "tbd0"]) {
+      this.sysctl(r, `net.ipv4.conf.${dev}.rp_filter`, "0");
+    }
+    // No cached ssthresh or RTT from an earlier connection: every upload starts cold.
+    for (const ns of [c, s]) this.sysctl(ns, "net.ipv4.tcp_no_metrics_save", "1");
+  }
+
+  sysctl(ns: string, key: string, value: string): void {
+    must(["ip", "netns", "exec", ns, "sysctl", "-qw", `${key}=${value}`]);
+  }
+
+  readSysctl(ns: string, key: string): string {
+    return must(["ip", "netns", "exec", ns, "sysctl", "-n", key]).trim().replace(/\s+/g, " ");
+  }
+
+  /** `tc tbf` at `bitsPerSecond` on the client's egress; the queue never drops. */
+  shape(bitsPerSecond: number): void {
+    must([
+      "tc",
+      "-n",
+      this.client,
+      "qdisc",
+      "replace",
+      "dev",
+      "c0",
+      "root",
+      "tbf",
+      "rate",
+      `${bitsPerSecond}bit`,
+      "burst",
+      `${TBF_BURST_BYTES}`,
+      "limit",
+      `${32 * 1024 * 1024}`,
+    ]);
+  }
+
+  /**
+   * Holds every packet `rttMs / 2` each way; 0 forwards in the kernel.
+   * The delayer adds ~1 ms of its own per round trip (sleep overshoot,
+   * thread hand-offs), so the set delay is trimmed until the median of idle
+   * echo probes is within 0.25 ms of `rttMs` (at most three probes rounds).
+   * Returns the probed RTTs of the last round.
+   */
+  async setDelay(rttMs: number): Promise<number[]> {
+    if (this.#delay) {
+      must(["ip", "-n", this.router, "-batch", "-"], "rule del pref 100\nrule del pref 101\n");
+      stop(this.#delay);
+      await waitExit(this.#delay, 3000);
+      this.delayStats.push(this.#delay.stderr.trim());
+      this.#delay = undefined;
+    }
+    if (rttMs === 0) {
+      this.oneWayMs = 0;
+      return (
+        await this.runClient(
+          { payloadBytes: 1, chunkBytes: 1, reps: 0, pauseMs: 0, probes: 15 },
+          30_000,
+        )
+      ).probe!.rttMs;
+    }
+    let oneWay = rttMs / 2;
+    const p = start([
+      "ip",
+      "netns",
+      "exec",
+      this.router,
+      ...this.#rt,
+      DENO,
+      "run",
+      "--quiet",
+      "--allow-ffi",
+      "--allow-read",
+      "--allow-env",
+      join(HERE, "delay.ts"),
+      "tbd0",
+      String(oneWay),
+    ]);
+    this.#delay = p;
+    await firstLine(p, "the delay (delay.ts)", 15_000);
+    must(
+      ["ip", "-n", this.router, "-batch", "-"],
+      "rule add pref 100 iif r0 lookup 100\nrule add pref 101 iif r1 lookup 100\n",
+    );
+    let rtts: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      rtts = (
+        await this.runClient(
+          { payloadBytes: 1, chunkBytes: 1, reps: 0, pauseMs: 0, probes: 15 },
+          30_000,
+        )
+      ).probe!.rttMs;
+      const excess = median(rtts) - rttMs;
+      if (Math.abs(excess) <= 0.25) break;
+      oneWay = Math.max(0, oneWay - excess / 2);
+      p.child.stdin!.write(`${oneWay}\n`);
+    }
+    this.oneWayMs = oneWay;
+    return rtts;
+  }
+
+  /** The delayer's own account of its lateness (after `setDelay(0)` or `close()`). */
+  delayStats: string[] = [];
+
+  /** Lines for `ip -batch` that make the router drop everything, and undo it. */
+  get blackhole(): { add: string[]; del: string[] } {
+    return {
+      add: ["rule add pref 10 iif r0 blackhole", "rule add pref 11 iif r1 blackhole"],
+      del: ["rule del pref 10", "rule del pref 11"],
+    };
+  }
+
+  async #startServer(): Promise<void> {
+    const p = start([
+      "ip",
+      "netns",
+      "exec",
+      this.server,
+      ...this.#nice,
+      NODE24,
+      join(HERE, "server.ts"),
+      SERVER_IP,
+    ]);
+    this.#server = p;
+    this.ports = JSON.parse(await firstLine(p, "the server (server.ts)", 15_000));
+  }
+
+  get origin(): string {
+    return `http://${SERVER_IP}:${this.ports.port}`;
+  }
+
+  /** Runs `client.ts` (Node 24) in the client namespace; resolves with its lines. */
+  async runClient(
+    job: Omit<ClientJob, "origin" | "echo"> & { probes?: number },
+    timeoutMs: number,
+  ): Promise<{ probe?: ProbeLine; runs: RunLine[] }> {
+    const { probes, ...rest } = job;
+    const full: ClientJob = {
+      ...rest,
+      origin: this.origin,
+      ...(probes ? { echo: { host: SERVER_IP, port: this.ports.echoPort, count: probes } } : {}),
+    };
+    const p = start([
+      "ip",
+      "netns",
+      "exec",
+      this.client,
+      ...this.#nice,
+      NODE24,
+      join(HERE, "client.ts"),
+      JSON.stringify(full),
+    ]);
+    this.#clients.add(p);
+    try {
+      await waitExit(p, timeoutMs);
+    } finally {
+      this.#clients.delete(p);
+      // A connection the client left behind (an aborted upload closes
+      // normally: its queued bytes would keep the shaped link busy into the
+      // next upload) is reset.
+      run(["ip", "netns", "exec", this.client, "ss", "-K", "-tn", "dst", SERVER_IP]);
+    }
+    if (p.child.exitCode !== 0) {
+      throw new Error(
+        `client.ts failed (exit ${p.child.exitCode ?? "killed"}): ${p.stderr.trim()}`,
+      );
+    }
+    const lines = p.lines.map((l) => JSON.parse(l) as ProbeLine | RunLine);
+    const probe = lines.find((l): l is ProbeLine => l.kind === "probe");
+    return {
+      ...(probe ? { probe } : {}),
+      runs: lines.filter((l): l is RunLine => l.kind === "run"),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    for (const p of this.#clients) stop(p);
+    stop(this.#delay);
+    stop(this.#server);
+    for (const p of [...this.#clients, this.#delay, this.#server]) if (p) await waitExit(p, 3000);
+    if (this.#delay?.stderr) this.delayStats.push(this.#delay.stderr.trim());
+    this.#teardown();
+  }
+
+  #teardown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    process.removeListener("exit", this.#onExit);
+    process.removeListener("SIGINT", this.#onSignal);
+    process.removeListener("SIGTERM", this.#onSignal);
+    // Synchronous: this also runs from the 'exit' event. Kill stragglers by PID first.
+    for (const p of [...this.#clients, this.#delay, this.#server]) {
+      if (p?.child.pid !== undefined && p.child.exitCode === null) {
+        try {
+          process.kill(p.child.pid, "SIGKILL");
+        } catch {}
+      }
+    }
+    for (const ns of [this.client, this.router, this.server]) run(["ip", "netns", "del", ns]);
+  }
+}

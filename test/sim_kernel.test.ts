@@ -1,0 +1,127 @@
+/**
+ * The simulator against the Linux TCP stack (issue 4, "Validation against
+ * reality"), a subset small enough for every `npm test` (~30 s): real
+ * uploads from Node 24's fetch through `createFetch`, over a path shaped by
+ * `tc tbf` with a userspace delay (test/kernel/lab.ts), compared with
+ * `simulateUpload` for the same parameters (test/kernel/validate.ts).
+ * The full grid is `node bench/sim-kernel.ts` (results in bench/README.md).
+ *
+ * Needs root, `ip netns`, `tc tbf`, `ss` and /dev/net/tun; skipped with the
+ * reason otherwise. Congestion control is pinned to Reno in the client's
+ * namespace: its slow start (10 segments, doubling per RTT, no loss) is the
+ * model's.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lab, labSupport } from "./kernel/lab.ts";
+import {
+  type Cell,
+  measureCell,
+  measureStall,
+  OVERSHOOT_EMULATION_BYTES,
+  type StallCell,
+} from "./kernel/validate.ts";
+
+const support = labSupport();
+const why = support.ok ? "" : support.reason;
+if (!support.ok) console.warn(`sim_kernel: kernel validation skipped: ${why}`);
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const REPS = 3;
+
+describe.skipIf(!support.ok)(
+  `simulator vs the Linux TCP stack${support.ok ? "" : ` (skipped: ${why})`}`,
+  () => {
+    let lab: Lab;
+    beforeAll(async () => {
+      lab = await Lab.open();
+      lab.sysctl(lab.client, "net.ipv4.tcp_congestion_control", "reno");
+    }, 30_000);
+    afterAll(async () => {
+      await lab?.close();
+    }, 30_000);
+
+    const check = (cell: Cell) => async () => {
+      const r = await measureCell(lab, cell, REPS);
+      const line = `${cell.payloadBytes / KiB} KiB at ${cell.rateBitsPerSecond / 1e6} Mbit/s, RTT ${cell.rttMs} (${r.rttMeasuredMs.toFixed(1)}) ms: measured ${r.elapsedMs.map((x) => x.toFixed(0)).join("/")} ms, predicted ${r.predictedMs.toFixed(0)} ms (${r.errorPct.toFixed(1)} %), target ${r.target}`;
+      expect(r.pass, line).toBe(true);
+    };
+
+    describe("RTT 0", () => {
+      beforeAll(async () => {
+        await lab.setDelay(0);
+      }, 30_000);
+      it(
+        "1 MiB at 10 Mbit/s (short)",
+        check({ payloadBytes: MiB, rateBitsPerSecond: 10e6, rttMs: 0, chunkBytes: 16 * KiB }),
+        30_000,
+      );
+    });
+
+    describe("RTT 50 ms (userspace delay, calibrated)", () => {
+      beforeAll(async () => {
+        lab.shape(10e6);
+        await lab.setDelay(50);
+      }, 30_000);
+      it(
+        "256 KiB at 10 Mbit/s (short: slow start)",
+        check({
+          payloadBytes: 256 * KiB,
+          rateBitsPerSecond: 10e6,
+          rttMs: 50,
+          chunkBytes: 16 * KiB,
+        }),
+        30_000,
+      );
+      it(
+        "1 MiB at 10 Mbit/s (short)",
+        check({ payloadBytes: MiB, rateBitsPerSecond: 10e6, rttMs: 50, chunkBytes: 16 * KiB }),
+        30_000,
+      );
+      it(
+        "256 KiB at 2 Mbit/s (bulk)",
+        check({ payloadBytes: 256 * KiB, rateBitsPerSecond: 2e6, rttMs: 50, chunkBytes: 16 * KiB }),
+        30_000,
+      );
+
+      const stall: StallCell = {
+        payloadBytes: 4 * MiB,
+        rateBitsPerSecond: 2e6,
+        rttMs: 50,
+        chunkBytes: 16 * KiB,
+        wmemBytes: 256 * KiB,
+        dropAtMs: 2000,
+        writeIdleMs: 1000,
+      };
+      let gaps: { real: number; sim: number; fix: number }[] = [];
+      it("a path that goes silent at 2 s is caught by writeIdle, in reality and in the simulator", async () => {
+        const s = await measureStall(lab, stall, 2);
+        gaps = s.runs.map((r) => ({ real: r.gapMs, sim: r.simGapMs, fix: r.fixGapMs }));
+        for (const r of s.runs) {
+          const line = `drop at ${r.dropMs.toFixed(0)} ms, buffer ${(r.sendBufferBytes / KiB).toFixed(0)} KiB: real ${r.phase} after ${r.detectionMs.toFixed(0)} ms, simulator ${r.simPhase} after ${r.simDetectionMs.toFixed(0)} ms, tolerance ±${s.toleranceMs.toFixed(0)} ms`;
+          expect(r.phase, line).toBe("writeIdle");
+          expect(r.simPhase, line).toBe("writeIdle");
+          expect(Math.abs(r.detectionMs - r.simDetectionMs), line).toBeLessThanOrEqual(
+            s.toleranceMs,
+          );
+        }
+      }, 30_000);
+
+      // A known miss, reported for a model fix (not a wider tolerance): the
+      // kernel refills a woken writer past the buffer, to the end of the TSO
+      // skb that crosses it, so real pull gaps are buffer/3 + ~half a 64 KB
+      // skb, ~40 % longer than the simulator's buffer/3 with a 256 KiB
+      // buffer. Fails today; once sim/upload.ts models the overshoot this
+      // starts passing: then drop `.fails`.
+      it.fails("pull gaps match the simulator's within 15 %", () => {
+        expect(gaps.length).toBeGreaterThan(0);
+        for (const g of gaps) expect(Math.abs(g.real - g.sim) / g.sim).toBeLessThanOrEqual(0.15);
+      });
+      it("pull gaps match buffer/3 + half a TSO skb within 15 % (the proposed fix, emulated)", () => {
+        expect(gaps.length).toBeGreaterThan(0);
+        expect(OVERSHOOT_EMULATION_BYTES).toBeGreaterThan(0);
+        for (const g of gaps) expect(Math.abs(g.real - g.fix) / g.fix).toBeLessThanOrEqual(0.15);
+      });
+    });
+  },
+);
