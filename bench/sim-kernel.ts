@@ -124,9 +124,7 @@ try {
           REPS,
         );
         (tight.get(cc) ?? tight.set(cc, []).get(cc)!).push(t);
-        log(
-          `${cc} tight writeIdle ${t.writeIdleMs} ms: real ${t.real.join(",")} sim ${t.sim} fix ${t.fix}`,
-        );
+        log(`${cc} tight writeIdle ${t.writeIdleMs} ms: real ${t.real.join(",")} sim ${t.sim}`);
       }
     }
   }
@@ -153,11 +151,11 @@ for (const cc of CCS) {
     `\n### A healthy 2 MiB upload under the tightest writeIdle the simulator accepts (+20 ms), \`${cc}\`\n`,
   );
   out.push(
-    "| rate | RTT | payload capacity | writeIdle | real | simulator | with the overshoot fix |\n|---|---|---|---|---|---|---|",
+    "| rate | RTT | payload capacity | writeIdle | real | simulator |\n|---|---|---|---|---|---|",
   );
   for (const t of tight.get(cc) ?? []) {
     out.push(
-      `| ${t.cell.rateBitsPerSecond / 1e6} Mbit/s | ${t.cell.rttMs} ms (${t.rttMeasuredMs.toFixed(1)}) | ${(t.sendBufferBytes / 1024).toFixed(0)} KiB | ${t.writeIdleMs} ms | ${t.real.join(", ")} | ${t.sim} | ${t.fix} |`,
+      `| ${t.cell.rateBitsPerSecond / 1e6} Mbit/s | ${t.cell.rttMs} ms (${t.rttMeasuredMs.toFixed(1)}) | ${(t.sendBufferBytes / 1024).toFixed(0)} KiB | ${t.writeIdleMs} ms | ${t.real.join(", ")} | ${t.sim} |`,
     );
   }
 }

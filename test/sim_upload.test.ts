@@ -495,7 +495,7 @@ describe("trace", () => {
     expect(text).toMatch(/0\.999 s {2}wake {6}queue drained to 2\/3 of the buffer: writable/);
     expect(text).toMatch(/4\.000 s {2}drop {6}the proxy goes silent: no ACKs, no RST/);
     expect(lines.at(-1)).toMatch(
-      /^ {4}6\.923 s {2}timeout {3}writeIdle \(3000 ms\) fired: 1\.41 MB pulled {2}\[/,
+      /^ {4}6\.601 s {2}timeout {3}writeIdle \(3000 ms\) fired: 1\.36 MB pulled {2}\[/,
     );
     expect(formatTrace(trace!, { state: false }).split("\n")[0]).toBe(
       "    0.000 s  write     pulled chunks 1–33, 524 kB into the send buffer",

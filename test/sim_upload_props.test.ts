@@ -6,7 +6,12 @@
  */
 import { fc, it } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
-import { goodputBitsPerSecond, simulateUpload, type UploadParams } from "../sim/mod.ts";
+import {
+  goodputBitsPerSecond,
+  SKB_OVERSHOOT_BYTES,
+  simulateUpload,
+  type UploadParams,
+} from "../sim/mod.ts";
 import { uploadTimeMs } from "../src/mod.ts";
 
 // --- bounds ---------------------------------------------------------------
@@ -97,7 +102,7 @@ describe("conservation", () => {
     ],
     { numRuns: RUNS },
   )(
-    "pulled ≥ queued + acked, nothing decreases, the buffer never overflows, all delivered on success",
+    "pulled ≥ queued + acked, nothing decreases, the buffer never overflows (beyond one skb's overshoot), all delivered on success",
     (path, timeouts, timerLatenessMs) => {
       const r = simulateUpload({ ...path, timeouts, timerLatenessMs, trace: true });
       const trace = r.trace!;
@@ -107,7 +112,8 @@ describe("conservation", () => {
       for (const e of trace) {
         expect(e.atMs).toBeGreaterThanOrEqual(prev.atMs);
         expect(e.handedBytes + slack).toBeGreaterThanOrEqual(e.queuedBytes + e.ackedBytes);
-        expect(e.queuedBytes).toBeLessThanOrEqual(buffer + slack);
+        // A woken writer may overshoot the limit by its skb (as Linux's tcp_sendmsg does).
+        expect(e.queuedBytes).toBeLessThanOrEqual(buffer + SKB_OVERSHOOT_BYTES + slack);
         expect(e.queuedBytes).toBeGreaterThanOrEqual(-slack);
         expect(e.handedBytes).toBeGreaterThanOrEqual(prev.handedBytes);
         expect(e.ackedBytes + slack).toBeGreaterThanOrEqual(prev.ackedBytes);

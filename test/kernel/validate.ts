@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { simulateUpload, type UploadResult } from "../../sim/mod.ts";
+import { SKB_OVERSHOOT_BYTES, simulateUpload, type UploadResult } from "../../sim/mod.ts";
 import type { Limits } from "../../src/mod.ts";
 import type { ProbeLine, RunLine } from "./client.ts";
 import { type Lab, median, TBF_BURST_BYTES } from "./lab.ts";
@@ -198,9 +198,6 @@ export interface StallRun {
   /** Pull gaps before the drop (steady state): real median, simulator. */
   gapMs: number;
   simGapMs: number;
-  /** The simulator with the refill overshoot proposed in the report (emulated, see `OVERSHOOT_EMULATION_BYTES`). */
-  fixDetectionMs: number;
-  fixGapMs: number;
   /** Body bytes handed to the runtime when the timeout fired: real, simulator. */
   bytesSent: number;
   simBytesSent: number;
@@ -214,22 +211,6 @@ export interface StallResult {
   toleranceMs: number;
   pass: boolean;
 }
-
-/**
- * Payload of one skb in the write queue: with TSO/GSO, `tcp_sendmsg` fills
- * the tail skb up to the size goal (min(64 KiB GSO limit, half the peer's
- * largest window) → 45 × 1448 bytes at MTU 1500) and checks the send buffer
- * only before starting a new one. So a refill stops somewhere inside the
- * skb that crosses the limit: the queue overshoots the buffer by half an
- * skb on average, and each wake-up refills buffer/3 + that.
- */
-export const TSO_SKB_PAYLOAD_BYTES = 45 * 1448;
-/**
- * The simulator has no such overshoot; to check the proposed fix without
- * changing `sim/`, a buffer 1.5 skb larger gives the same pull gap
- * ((B + 1.5·S)/3 = B/3 + S/2).
- */
-export const OVERSHOOT_EMULATION_BYTES = 1.5 * TSO_SKB_PAYLOAD_BYTES;
 
 /** Pull bursts: a pull within 2 ms of the previous one is the same wake-up. */
 function wakeTimes(pulls: [number, number][]): number[] {
@@ -258,8 +239,13 @@ export function payloadCapacity(ss: string, sendQ: number): number {
 }
 
 /** The simulator's pull gap: a third of the buffer at the payload rate. */
+/**
+ * The simulator's steady pull gap: a woken writer refills buffer/3 plus half
+ * a TSO skb (`SKB_OVERSHOOT_BYTES`: `tcp_sendmsg` checks the buffer only
+ * before it starts a new skb, so each refill overshoots), at the link rate.
+ */
 function gapOf(bufferBytes: number, bitsPerSecond: number): number {
-  return (bufferBytes / 3 / (bitsPerSecond / 8 / WIRE_PER_PAYLOAD)) * 1000;
+  return ((bufferBytes / 3 + SKB_OVERSHOOT_BYTES) / (bitsPerSecond / 8 / WIRE_PER_PAYLOAD)) * 1000;
 }
 
 export async function measureStall(lab: Lab, cell: StallCell, reps: number): Promise<StallResult> {
@@ -290,13 +276,6 @@ export async function measureStall(lab: Lab, cell: StallCell, reps: number): Pro
       }
       const sendBufferBytes = payloadCapacity(r.ssAfterDrop, r.queuedAfterDropBytes);
       const sim = predict(cell, rttMeasuredMs, sendBufferBytes, timeouts, r.dropMs);
-      const fix = predict(
-        cell,
-        rttMeasuredMs,
-        sendBufferBytes + OVERSHOOT_EMULATION_BYTES,
-        timeouts,
-        r.dropMs,
-      );
       const wakes = wakeTimes(r.pulls.filter(([t]) => t < r.dropMs!));
       // Steady state: skip the first few wakes (slow start, autotuning).
       const realGaps = gaps(wakes).slice(2);
@@ -312,8 +291,6 @@ export async function measureStall(lab: Lab, cell: StallCell, reps: number): Pro
         simLastPullMs: simLastPull,
         gapMs: realGaps.length ? median(realGaps) : Number.NaN,
         simGapMs: gapOf(sendBufferBytes, cell.rateBitsPerSecond),
-        fixDetectionMs: fix.stallDetectionMs ?? Number.NaN,
-        fixGapMs: gapOf(sendBufferBytes + OVERSHOOT_EMULATION_BYTES, cell.rateBitsPerSecond),
         bytesSent: r.bytesSent,
         simBytesSent: sim.bytesSent,
       });
@@ -334,14 +311,14 @@ export async function measureStall(lab: Lab, cell: StallCell, reps: number): Pro
 
 export function stallTable(results: StallResult[]): string {
   const head =
-    "| payload | rate | RTT (measured) | tcp_wmem → payload capacity | drop at | writeIdle | fired: real / sim | detection: real | sim | diff | pull gap: real / sim | tolerance | pass | with the overshoot fix: detection, diff, gap | handed over at the timeout: real / sim |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+    "| payload | rate | RTT (measured) | tcp_wmem → payload capacity | drop at | writeIdle | fired: real / sim | detection: real | sim | diff | pull gap: real / sim | tolerance | pass | handed over at the timeout: real / sim |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
   const rows: string[] = [];
   const signed = (x: number): string => `${x >= 0 ? "+" : ""}${x.toFixed(0)}`;
   for (const s of results) {
     const c = s.cell;
     for (const r of s.runs) {
       rows.push(
-        `| ${formatSize(c.payloadBytes)} | ${c.rateBitsPerSecond / 1e6} Mbit/s | ${c.rttMs} ms (${s.rttMeasuredMs.toFixed(1)}) | ${formatSize(c.wmemBytes)} → ${(r.sendBufferBytes / 1024).toFixed(0)} KiB | ${r.dropMs.toFixed(0)} ms | ${c.writeIdleMs} ms | ${r.phase} / ${r.simPhase} | ${r.detectionMs.toFixed(0)} ms | ${r.simDetectionMs.toFixed(0)} ms | ${signed(r.detectionMs - r.simDetectionMs)} ms | ${r.gapMs.toFixed(0)} / ${r.simGapMs.toFixed(0)} ms | ±${s.toleranceMs.toFixed(0)} ms | ${s.pass ? "yes" : "**no**"} | ${r.fixDetectionMs.toFixed(0)} ms, ${signed(r.detectionMs - r.fixDetectionMs)} ms, ${r.fixGapMs.toFixed(0)} ms | ${(r.bytesSent / 1024).toFixed(0)} / ${(r.simBytesSent / 1024).toFixed(0)} KiB |`,
+        `| ${formatSize(c.payloadBytes)} | ${c.rateBitsPerSecond / 1e6} Mbit/s | ${c.rttMs} ms (${s.rttMeasuredMs.toFixed(1)}) | ${formatSize(c.wmemBytes)} → ${(r.sendBufferBytes / 1024).toFixed(0)} KiB | ${r.dropMs.toFixed(0)} ms | ${c.writeIdleMs} ms | ${r.phase} / ${r.simPhase} | ${r.detectionMs.toFixed(0)} ms | ${r.simDetectionMs.toFixed(0)} ms | ${signed(r.detectionMs - r.simDetectionMs)} ms | ${r.gapMs.toFixed(0)} / ${r.simGapMs.toFixed(0)} ms | ±${s.toleranceMs.toFixed(0)} ms | ${s.pass ? "yes" : "**no**"} | ${(r.bytesSent / 1024).toFixed(0)} / ${(r.simBytesSent / 1024).toFixed(0)} KiB |`,
       );
     }
   }
@@ -366,10 +343,9 @@ export interface TightIdleResult {
   sendBufferBytes: number;
   /** The limit used: the simulator's smallest safe one + `marginMs`. */
   writeIdleMs: number;
-  /** Real outcomes ("ok" or the phase that fired), the simulator's, and with the fix. */
+  /** Real outcomes ("ok" or the phase that fired), and the simulator's. */
   real: string[];
   sim: string;
-  fix: string;
   /** The longest pull gap of the real uploads that finished (0 if none did). */
   maxGapMs: number;
 }
@@ -425,7 +401,6 @@ export async function measureTightIdle(
     writeIdleMs,
     real,
     sim: show(predict(cell, rttMs, sendBufferBytes, timeouts)),
-    fix: show(predict(cell, rttMs, sendBufferBytes + OVERSHOOT_EMULATION_BYTES, timeouts)),
     maxGapMs,
   };
 }
