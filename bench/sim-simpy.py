@@ -31,6 +31,7 @@ INF = math.inf
 SEGMENT_PAYLOAD = 1448
 SEGMENT_WIRE = 1514
 INITIAL_WINDOW = 10 * SEGMENT_PAYLOAD
+SKB_OVERSHOOT_BYTES = 45 * SEGMENT_PAYLOAD / 2
 
 # sim/_link.ts: limit codes and the curve's layout (t, x, rate, info).
 LIMIT_LINK, LIMIT_PEAK, LIMIT_SHAPER, LIMIT_TARPIT, LIMIT_WINDOW, LIMIT_ACKS, LIMIT_NONE = range(7)
@@ -325,7 +326,8 @@ def simulate_upload(p):
     drop_at = INF if p.get("dropAtMs") is None else p["dropAtMs"]
     limits = p["timeouts"]
     wake_queue = 2 * buffer / 3
-    free_at_wake = buffer - wake_queue
+    # tcp_sendmsg's overshoot: half a TSO skb past the buffer (sim/upload.ts SKB_OVERSHOOT_BYTES)
+    free_at_wake = buffer - wake_queue + SKB_OVERSHOOT_BYTES
     cut = drop_at - rtt / 2
     sent = build_send_curve(0, payload, client, proxy, rtt, True, min(INF, math.floor(wake_queue)), cut)
     headers_at = sent.end_ms + rtt
