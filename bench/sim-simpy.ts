@@ -23,9 +23,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
-import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
-import { simulateUpload, type UploadParams, type UploadResult, VirtualClock } from "../sim/mod.ts";
+import { simulateUpload, type UploadResult, VirtualClock } from "../sim/mod.ts";
+import { uploadPaths } from "./_upload_paths.ts";
 
 const COUNT = Number(process.argv[2] ?? 100_000);
 const PYTHON = "/usr/bin/python3";
@@ -58,25 +57,7 @@ if (!hasSimpy()) {
 }
 
 // The same paths as bench/sim-upload.ts (same seed, same draws).
-const PAYLOAD = 2_400_000;
-const CHUNK = 16 * 1024;
-const SEED = 20_261_122;
-const rng = xoroshiro128plus(SEED);
-const logUniform = (min: number, max: number): number => min * (max / min) ** uniformFloat64(rng);
-const timeouts = { writeIdle: 2000, total: 60_000 };
-const paths: UploadParams[] = [];
-for (let i = 0; i < COUNT; i++) {
-  paths.push({
-    payloadBytes: PAYLOAD,
-    chunkBytes: CHUNK,
-    clientBitsPerSecond: logUniform(10e6, 1e9),
-    proxyBitsPerSecond: logUniform(0.5e6, 50e6),
-    rttMs: logUniform(10, 300),
-    sendBufferBytes: Math.round(logUniform(128 * 1024, 4 * 1024 * 1024)),
-    dropAtMs: uniformFloat64(rng) < 0.05 ? logUniform(100, 20_000) : Number.POSITIVE_INFINITY,
-    timeouts,
-  });
-}
+const paths = uploadPaths(COUNT);
 
 // Events per upload: the engine's own count of events run (cancelled ones
 // are skipped, not run), read by wrapping VirtualClock.run in an untimed pass.
