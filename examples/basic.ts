@@ -6,7 +6,7 @@
  * connection. A timeout becomes a 504 `application/problem+json` naming the
  * phase; `Server-Timing` shows where the time went.
  *
- * Run: `node examples/basic.ts` (Node 24), or `npm start` for the guided demo.
+ * Run: `node examples/basic.ts` (Node 24), or `npm run demo` for the guided demo.
  */
 import { Hono } from "hono";
 import { type TimeboundEnv, timebound } from "../src/hono.ts";

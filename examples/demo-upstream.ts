@@ -12,7 +12,7 @@
  *
  * Every route stops when its client goes away, so nothing outlives a demo.
  *
- * Run alone: `node examples/demo-upstream.ts` (Node 24; `npm start` runs the
+ * Run alone: `node examples/demo-upstream.ts` (Node 24; `npm run demo` runs the
  * whole demo).
  */
 import { Hono } from "hono";

@@ -1,5 +1,5 @@
 /**
- * `npm start`: the basic example against the built-in demo upstream, on
+ * `npm run demo`: the basic example against the built-in demo upstream, on
  * local ports. It prints curl commands, sends a few requests itself and
  * shows, per route, the status, the phase that timed out and the
  * `Server-Timing` header — then exits. `--serve` keeps both servers running.
@@ -73,5 +73,5 @@ if (serveOn) {
 } else {
   await api.close();
   await upstream.close();
-  console.log("Done. `npm start -- --serve` keeps the servers running.");
+  console.log("Done. `npm run demo -- --serve` keeps the servers running.");
 }
