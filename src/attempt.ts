@@ -13,6 +13,7 @@ import {
   type WatchedResponse,
   watchResponse,
 } from "./body.ts";
+import type { BreakerTicket } from "./breaker.ts";
 import type { Clock } from "./clock.ts";
 import { redactUrl, TimeoutError } from "./errors.ts";
 import type { ResolvedLimits, UploadProgress } from "./policy.ts";
@@ -50,7 +51,12 @@ export interface AttemptInit {
   chunkSize: number;
   onProgress: ((progress: UploadProgress) => void) | undefined;
   onTimeout: ((error: TimeoutError) => void) | undefined;
-  onEnd: (end: AttemptEnd) => void;
+  /** Told once when the attempt is over (an object, not a closure: one fewer allocation per request). */
+  owner: { attemptEnded(attempt: Attempt, end: AttemptEnd): void };
+  /** The circuit breaker's admission, settled by the owner. */
+  ticket: BreakerTicket | undefined;
+  /** Whether this attempt holds a retry-budget slot, given back by the owner. */
+  retrySlot: boolean;
 }
 
 /**
@@ -90,6 +96,11 @@ export class Attempt {
     });
   }
 
+  /** The admission the owner settles when the attempt is over. */
+  get admission(): { ticket: BreakerTicket | undefined; retrySlot: boolean } {
+    return this.init;
+  }
+
   /** Whether the attempt is over (its body ended, or it failed). */
   get over(): boolean {
     return this.ended;
@@ -117,7 +128,7 @@ export class Attempt {
   private end(error: unknown): void {
     if (this.ended) return;
     this.ended = true;
-    this.init.onEnd({ error, status: this.status, byCaller: this.byCaller });
+    this.init.owner.attemptEnded(this, { error, status: this.status, byCaller: this.byCaller });
   }
 
   /**

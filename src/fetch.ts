@@ -225,7 +225,7 @@ class Call {
   }
 
   private startAttempt(n: number): Attempt {
-    const { policy, clock, budget } = this.shared;
+    const { policy, clock } = this.shared;
     const breaker = policy.breaker;
     const ticket: BreakerTicket | undefined = breaker?.admit(this.origin);
     const isRetry = this.slot;
@@ -247,15 +247,21 @@ class Call {
       chunkSize: policy.upload.chunkSize,
       onProgress: this.onProgress,
       onTimeout: this.onTimeout,
-      onEnd: (end: AttemptEnd) => {
-        if (ticket) breaker!.settle(ticket, outcome(end));
-        if (isRetry) budget?.release(this.origin);
-        if (this.handedOver === attempt) this.finish();
-      },
+      owner: this,
+      ticket,
+      retrySlot: isRetry,
     });
     this.current = attempt;
     if (this.callerAborted) attempt.abort(this.callerReason);
     return attempt;
+  }
+
+  /** An attempt is over: settle its breaker ticket and budget slot; a handed-over one ends the call. */
+  attemptEnded(attempt: Attempt, end: AttemptEnd): void {
+    const { ticket, retrySlot } = attempt.admission;
+    if (ticket) this.shared.policy.breaker!.settle(ticket, outcome(end));
+    if (retrySlot) this.shared.budget?.release(this.origin);
+    if (this.handedOver === attempt) this.finish();
   }
 
   private handOver(attempt: Attempt, res: Response): Response {
