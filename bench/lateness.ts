@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
+import { workerdConfig } from "../test/_workerd.ts";
 import {
   bin,
   fix,
@@ -95,22 +96,7 @@ function freePort(): Promise<number> {
 async function runWorkerd(dir: string, input: ProbeInput): Promise<ProbeResult> {
   const date = /(\d{4}-\d{2}-\d{2})/.exec(firstLine(bin("workerd")))?.[1] ?? "2025-01-01";
   const port = await freePort();
-  writeFileSync(
-    join(dir, "config.capnp"),
-    `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["public", "private", "local"])),
-  ],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
-);
-const worker :Workerd.Worker = (
-  modules = [(name = "worker.mjs", esModule = embed "worker.mjs")],
-  compatibilityDate = "${date}",
-);
-`,
-  );
+  writeFileSync(join(dir, "config.capnp"), workerdConfig(port, date));
   const child = start(bin("workerd"), ["serve", join(dir, "config.capnp")]);
   child.stdin!.end();
   let log = "";

@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { workerdConfig } from "../_workerd.ts";
 import type { Env, RunnerEvent } from "./runner.ts";
 import { startServers } from "./servers.ts";
 
@@ -205,22 +206,7 @@ async function runWorkerd(
   const date = /(\d{4}-\d{2}-\d{2})/.exec(workerdVersion())?.[1];
   if (!date) return `cannot read a date from \`workerd --version\`: ${workerdVersion()}`;
   const port = await freePort();
-  writeFileSync(
-    join(dir, "config.capnp"),
-    `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["public", "private", "local"])),
-  ],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
-);
-const worker :Workerd.Worker = (
-  modules = [(name = "worker.mjs", esModule = embed "worker.mjs")],
-  compatibilityDate = "${date}",
-);
-`,
-  );
+  writeFileSync(join(dir, "config.capnp"), workerdConfig(port, date));
   const child = start(bin("workerd"), ["serve", join(dir, "config.capnp")]);
   let stderr = "";
   const collect = (b: Buffer) => {
