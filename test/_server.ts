@@ -11,15 +11,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts a server on 127.0.0.1 with `routes` keyed by path. */
-export async function startServer(routes: Record<string, Handler>): Promise<TestServer> {
+/**
+ * Listens on 127.0.0.1 (an ephemeral port) and tracks sockets, so that
+ * `close()` ends keep-alive connections too and tests leave nothing open.
+ */
+export async function listenTracked(
+  server: Server,
+): Promise<{ url: string; sockets: Set<Socket>; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
-    const route = routes[path];
-    if (route) route(req, res);
-    else res.writeHead(404).end();
-  });
   server.on("connection", (s) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
@@ -28,13 +27,25 @@ export async function startServer(routes: Record<string, Handler>): Promise<Test
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    openSockets: () => sockets.size,
+    sockets,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
   };
+}
+
+/** Starts a server on 127.0.0.1 with `routes` keyed by path. */
+export async function startServer(routes: Record<string, Handler>): Promise<TestServer> {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const route = routes[path];
+    if (route) route(req, res);
+    else res.writeHead(404).end();
+  });
+  const { url, sockets, close } = await listenTracked(server);
+  return { url, openSockets: () => sockets.size, close };
 }
 
 /** Sends `byte` every `everyMs` until the client goes away (bounded by `maxMs`). */

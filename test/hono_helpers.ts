@@ -9,6 +9,9 @@ import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
 
 export { countingClock } from "./_clock.ts";
+
+import { listenTracked } from "./_server.ts";
+
 export { trickle } from "./_server.ts";
 
 /** What the in-process upstream saw of one request. */
@@ -145,7 +148,6 @@ export async function startUpstream(
   const seen: SeenRequest[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
   let live = 0;
-  const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     live++;
     const path = req.url ?? "/";
@@ -164,23 +166,14 @@ export async function startUpstream(
     if (handler) handler(req, res);
     else res.writeHead(404).end();
   });
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenTracked(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     seen,
     live: () => live,
     arrived: (n) =>
       seen.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve })),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 
