@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import module from "node:module";
 import { dirname } from "node:path";
 import process from "node:process";
@@ -1032,10 +1032,27 @@ function probeCommand(): Command {
 
 // --- program -------------------------------------------------------------
 
+/** This package's version: the nearest package.json named "timebound" above this file (sim/ or dist/sim/). */
+function packageVersion(): string {
+  for (let dir = new URL(".", import.meta.url); ; ) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8"));
+      if (pkg.name === "timebound") return String(pkg.version);
+    } catch {
+      // no package.json here: look one level up
+    }
+    const up = new URL("..", dir);
+    if (up.href === dir.href) return "unknown";
+    dir = up;
+  }
+}
+
 export function program(): Command {
-  const p = new Command("timebound").description(
-    "Plan timeouts before you ship: simulate uploads, sweep chunk sizes and limits, bound the worst case, model capacity",
-  );
+  const p = new Command("timebound")
+    .description(
+      "Plan timeouts before you ship: simulate uploads, sweep chunk sizes and limits, bound the worst case, model capacity",
+    )
+    .version(packageVersion(), "-V, --version", "print the version");
   p.addCommand(simCommand());
   p.addCommand(sweepCommand());
   p.addCommand(recommendCommand());
