@@ -2,7 +2,8 @@
  * Real loopback servers for the conformance suite, run by the orchestrator
  * (Node). Each route is one fault the library must handle. A request carries
  * `?id=…`; `GET /_stats?id=…` tells a client in any runtime what the server
- * saw for that id, and `GET /_sockets?prefix=…` which of its sockets are
+ * saw for that id, `GET /_rec?id=…` what `/rec` recorded of each request
+ * (the differential suite), and `GET /_sockets?prefix=…` which of its sockets are
  * still open. Every loop here is bounded in count and in time, and `close()`
  * ends all of it.
  *
@@ -29,6 +30,32 @@ export interface IdStats {
   closedAfterMs?: number;
   /** How many responses of this id were left unfinished by a closed connection. */
   cutOff: number;
+}
+
+/**
+ * What the `/rec` route saw of one request (the differential suite): one
+ * entry per arrival of an id, so a followed redirect shows each hop.
+ */
+export interface RecRecord {
+  method: string;
+  /** Path and query as sent. */
+  path: string;
+  httpVersion: string;
+  /**
+   * Every request header (names lower-cased, sorted; a repeated header's
+   * values joined with " | "). A multipart boundary is replaced by
+   * `<boundary>`: it is random per request.
+   */
+  headers: Record<string, string>;
+  /** Length of the multipart boundary, when there is one (its value is random). */
+  boundaryLength?: number;
+  /** The body's multipart delimiter is the boundary of the content type. */
+  boundaryMatches?: boolean;
+  /** The body arrived to its end (false: the client left mid-body). */
+  complete: boolean;
+  bodyBytes: number;
+  /** sha256 of the body, with a multipart boundary replaced by `<boundary>`. */
+  sha256?: string;
 }
 
 /** The running servers. */
@@ -68,6 +95,7 @@ interface SocketState {
 /** Starts both servers on 127.0.0.1 with OS-chosen ports. */
 export async function startServers(): Promise<Servers> {
   const stats = new Map<string, IdStats>();
+  const recs = new Map<string, RecRecord[]>();
   const firstArrival = new Map<string, number>();
   const sockets = new Map<Socket, SocketState>();
   const holes = new Map<Socket, { id?: string }>();
@@ -292,6 +320,10 @@ export async function startServers(): Promise<Servers> {
         });
         return;
       }
+      case "/rec": {
+        recordRequest(req, id, recs, () => answerRec(url, req, res, countOut));
+        return;
+      }
       case "/sink": {
         req.on("end", () => {
           const body = JSON.stringify({ bytes: s.bytesReceived, sha256: s.sha256 });
@@ -316,6 +348,10 @@ export async function startServers(): Promise<Servers> {
     };
     if (route === "/_stats") {
       json(stats.get(url.searchParams.get("id") ?? "") ?? null);
+      return;
+    }
+    if (route === "/_rec") {
+      json(recs.get(url.searchParams.get("id") ?? "") ?? []);
       return;
     }
     if (route === "/_sockets") {
@@ -414,4 +450,136 @@ function port(server: Server): number {
   const a = server.address();
   if (a === null || typeof a === "string") throw new Error("server has no port");
   return a.port;
+}
+
+/**
+ * Records a request for the differential suite (`/rec`): its method, path,
+ * headers and body hash, at arrival, completed when the body ends; then
+ * calls `answer` (not called if the client leaves mid-body).
+ */
+function recordRequest(
+  req: IncomingMessage,
+  id: string,
+  recs: Map<string, RecRecord[]>,
+  answer: () => void,
+): void {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!.toLowerCase();
+    const value = req.rawHeaders[i + 1]!;
+    headers[name] = name in headers ? `${headers[name]} | ${value}` : value;
+  }
+  const boundary = /;\s*boundary="?([^";]+)"?/i.exec(headers["content-type"] ?? "")?.[1];
+  if (boundary !== undefined) {
+    headers["content-type"] = headers["content-type"]!.replace(boundary, "<boundary>");
+  }
+  const sorted: Record<string, string> = {};
+  for (const k of Object.keys(headers).sort()) sorted[k] = headers[k]!;
+  const rec: RecRecord = {
+    method: req.method ?? "",
+    path: req.url ?? "",
+    httpVersion: req.httpVersion,
+    headers: sorted,
+    ...(boundary !== undefined ? { boundaryLength: boundary.length } : {}),
+    complete: false,
+    bodyBytes: 0,
+  };
+  const list = recs.get(id) ?? [];
+  recs.set(id, list);
+  list.push(rec);
+  const chunks: Buffer[] = [];
+  req.on("data", (chunk: Buffer) => {
+    chunks.push(chunk);
+    rec.bodyBytes += chunk.length;
+  });
+  req.on("end", () => {
+    let body = Buffer.concat(chunks);
+    if (boundary !== undefined) {
+      // The body's own delimiter (its first line) may not be the header's:
+      // undici re-encodes a FormData on a 307/308 with a new boundary.
+      let text = body.toString("latin1");
+      const own = /^--([^\r\n]+)\r\n/.exec(text)?.[1];
+      rec.boundaryMatches = own === boundary;
+      if (own !== undefined) text = text.replaceAll(own, "<boundary>");
+      body = Buffer.from(text.replaceAll(boundary, "<boundary>"), "latin1");
+    }
+    rec.sha256 = createHash("sha256").update(body).digest("hex");
+    rec.complete = true;
+    answer();
+  });
+}
+
+/** A fixed response body (the same for every id, so runs compare). */
+function recBody(size: number): Buffer {
+  const out = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) out[i] = (i * 31 + 7) & 0xff;
+  return out;
+}
+
+/**
+ * The answer of `/rec`, by query: `redirect=<code>&loc=<url>` answers that
+ * redirect; else `status` (200) with `text` (a status text, sent as UTF-8
+ * bytes; `enc=latin1` sends it as Latin-1) and `size` body bytes (32).
+ * `raw=1` writes the response itself on the socket (`Connection: close`),
+ * for what Node's server refuses to send (a status text outside Latin-1).
+ * The date is not sent (it would differ between runs).
+ */
+function answerRec(
+  url: URL,
+  req: IncomingMessage,
+  res: ServerResponse,
+  countOut: (n: number) => void,
+): void {
+  if (res.destroyed) return;
+  res.sendDate = false;
+  const p = url.searchParams;
+  const redirect = p.get("redirect");
+  if (redirect !== null) {
+    const body = "redirecting";
+    res.writeHead(Number(redirect), {
+      location: p.get("loc") ?? "/",
+      "content-type": "text/plain",
+      "content-length": body.length,
+    });
+    res.end(body);
+    countOut(body.length);
+    return;
+  }
+  const status = Number(p.get("status") ?? 200);
+  const text = p.get("text");
+  const size = Math.min(Number(p.get("size") ?? 32), 8 * 1024 * 1024);
+  const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+  const body = noBody ? Buffer.alloc(0) : recBody(size);
+  const send = req.method === "HEAD" ? Buffer.alloc(0) : body;
+  if (p.get("raw") === "1") {
+    const reason = Buffer.from(text ?? "", p.get("enc") === "latin1" ? "latin1" : "utf8");
+    const head = Buffer.concat([
+      Buffer.from(`HTTP/1.1 ${status} `, "latin1"),
+      reason,
+      Buffer.from(
+        "\r\ncontent-type: application/octet-stream\r\nx-diff: raw\r\n" +
+          (noBody ? "" : `content-length: ${body.length}\r\n`) +
+          "connection: close\r\n\r\n",
+        "latin1",
+      ),
+    ]);
+    req.socket.end(Buffer.concat([head, send]));
+    countOut(send.length);
+    return;
+  }
+  const headers: Record<string, string | number | string[]> = {
+    "content-type": "application/octet-stream",
+    "cache-control": "no-store",
+    "x-diff": "one",
+    "x-dup": ["a", "b"],
+    "set-cookie": ["s=1; Path=/", "t=2; Path=/; HttpOnly"],
+  };
+  if (!noBody) headers["content-length"] = body.length;
+  if (text !== null) {
+    res.writeHead(status, Buffer.from(text, "utf8").toString("latin1"), headers);
+  } else {
+    res.writeHead(status, headers);
+  }
+  res.end(send);
+  countOut(send.length);
 }

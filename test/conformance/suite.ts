@@ -6,5 +6,6 @@
  */
 import "./cases.ts";
 import "./resilience.ts";
+import "./differential.ts";
 import "./middleware.ts";
 import "./leftovers.ts";
