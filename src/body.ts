@@ -1,19 +1,15 @@
 /**
- * Bodies under the watchdog: request bodies streamed in chunks (each pull is
- * write progress), and response bodies whose reads are read progress.
+ * Request bodies under the watchdog: streamed in chunks, each pull is write
+ * progress.
  *
  * @module
  */
 import type { UploadProgress } from "./policy.ts";
+import { callSafely } from "./report.ts";
+import type { Body } from "./source.ts";
 import type { Watchdog } from "./watchdog.ts";
 
 const noop = (): void => {};
-
-/** Statuses whose responses cannot carry a body (Fetch standard, "null body status"). */
-const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
-
-/** A request body as fetch accepts it. */
-export type Body = NonNullable<RequestInit["body"]>;
 
 /** A body as bytes or a stream, ready to be chunked; `contentType` is what fetch would have set. */
 export interface Streamable {
@@ -48,6 +44,10 @@ export function streamable(body: Body, threshold: number): Streamable | undefine
   if (typeof Blob !== "undefined" && body instanceof Blob) {
     if (body.size <= threshold) return undefined;
     return { source: body.stream(), size: body.size, contentType: body.type || undefined };
+  }
+  if (body instanceof URLSearchParams) {
+    const s = streamable(body.toString(), threshold);
+    return s && { ...s, contentType: "application/x-www-form-urlencoded;charset=UTF-8" };
   }
   return undefined;
 }
@@ -88,7 +88,8 @@ export function upload(from: Streamable, init: UploadInit): Upload {
     c.enqueue(piece);
     sent += piece.byteLength;
     wd.wrote(piece.byteLength);
-    onProgress?.({ bytesSent: sent, totalBytes: total });
+    // A throw from the caller's hook is reported; it never stops the upload.
+    if (onProgress) callSafely(onProgress, { bytesSent: sent, totalBytes: total });
   };
   const finish = (c: ReadableStreamDefaultController<Uint8Array>): void => {
     c.close();
@@ -159,104 +160,6 @@ export function upload(from: Streamable, init: UploadInit): Upload {
       if (reader) reader.cancel(reason).catch(noop);
       else if (source instanceof ReadableStream && !source.locked)
         source.cancel(reason).catch(noop);
-    },
-  };
-}
-
-/** A watched response and the switch that fails its body. */
-export interface WatchedResponse {
-  response: Response;
-  /** Errors the body with `reason` (a timeout or the caller's abort) and releases the connection. */
-  fail(reason: unknown): void;
-}
-
-/**
- * Wraps a response so every body read is read progress. The result keeps
- * `status`, `statusText`, `headers`, `url`, `redirected` and `type`. Reading
- * to the end or cancelling (`onEnd(undefined)`), or an error (`onEnd(error)`),
- * ends the watchdog.
- * `mapError` turns a read error into what the caller sees (the timeout or the
- * caller's own abort reason instead of a generic AbortError).
- */
-export function watchResponse(
-  res: Response,
-  wd: Watchdog,
-  mapError: (error: unknown) => unknown,
-  onEnd: (error: unknown) => void,
-): WatchedResponse {
-  const body = res.body;
-  if (body === null || NULL_BODY_STATUS.has(res.status)) {
-    body?.cancel().catch(noop);
-    wd.end();
-    onEnd(undefined);
-    return { response: res, fail: noop };
-  }
-  const reader = body.getReader();
-  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
-  let ended = false;
-  const end = (error: unknown): void => {
-    if (ended) return;
-    ended = true;
-    wd.end();
-    onEnd(error);
-  };
-  const stream = new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        ctrl = c;
-      },
-      // Not an async function: one promise per read instead of two, on the
-      // path every response chunk takes.
-      pull(c) {
-        wd.readWait();
-        return reader.read().then(
-          (r) => {
-            if (ended) return; // failed while we waited; the stream is already errored
-            if (r.done) {
-              end(undefined);
-              c.close();
-              return;
-            }
-            wd.read(r.value.byteLength);
-            if (ended) return; // that read found a deadline passed: fail() has run
-            c.enqueue(r.value);
-          },
-          (error: unknown) => {
-            if (ended) return;
-            const reason = mapError(error);
-            end(reason);
-            c.error(reason);
-          },
-        );
-      },
-      cancel(reason) {
-        end(undefined);
-        return reader.cancel(reason).catch(noop);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  const out = new Response(stream, {
-    status: res.status,
-    statusText: res.statusText,
-    headers: res.headers,
-  });
-  Object.defineProperties(out, {
-    url: { value: res.url },
-    redirected: { value: res.redirected },
-    type: { value: res.type },
-  });
-  return {
-    response: out,
-    fail(reason) {
-      if (ended) return;
-      end(reason);
-      try {
-        ctrl.error(reason);
-      } catch {
-        // Already closed or errored: nothing to tell the caller.
-      }
-      reader.cancel(reason).catch(noop);
     },
   };
 }

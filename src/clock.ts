@@ -14,8 +14,12 @@ export type TimerHandle = unknown;
 export interface Clock {
   /** Milliseconds on a monotonic scale (the origin is arbitrary). */
   now(): number;
-  /** Calls `fn` once, `ms` milliseconds from now. */
-  setTimer(fn: () => void, ms: number): TimerHandle;
+  /**
+   * Calls `fn` once, `ms` milliseconds from now. A `background` timer must not
+   * keep the process alive on its own (a deadline guarding I/O: the I/O keeps
+   * the process alive while it matters).
+   */
+  setTimer(fn: () => void, ms: number, background?: boolean): TimerHandle;
   /** Cancels a timer; a handle that already fired or was cleared is ignored. */
   clearTimer(handle: TimerHandle): void;
 }
@@ -34,6 +38,13 @@ export interface Clock {
  */
 export const realClock: Clock = {
   now: () => performance.now(),
-  setTimer: (fn, ms) => setTimeout(fn, ms),
+  setTimer: (fn, ms, background) => {
+    const handle = setTimeout(fn, ms);
+    // Node, Bun and Deno (2.x) timers have unref(); workerd's are numbers and
+    // never hold a worker open. A script that checks only `res.status` exits at
+    // once, as with bare fetch, not when `total` would pass.
+    if (background) (handle as { unref?: () => void }).unref?.();
+    return handle;
+  },
   clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

@@ -30,7 +30,18 @@ export interface TimeoutDetails {
   direction?: "upload" | "download";
   /** For `minRate`: the required bytes per window. */
   minBytes?: number;
+  /**
+   * Who set the limit that passed: `"policy"` (the options of `createFetch`
+   * or the call), or `"caller"` — a budget a remote caller sent (an inbound
+   * deadline header, `init.callerBudget`). A caller's short budget is the
+   * caller's doing: such a timeout is no evidence against the upstream.
+   * @default "policy"
+   */
+  limitSource?: LimitSource;
 }
+
+/** Who set a limit: the service's own policy, or a remote caller's budget. */
+export type LimitSource = "policy" | "caller";
 
 const PHASE_TEXT: Record<Phase, string> = {
   total: "total deadline",
@@ -64,6 +75,7 @@ export class TimeoutError extends Error {
   readonly method: string;
   readonly direction: "upload" | "download" | undefined;
   readonly minBytes: number | undefined;
+  readonly limitSource: LimitSource;
 
   constructor(details: TimeoutDetails, options?: { cause?: unknown }) {
     super(messageFor(details), options);
@@ -77,6 +89,7 @@ export class TimeoutError extends Error {
     this.method = details.method;
     this.direction = details.direction;
     this.minBytes = details.minBytes;
+    this.limitSource = details.limitSource ?? "policy";
   }
 }
 

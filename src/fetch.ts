@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { Attempt, type AttemptEnd } from "./attempt.ts";
-import type { Body } from "./body.ts";
-import type { BreakerTicket } from "./breaker.ts";
+import { Attempt, type AttemptEnd, type BodyPlan } from "./attempt.ts";
 import { type Clock, realClock } from "./clock.ts";
-import { isTimeoutError, TimeoutError } from "./errors.ts";
+import type { Duration } from "./duration.ts";
+import { isTimeoutError, type LimitSource, TimeoutError } from "./errors.ts";
+import { lengthFraming } from "./framing.ts";
 import {
   type Limits,
   type Policy,
@@ -20,8 +20,9 @@ import {
   type UploadProgress,
 } from "./policy.ts";
 import { backoffMs, isIdempotent, RetryBudget, retryAfterMs } from "./retry.ts";
-import { bodySizeOf } from "./route.ts";
+import { type Body, bodySizeBound, bodySizeOf, isReplayable } from "./source.ts";
 import { attachTimings, createTimings, restartTimings, type Timings } from "./timings.ts";
+import { durationOption } from "./validate.ts";
 
 /** `RequestInit` plus per-call limits. */
 export interface TimeboundInit extends RequestInit {
@@ -34,6 +35,12 @@ export interface TimeboundInit extends RequestInit {
    * awaiting code sees it (e.g. to tag it for a framework's error handler).
    */
   onTimeout?: (error: TimeoutError) => void;
+  /**
+   * A budget a remote caller sent (an inbound deadline header): it can only
+   * shorten `total`, and a timeout it causes is the caller's doing — marked
+   * `limitSource: "caller"`, never counted against the upstream by the breaker.
+   */
+  callerBudget?: Duration;
   /** Required by Node when `body` is a stream; timebound sets it for you. */
   duplex?: "half";
 }
@@ -80,6 +87,11 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
     needsOrigin: policy.breaker !== undefined || budget !== undefined,
   };
   return function timeboundFetch(input, init) {
+    const signal = init?.signal;
+    if (signal != null && typeof (signal as AbortSignal).addEventListener !== "function") {
+      // Not a signal: the wrapped fetch rejects it with its own error, as bare fetch would.
+      return nativeRejection(shared, input, init);
+    }
     try {
       return new Call(shared, input, init).run();
     } catch (error) {
@@ -97,6 +109,47 @@ interface Shared {
   needsOrigin: boolean;
 }
 
+/** Hands a request fetch itself rejects (a `signal` that is no signal) to the wrapped fetch, for its own error. */
+function nativeRejection(
+  shared: Shared,
+  input: RequestInfo | URL,
+  init: TimeboundInit | undefined,
+): Promise<Response> {
+  const {
+    timeouts: _t,
+    onUploadProgress: _p,
+    onTimeout: _o,
+    callerBudget: _b,
+    ...request
+  } = init ?? {};
+  const f = shared.policy.fetch ?? globalThis.fetch;
+  return Promise.resolve()
+    .then(() => f.call(globalThis, input, request))
+    .then((res) => {
+      // Not expected: no runtime accepts such a signal. Do not hand out an unguarded response.
+      res.body?.cancel().catch(() => {});
+      throw new TypeError("Invalid 'signal': expected an AbortSignal");
+    });
+}
+
+/**
+ * Whether `input` is a `Request`, by its shape as fetch accepts one: a
+ * `Request` of another realm or of the `undici` package is one too (an
+ * `instanceof` check would stringify it into `[object Request]`).
+ */
+function isRequestLike(input: unknown): input is Request {
+  return (
+    typeof input === "object" &&
+    input !== null &&
+    !(input instanceof URL) &&
+    typeof (input as Request).url === "string" &&
+    typeof (input as Request).method === "string" &&
+    typeof (input as Request).clone === "function"
+  );
+}
+
+const noop = (): void => {};
+
 /**
  * One call: its attempts, the caller's abort, retries and the retry-budget
  * slot. A class rather than closures: this is the per-request path, and
@@ -107,13 +160,18 @@ class Call {
   private readonly shared: Shared;
   private readonly url: string;
   private readonly method: string;
+  /** The caller's `Request`, sent as it is (cloned per attempt when it may be sent again). */
+  private readonly input: Request | undefined;
   private readonly request: RequestInit;
+  /** The body from init (`undefined`: none, or the `Request`'s own). */
   private readonly body: Body | null | undefined;
+  private readonly replayable: boolean;
+  private readonly plan: BodyPlan;
   private readonly limits: ResolvedLimits;
+  private readonly totalSource: LimitSource;
   private readonly onProgress: ((progress: UploadProgress) => void) | undefined;
   private readonly onTimeout: ((error: TimeoutError) => void) | undefined;
-  private readonly callerSignal: AbortSignal | null | undefined;
-  private readonly requestSignal: AbortSignal | undefined;
+  private readonly signal: AbortSignal | null | undefined;
   private readonly origin: string;
   private readonly fetch: typeof fetch;
   private readonly startedAt: number;
@@ -131,52 +189,61 @@ class Call {
   constructor(shared: Shared, input: RequestInfo | URL, init: TimeboundInit | undefined) {
     this.shared = shared;
     const policy = shared.policy;
-    this.limits =
+    let limits =
       init?.timeouts === undefined
         ? policy.limits
         : resolveLimits(init.timeouts, policy.limits, "timeouts");
+    let totalSource: LimitSource = "policy";
+    if (init?.callerBudget !== undefined) {
+      const ms = durationOption("callerBudget", init.callerBudget);
+      if (ms < limits.total) {
+        limits = { ...limits, total: ms };
+        totalSource = "caller";
+      }
+    }
+    this.limits = limits;
+    this.totalSource = totalSource;
     const onProgress = init?.onUploadProgress ?? policy.onUploadProgress;
     if (onProgress !== undefined && typeof onProgress !== "function") {
       throw new TypeError("Invalid option 'onUploadProgress': expected a function");
     }
     this.onProgress = onProgress;
 
-    // Normalise to (url, request, body): a Request's body stream is read by
-    // us, so the Request itself cannot be handed on.
-    let merged: TimeboundInit | undefined = init;
-    if (typeof Request !== "undefined" && input instanceof Request) {
-      this.url = input.url;
-      this.requestSignal = input.signal;
-      merged = {
-        method: input.method,
-        headers: input.headers,
-        body: input.body,
-        redirect: input.redirect,
-        ...init,
-      };
-    } else {
-      this.url = typeof input === "string" ? input : String(input);
-    }
     // Taken apart by destructuring, not `delete`: a deleted key sends V8's
     // object to dictionary mode on this per-request path.
     const {
       timeouts: _timeouts,
       onUploadProgress: _onUploadProgress,
+      callerBudget: _callerBudget,
       onTimeout,
       signal,
       body,
       ...request
-    } = merged ?? {};
+    } = init ?? {};
+    const req = isRequestLike(input) ? input : undefined;
+    this.input = req;
+    this.url = req ? req.url : typeof input === "string" ? input : String(input);
     this.onTimeout = onTimeout;
-    this.callerSignal = signal;
-    this.body = body as Body | null | undefined;
+    // `init.signal` replaces the Request's own, as in `new Request(input, init)`.
+    this.signal = signal !== undefined ? signal : req?.signal;
+    this.body = body;
     this.request = request;
-    this.method = (request.method ?? "GET").toUpperCase();
-    if (signal?.aborted) throw signal.reason;
-    if (this.requestSignal?.aborted) throw this.requestSignal.reason;
+    this.method = (request.method ?? req?.method ?? "GET").toUpperCase();
+    if (this.signal?.aborted) {
+      // As fetch does: the body of an aborted call is cancelled, not left open.
+      const own = body !== undefined ? body : req?.body;
+      if (own instanceof ReadableStream && !own.locked) own.cancel(this.signal.reason).catch(noop);
+      throw this.signal.reason;
+    }
+    this.replayable = body !== undefined ? isReplayable(body) : true; // a Request is cloned per attempt
+    this.plan = planBody(body, req, request, policy.upload.threshold);
     this.origin = shared.needsOrigin ? new URL(this.url).origin : "";
     this.fetch =
-      policy.route?.({ url: this.url, method: this.method, bodySize: bodySizeOf(this.body) }) ??
+      policy.route?.({
+        url: this.url,
+        method: this.method,
+        bodySize: body !== undefined ? bodySizeOf(body) : req?.body ? undefined : 0,
+      }) ??
       policy.fetch ??
       globalThis.fetch;
     this.startedAt = shared.clock.now();
@@ -184,8 +251,7 @@ class Call {
     this.timings = createTimings(this.startedAt);
     // The caller's signal, forwarded with one listener (AbortSignal.any leaks
     // on workerd and allocates ~4 KB per call on Node 20; ARCHITECTURE.md).
-    signal?.addEventListener("abort", this, { once: true });
-    this.requestSignal?.addEventListener("abort", this, { once: true });
+    this.signal?.addEventListener("abort", this, { once: true });
     shared.budget?.begin(this.origin);
   }
 
@@ -198,14 +264,15 @@ class Call {
     if (this.sleeping) {
       this.shared.clock.clearTimer(this.sleeping.timer);
       this.sleeping.reject(this.callerReason);
+      this.sleeping = undefined;
     }
   }
 
+  /** The call is over: the caller's signal and the retry budget are given back. Idempotent. */
   private finish(): void {
     if (this.done) return;
     this.done = true;
-    this.callerSignal?.removeEventListener("abort", this);
-    this.requestSignal?.removeEventListener("abort", this);
+    this.signal?.removeEventListener("abort", this);
     this.shared.budget?.end(this.origin);
   }
 
@@ -215,6 +282,8 @@ class Call {
   }
 
   private sleep(ms: number): Promise<void> {
+    // An abort that landed while we awaited something else ends the call now.
+    if (this.callerAborted) return Promise.reject(this.callerReason);
     return new Promise<void>((resolve, reject) => {
       const timer = this.shared.clock.setTimer(() => {
         this.sleeping = undefined;
@@ -227,27 +296,38 @@ class Call {
   private startAttempt(n: number): Attempt {
     const { policy, clock } = this.shared;
     const breaker = policy.breaker;
-    const ticket: BreakerTicket | undefined = breaker?.admit(this.origin);
+    const ticket = breaker?.admit(this.origin);
     const isRetry = this.slot;
     this.slot = false;
     this.timings.attempts = n;
     if (n > 1) restartTimings(this.timings);
+    const retry = policy.retry;
     const attempt: Attempt = new Attempt({
       fetch: this.fetch,
       url: this.url,
       method: this.method,
+      input: this.input,
+      // Clone a Request whose body may be needed again; the last possible attempt sends the original.
+      cloneInput:
+        this.input !== undefined &&
+        this.body === undefined &&
+        this.input.body !== null &&
+        retry !== undefined &&
+        n <= retry.limit,
       request: this.request,
       body: this.body,
+      plan: this.plan,
       number: n,
       limits: this.limits,
+      totalSource: this.totalSource,
       clock,
       startedAt: this.startedAt,
       timings: this.timings,
-      threshold: policy.upload.threshold,
       chunkSize: policy.upload.chunkSize,
       onProgress: this.onProgress,
       onTimeout: this.onTimeout,
       owner: this,
+      breaker,
       ticket,
       retrySlot: isRetry,
     });
@@ -256,11 +336,9 @@ class Call {
     return attempt;
   }
 
-  /** An attempt is over: settle its breaker ticket and budget slot; a handed-over one ends the call. */
-  attemptEnded(attempt: Attempt, end: AttemptEnd): void {
-    const { ticket, retrySlot } = attempt.admission;
-    if (ticket) this.shared.policy.breaker!.settle(ticket, outcome(end));
-    if (retrySlot) this.shared.budget?.release(this.origin);
+  /** An attempt is over: give back its budget slot; a handed-over one ends the call. */
+  attemptEnded(attempt: Attempt, _end: AttemptEnd): void {
+    if (attempt.retrySlot) this.shared.budget?.release(this.origin);
     if (this.handedOver === attempt) this.finish();
   }
 
@@ -326,6 +404,11 @@ class Call {
           }
           this.dropSlot();
         }
+        if (this.callerAborted) {
+          // Aborted while this response was on its way: its body is already failed.
+          res.body?.cancel().catch(noop);
+          throw this.callerReason;
+        }
         return this.handOver(attempt, res);
       }
     } catch (error) {
@@ -344,16 +427,18 @@ class Call {
     const retry = this.shared.policy.retry;
     const budget = this.shared.budget;
     if (!retry || retry.limit === 0) return "";
-    // Only a `headers` timeout is retried: the server never answered, and
-    // another connection may. Past that, the deadline is what is left.
-    if (isTimeoutError(error) && error.phase !== "headers") return "";
+    if (isTimeoutError(error) && !retryableTimeout(error, this.shared.policy.upload.chunkSize)) {
+      return "";
+    }
     if (n > retry.limit) return `not retried: ${retry.limit} retries made`;
-    const headers = this.request.headers ? new Headers(this.request.headers) : undefined;
+    const headers = new Headers(this.request.headers ?? this.input?.headers);
     if (!isIdempotent(retry, this.method, headers)) {
       return `not retried: ${this.method} is not idempotent (send an Idempotency-Key to allow it)`;
     }
-    // A caller's stream is read once; it cannot be sent again.
-    if (this.body instanceof ReadableStream) return "not retried: a stream body cannot be replayed";
+    // Replay is a property of the source: a stream or iterable is read once.
+    if (!this.replayable) {
+      return "not retried: the body is a stream or iterable, read once; it cannot be sent again";
+    }
     if (budget && !budget.tryAcquire(this.origin)) {
       return "not retried: the retry budget for this origin is spent";
     }
@@ -362,11 +447,70 @@ class Call {
   }
 }
 
-/** A breaker outcome: the caller giving up is neither success nor failure; 5xx and errors are failures. */
-function outcome(end: AttemptEnd): boolean | undefined {
-  if (end.byCaller) return undefined;
-  if (end.error !== undefined) return false;
-  return end.status === undefined || end.status < 500;
+/**
+ * A timeout worth another attempt: the server never answered (`headers`),
+ * or the upload stalled before anything past its first chunk was taken —
+ * the same signal as a connection that never opened, whatever the body's
+ * size. Past that, what is left of the deadline is the caller's.
+ */
+function retryableTimeout(error: TimeoutError, chunkSize: number): boolean {
+  if (error.phase === "headers") return true;
+  const upload =
+    error.phase === "writeIdle" || (error.phase === "minRate" && error.direction === "upload");
+  return upload && error.bytesReceived === 0 && error.bytesSent <= chunkSize;
+}
+
+/**
+ * How a call's body goes out (ARCHITECTURE.md, "Upload streaming"): a
+ * caller's stream is streamed in chunks (chunked, as fetch sends it); a
+ * buffered body over `threshold` is streamed where the runtime can keep its
+ * `Content-Length` (framing.ts) and not for `keepalive`; everything else goes
+ * as the caller gave it.
+ */
+function planBody(
+  body: Body | null | undefined,
+  input: Request | undefined,
+  request: RequestInit,
+  threshold: number,
+): BodyPlan {
+  if (body === undefined && input !== undefined && input.body !== null) {
+    // A Request's own body goes as it is. Its size is unknown, unless it says.
+    const declared = Number(input.headers.get("content-length") ?? Number.NaN);
+    return {
+      stream: false,
+      headersAtDispatch: declared <= threshold,
+      followRedirects: false,
+      threshold,
+    };
+  }
+  if (body == null) {
+    return { stream: false, headersAtDispatch: true, followRedirects: false, threshold };
+  }
+  if (body instanceof ReadableStream) {
+    return { stream: true, headersAtDispatch: false, followRedirects: false, threshold };
+  }
+  const keepalive = request.keepalive ?? input?.keepalive ?? false;
+  const size = bodySizeOf(body);
+  if (size !== undefined && size > threshold && !keepalive && lengthFraming !== undefined) {
+    const redirect = request.redirect ?? input?.redirect ?? "follow";
+    return {
+      stream: true,
+      headersAtDispatch: false,
+      followRedirects: redirect === "follow",
+      threshold,
+    };
+  }
+  // Sent as given. A body that fits in the kernel's send buffer is handed
+  // over at once, so `headers` can start now; for a larger one or one of
+  // unknown size the time the runtime takes to send it is not known, and
+  // `headers` would cut a healthy upload: `total` guards it.
+  const bound = bodySizeBound(body);
+  return {
+    stream: false,
+    headersAtDispatch: bound !== undefined && bound <= threshold,
+    followRedirects: false,
+    threshold,
+  };
 }
 
 /**

@@ -24,6 +24,7 @@ export {
   CircuitOpenError,
   isCircuitOpenError,
   isTimeoutError,
+  type LimitSource,
   type Phase,
   type TimeoutDetails,
   TimeoutError,
@@ -49,6 +50,7 @@ export {
   type UploadProgress,
 } from "./policy.ts";
 export { RetryBudget, type RetryOptions } from "./retry.ts";
-export { bodySizeOf, type Route, type RouteInfo } from "./route.ts";
+export type { Route, RouteInfo } from "./route.ts";
+export { bodySizeOf, isReplayable } from "./source.ts";
 export { type Timings, timingsOf } from "./timings.ts";
 export { type Expiry, Watchdog, type WatchdogInit } from "./watchdog.ts";

@@ -177,20 +177,28 @@ export function backoffMs(policy: ResolvedRetry, retry: number): number {
   return policy.random() * ceiling;
 }
 
+/** IMF-fixdate (RFC 9110 §5.6.7), the only date form a sender may generate. */
+const IMF_FIXDATE =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
 /**
- * The wait a response asks for in `Retry-After` (RFC 9110 §10.2.3): seconds,
- * or an HTTP date measured against the response's own `Date` header (so the
- * server's clock is compared with itself, and no wall clock is read here).
- * `undefined` when absent or unreadable.
+ * The wait a response asks for in `Retry-After` (RFC 9110 §10.2.3):
+ * delta-seconds, or an IMF-fixdate measured against the response's own
+ * `Date` header (so the server's clock is compared with itself, and no wall
+ * clock is read here). `undefined` when absent or not one of those two forms:
+ * `Date.parse` alone reads `"1.5"`, `"-1"` or `"5, 5"` as dates in 2001, which
+ * would mean "retry now".
  */
 export function retryAfterMs(headers: Headers): number | undefined {
   const value = headers.get("retry-after");
   if (value === null) return undefined;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (!IMF_FIXDATE.test(text)) return undefined;
+  const date = headers.get("date")?.trim();
+  if (date === undefined || !IMF_FIXDATE.test(date)) return undefined;
   const at = Date.parse(text);
-  const date = headers.get("date");
-  const now = date === null ? Number.NaN : Date.parse(date);
+  const now = Date.parse(date);
   if (Number.isNaN(at) || Number.isNaN(now)) return undefined;
   return Math.max(0, at - now);
 }

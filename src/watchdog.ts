@@ -231,7 +231,7 @@ export class Watchdog {
     const at = this.earliest();
     if (at !== Number.POSITIVE_INFINITY) {
       this.armedAt = at;
-      this.timer = this.clock.setTimer(this.tick, Math.max(0, at - now));
+      this.timer = this.clock.setTimer(this.tick, Math.max(0, at - now), true);
     }
   }
 
@@ -310,6 +310,18 @@ export class Watchdog {
     if (!Number.isNaN(this.headersFrom)) return;
     this.headersFrom = now;
     this.rearmIfEarlier(now);
+  }
+
+  /**
+   * A redirect that the wrapper follows itself: the next hop sends its body
+   * and waits for its headers afresh, under the same `total`.
+   */
+  nextHop(): void {
+    if (this.state !== RUNNING) return;
+    this.headersFrom = Number.NaN;
+    this.up = undefined;
+    this.down = undefined;
+    this.evaluate(this.clock.now());
   }
 
   // --- read side ----------------------------------------------------------
@@ -415,7 +427,7 @@ export class Watchdog {
     } else if (at !== this.armedAt || this.timer === undefined) {
       this.disarm();
       this.armedAt = at;
-      this.timer = this.clock.setTimer(this.tick, at - now);
+      this.timer = this.clock.setTimer(this.tick, at - now, true);
     }
   }
 

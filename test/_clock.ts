@@ -6,11 +6,15 @@ export function countingClock(): Clock & { armed(): number } {
   const live = new Set<unknown>();
   return {
     now: () => realClock.now(),
-    setTimer(fn, ms) {
-      const h = realClock.setTimer(() => {
-        live.delete(h);
-        fn();
-      }, ms);
+    setTimer(fn, ms, background) {
+      const h = realClock.setTimer(
+        () => {
+          live.delete(h);
+          fn();
+        },
+        ms,
+        background,
+      );
       live.add(h);
       return h;
     },

@@ -1,0 +1,209 @@
+/**
+ * The response a caller gets: the runtime's response with its body watched,
+ * and otherwise the same — built with the wrapped fetch's own `Response`
+ * class, `url`/`redirected`/`type` kept (also on `clone()`), headers
+ * immutable as fetch's are. A response the caller drops is released as fetch
+ * releases it, when the garbage collector finds it.
+ *
+ * @module
+ */
+import type { Watchdog } from "./watchdog.ts";
+
+const noop = (): void => {};
+
+/** Statuses whose responses cannot carry a body (Fetch standard, "null body status"). */
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+/** What a watched response keeps of the runtime's. */
+interface Meta {
+  url: string;
+  redirected: boolean;
+  type: ResponseType;
+  headers: Headers;
+}
+
+const META = Symbol("timebound.meta");
+
+type ResponseClass = new (body?: BodyInit | null, init?: ResponseInit) => Response;
+
+/** One subclass per `Response` class met (the runtime's, undici's, another realm's). */
+const subclasses = new WeakMap<
+  ResponseClass,
+  new (
+    body: ReadableStream,
+    init: ResponseInit,
+    meta: Meta,
+  ) => Response
+>();
+
+function subclassOf(Base: ResponseClass) {
+  let Sub = subclasses.get(Base);
+  if (Sub) return Sub;
+  // Getters on the prototype, not properties defined per response: this is
+  // the per-request path.
+  Sub = class WatchedResponse extends Base {
+    [META]: Meta | undefined;
+    constructor(body?: BodyInit | null, init?: ResponseInit, meta?: Meta) {
+      super(body, init);
+      this[META] = meta;
+    }
+    override get url(): string {
+      return this[META]?.url ?? super.url;
+    }
+    override get redirected(): boolean {
+      return this[META]?.redirected ?? super.redirected;
+    }
+    override get type(): ResponseType {
+      return this[META]?.type ?? super.type;
+    }
+    /** The runtime's own headers object: immutable, as fetch's are. */
+    override get headers(): Headers {
+      return this[META]?.headers ?? super.headers;
+    }
+    override clone(): Response {
+      const copy = super.clone();
+      const meta = this[META];
+      if (!meta || copy.body === null) return copy;
+      return new WatchedResponse(
+        copy.body,
+        { status: this.status, statusText: this.statusText, headers: meta.headers },
+        meta,
+      );
+    }
+  } as unknown as new (
+    body: ReadableStream,
+    init: ResponseInit,
+    meta: Meta,
+  ) => Response;
+  subclasses.set(Base, Sub);
+  return Sub;
+}
+
+/** A watched response and the switches that end its body. */
+export interface WatchedBody {
+  /** Errors the body with `reason` (a timeout or the caller's abort) and releases the connection. */
+  fail(reason: unknown): void;
+  /** Whether the caller has started to read it. */
+  readonly started: boolean;
+}
+
+/** What {@linkcode watchResponse} reports back. */
+export interface WatchHooks {
+  /** Turns a read error into what the caller sees (the timeout or the caller's own abort reason). */
+  mapError(error: unknown): unknown;
+  /** The body ended: read to the end or cancelled (`undefined`), or errored. Called once. */
+  onEnd(error: unknown): void;
+}
+
+/**
+ * Wraps `res` so every body read is read progress. Returns `undefined` when
+ * the response cannot be rebuilt (a status or status text the `Response`
+ * constructor rejects, such as 999): the caller then gets `res` itself,
+ * still bounded by the attempt's abort.
+ */
+export function watchResponse(
+  res: Response,
+  wd: Watchdog,
+  hooks: WatchHooks,
+  meta: { url: string; redirected: boolean },
+): { response: Response; body: WatchedBody | undefined } | undefined {
+  const body = res.body;
+  if (body === null || NULL_BODY_STATUS.has(res.status)) {
+    body?.cancel().catch(noop);
+    wd.end();
+    hooks.onEnd(undefined);
+    if (!meta.redirected) return { response: res, body: undefined };
+    return rebuild(res, null, meta);
+  }
+  const reader = body.getReader();
+  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+  let ended = false;
+  let started = false;
+  const end = (error: unknown): void => {
+    if (ended) return;
+    ended = true;
+    wd.end();
+    hooks.onEnd(error);
+  };
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        ctrl = c;
+      },
+      // Not an async function: one promise per read instead of two, on the
+      // path every response chunk takes.
+      pull(c) {
+        wd.readWait();
+        started = true;
+        return reader.read().then(
+          (r) => {
+            if (ended) return; // failed while we waited; the stream is already errored
+            if (r.done) {
+              end(undefined);
+              c.close();
+              return;
+            }
+            wd.read(r.value.byteLength);
+            if (ended) return; // that read found a deadline passed: fail() has run
+            c.enqueue(r.value);
+          },
+          (error: unknown) => {
+            if (ended) return;
+            const reason = hooks.mapError(error);
+            end(reason);
+            c.error(reason);
+          },
+        );
+      },
+      cancel(reason) {
+        end(undefined);
+        return reader.cancel(reason).catch(noop);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  const rebuilt = rebuild(res, stream, meta);
+  if (rebuilt === undefined) {
+    // The runtime's response stays the caller's; give its body back.
+    reader.releaseLock();
+    return undefined;
+  }
+  return {
+    response: rebuilt.response,
+    body: {
+      get started() {
+        return started;
+      },
+      fail(reason) {
+        if (ended) return;
+        end(reason);
+        try {
+          ctrl.error(reason);
+        } catch {
+          // Already closed or errored: nothing to tell the caller.
+        }
+        reader.cancel(reason).catch(noop);
+      },
+    },
+  };
+}
+
+function rebuild(
+  res: Response,
+  stream: ReadableStream<Uint8Array> | null,
+  meta: { url: string; redirected: boolean },
+): { response: Response; body: undefined } | undefined {
+  const Sub = subclassOf(res.constructor as ResponseClass);
+  try {
+    const response = new Sub(
+      stream as ReadableStream,
+      { status: res.status, statusText: res.statusText, headers: res.headers },
+      { url: meta.url, redirected: meta.redirected, type: res.type, headers: res.headers },
+    );
+    return { response, body: undefined };
+  } catch {
+    // RangeError for a status outside 200–599 (999 from some WAFs), TypeError
+    // for a status text that is not a reason-phrase: fetch delivered them.
+    return undefined;
+  }
+}
