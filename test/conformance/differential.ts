@@ -300,17 +300,25 @@ async function runOnce(t: Ctx, f: Fetch, shape: Shape, id: string): Promise<Run>
   clearTimeout(timer);
   call.catch(() => {});
   // A rejected call may have left before the server finished reading.
-  if (raw.outcome !== "response") await new Promise((r) => setTimeout(r, 100));
-  const recorded = await (await fetch(`${t.env.http}/_rec?id=${encodeURIComponent(id)}`)).json();
+  const get = async () =>
+    (await (await fetch(`${t.env.http}/_rec?id=${encodeURIComponent(id)}`)).json()) as RecHop[];
+  if (raw.outcome !== "response") await new Promise((r) => setTimeout(r, 20));
+  let recorded = await get();
+  for (let i = 0; i < 6 && recorded.some((h) => !h.complete); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    recorded = await get();
+  }
   const norm = <T>(v: T): T =>
     JSON.parse(
       JSON.stringify(v ?? null)
         .replaceAll(id, "<id>")
         .replaceAll(t.env.http, "<http>")
+        .replaceAll(encodeURIComponent(t.env.http), "<http>")
+        .replaceAll(encodeURIComponent(t.env.fresh), "<fresh>")
         .replaceAll(t.env.fresh, "<fresh>"),
     );
   const caller = norm(raw);
-  const server = norm(recorded as RecHop[]);
+  const server = norm(recorded);
   return {
     flat: flatten({ caller, server }),
     caller,
