@@ -26,11 +26,15 @@ import { dirname } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
+import { formatDuration } from "../src/duration.ts";
+import { DEFAULT_TOTAL_MS } from "../src/policy.ts";
 import type { CapacityClient, CapacityResult, DependencyPhase } from "./capacity.ts";
 import * as arg from "./cli/args.ts";
 import { percent, printJson, progress, table } from "./cli/output.ts";
 import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } from "./cli/plot.ts";
-import { type ProbeSample, probeOnce } from "./cli/probe.ts";
+import { floorProposal, type ProbeSample, probeOnce } from "./cli/probe.ts";
+import { createFetchSnippet } from "./cli/snippet.ts";
+import type { CurlTimings } from "./observations.ts";
 import type { Recommendation } from "./recommend.ts";
 import type { SweepOptions, SweepResult, UploadScenario } from "./sweep.ts";
 import { formatRate, formatSize, formatTime } from "./units.ts";
@@ -185,7 +189,7 @@ function sweepOptions(cmd: Command): Command {
       opt(
         "--chunks <sizes>",
         "candidate chunk sizes",
-        arg.list(arg.size),
+        arg.list(arg.chunkSize),
         "8KiB,16KiB,32KiB,64KiB,128KiB,256KiB",
       ),
     )
@@ -334,7 +338,7 @@ function simCommand(): Command {
   const upload = new Command("upload")
     .description("simulate one upload under the real watchdog and report what happened")
     .addOption(opt("--payload <size>", "request body size", arg.size, "2.4MB"))
-    .addOption(opt("--chunk <size>", "bytes per pull of the body", arg.size, "64KiB"))
+    .addOption(opt("--chunk <size>", "bytes per pull of the body", arg.chunkSize, "64KiB"))
     .addOption(opt("--client <rate>", "client upstream bandwidth", arg.rate, "100Mbit"))
     .addOption(opt("--proxy <rate>", "proxy upstream bandwidth", arg.rate, "2Mbit"))
     .addOption(
@@ -448,6 +452,16 @@ function sweepCommand(): Command {
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+/**
+ * ✔ only when the target is met with confidence: the chosen candidate's
+ * 95 % interval lies at or above the target. A point estimate that meets it
+ * while the interval reaches below is "?" (not shown yet); a miss is ✘.
+ */
+export function recommendMark(r: Pick<Recommendation, "met" | "confident">): string {
+  if (!r.met) return "✘";
+  return r.confident ? "✔" : "?";
+}
+
 function recommendReport(r: Recommendation, scenario: UploadScenario): string {
   const s = r.sweep;
   const lines: string[] = [];
@@ -455,14 +469,9 @@ function recommendReport(r: Recommendation, scenario: UploadScenario): string {
   lines.push(
     `target ${percent(r.target)}; ${s.trials} simulated uploads per candidate, seed ${s.seed}\n`,
   );
-  lines.push(`${r.met ? "✔" : "✘"} ${r.summary}`);
+  lines.push(`${recommendMark(r)} ${r.summary}`);
   if (r.met && r.options) {
-    const o = r.options;
-    const fmt = (v: number | false) =>
-      v === false ? "false" : JSON.stringify(formatTime(v).replace(" ", ""));
-    lines.push(
-      `\n  createFetch({ total: ${fmt(o.total)}, writeIdle: ${fmt(o.writeIdle)}, upload: { chunkSize: ${o.upload.chunkSize} } })\n`,
-    );
+    lines.push(`\n  ${createFetchSnippet(r.options)}\n`);
   } else {
     lines.push("");
   }
@@ -560,7 +569,14 @@ function budgetCommand(): Command {
     .description(
       "worst-case duration of a timeout configuration, phase by phase, under timebound, got-, ky- and requests-style semantics",
     )
-    .option("--total <limit>", "total deadline", arg.limit)
+    .addOption(
+      opt(
+        "--total <limit>",
+        "total deadline ('off' for none; the default is createFetch's own)",
+        arg.limit,
+        formatDuration(DEFAULT_TOTAL_MS),
+      ),
+    )
     .option("--headers <limit>", "headers limit", arg.limit)
     .option("--read-idle <limit>", "read-idle limit (per read)", arg.limit)
     .option("--write-idle <limit>", "write-idle limit (per pull)", arg.limit)
@@ -568,7 +584,7 @@ function budgetCommand(): Command {
     .option("--min-rate <bytes/window>", "rate floor, e.g. 16KB/5s", arg.minRate)
     .option("--retries <n>", "retries after the first attempt", arg.integer(0, 100), 0)
     .addOption(opt("--payload <size>", "request body size", arg.sizeOrZero, "0B"))
-    .addOption(opt("--chunk <size>", "upload chunk size", arg.size, "64KiB"))
+    .addOption(opt("--chunk <size>", "upload chunk size", arg.chunkSize, "64KiB"))
     .option(
       "--response-size <size>",
       "response body size (unknown if absent: unbounded)",
@@ -584,7 +600,7 @@ function budgetCommand(): Command {
       "timebound budget --total 5s --retries 2",
       "timebound budget --write-idle 5s --payload 2.4MB --chunk 64KiB --min-rate 16KB/5s --json",
     ]) +
-      "\nThe last row is the bound: ∞ unless a total deadline, or limits on every phase, cap it.\n",
+      "\nThe last row is the bound: ∞ unless a total deadline, or limits on every phase, cap it.\nWithout --total, createFetch's default total applies, as it does in the library; --total off for none.\n",
   );
   cmd.action(async (o) => {
     const config = {
@@ -966,27 +982,39 @@ function probeCommand(): Command {
     const bar = progress("probing", o.count, "requests");
     try {
       for (let i = 0; i < o.count; i++) {
-        samples.push(
-          await probeOnce(url, {
-            method: String(o.method).toUpperCase(),
-            bodyBytes: o.dataSize,
-            timeoutMs: o.timeout,
-            headers,
-          }),
-        );
+        const sample = await probeOnce(url, {
+          method: String(o.method).toUpperCase(),
+          bodyBytes: o.dataSize,
+          timeoutMs: o.timeout,
+          headers,
+        });
+        samples.push(sample);
         bar.update(i + 1);
+        // A name that does not resolve: nothing was sent, there is nothing
+        // to time, and the next probes would only repeat it.
+        if (i === 0 && sample.stage === "dns") break;
         if (o.interval > 0 && i + 1 < o.count) await new Promise((r) => setTimeout(r, o.interval));
       }
     } finally {
       bar.stop();
     }
+    if (samples[0]?.stage === "dns") {
+      process.stderr.write(
+        `timebound probe: error: cannot resolve ${JSON.stringify(url.hostname)} (${samples[0].error}); nothing was sent\n`,
+      );
+      process.exitCode = EXIT_RUNTIME;
+      return;
+    }
     const good = samples.filter(
       (s) => s.error === undefined && s.status !== undefined && s.status < 500,
     );
     const { fromObservations } = await load.observations();
+    // Only complete exchanges count, and every proposal is floored (see PROBE_FLOOR_MS).
     const proposal =
       good.length > 0
-        ? fromObservations(good, { quantile: o.quantile, margin: o.margin })
+        ? floorProposal(
+            fromObservations(good as CurlTimings[], { quantile: o.quantile, margin: o.margin }),
+          )
         : undefined;
     if (o.json) {
       printJson({ command: "probe", url: url.href, samples, proposal: proposal ?? null });
@@ -1016,10 +1044,7 @@ function probeCommand(): Command {
           `\nProposed limits (${good.length} good samples; ${q} × ${proposal.margin}, rounded up):`,
         );
         for (const l of Object.values(proposal.limits)) console.log(`  ${l!.how}`);
-        const parts = Object.entries(t).map(
-          ([k, v]) => `${k}: ${JSON.stringify(formatTime(v).replace(" ", ""))}`,
-        );
-        console.log(`\n  createFetch({ ${parts.join(", ")} })`);
+        console.log(`\n  ${createFetchSnippet(t)}`);
         for (const n of proposal.notes) console.log(`Note: ${n}`);
       } else {
         console.log("\nNo successful request: nothing to propose limits from.");

@@ -31,6 +31,12 @@ export interface RecommendOptions extends SweepOptions {
 export interface Recommendation {
   /** Whether some candidate reached the target. */
   met: boolean;
+  /**
+   * Whether the chosen candidate's 95 % interval lies wholly at or above the
+   * target (its lower bound meets it): the simulation shows the target is
+   * met, not only that the point estimate is. `false` when not met.
+   */
+  confident: boolean;
   target: number;
   /** The chosen candidate when met; else the one with the highest success rate. */
   cell: SweepCell;
@@ -154,6 +160,7 @@ export function recommendFrom(
     const summary = `Chunks of ${formatSize(best.chunkBytes)}, writeIdle ${limitText(best.writeIdleMs)}, total ${limitText(best.totalMs)}: ${pct(best.successRate)} of uploads succeed (95 % CI ${pct(best.successLow)}–${pct(best.successHigh)}); successful ones take ${formatTime(best.p50Ms)} (p50) and ${formatTime(best.p99Ms)} (p99).`;
     return {
       met: true,
+      confident: best.successLow >= target,
       target,
       cell: best,
       options: {
@@ -206,7 +213,16 @@ export function recommendFrom(
     }
     summary += ` Best found: ${pct(closest.successRate)} with chunks of ${formatSize(closest.chunkBytes)}, writeIdle ${limitText(closest.writeIdleMs)}, total ${limitText(closest.totalMs)}.`;
   }
-  return { met: false, target, cell: closest, binding, summary, notes, sweep: result };
+  return {
+    met: false,
+    confident: false,
+    target,
+    cell: closest,
+    binding,
+    summary,
+    notes,
+    sweep: result,
+  };
 }
 
 /** The closed-form upload time at quantile `q`, interpolated from the sweep's recorded quantiles. */

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { describe, parseDuration } from "../src/duration.ts";
+import { DURATION_UNITS, describe, parseDuration } from "../src/duration.ts";
 
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
@@ -82,7 +82,10 @@ export function parseRate(text: string): number {
 
 /**
  * Parses a duration in milliseconds: `"250ms"`, `"1.5s"`, `"2m"`, `"2min"`,
- * `"1h"`. A unit is required (a bare `30` is ambiguous on a command line).
+ * `"1h"`. The library's own grammar ({@linkcode parseDuration}), so a value
+ * that works on the command line works in `createFetch` and back. A unit is
+ * required (a bare `30` is ambiguous on a command line; the library's
+ * strings require one too).
  *
  * @throws {TypeError} When the text is not a number followed by a time unit.
  *
@@ -94,12 +97,12 @@ export function parseRate(text: string): number {
  * ```
  */
 export function parseTime(text: string): number {
-  if (typeof text !== "string" || /^\s*[\d.]+\s*$/.test(text)) {
+  if (typeof text !== "string") {
     throw new TypeError(
-      `Cannot parse duration ${describe(text)}: expected a number and a unit (ms, s, m, h), like "250ms" or "30s"`,
+      `Cannot parse duration ${describe(text)}: expected a number and a unit (${DURATION_UNITS}), like "250ms" or "30s"`,
     );
   }
-  return parseDuration(text.replace(/min\s*$/i, "m"));
+  return parseDuration(text);
 }
 
 function trim(x: number, digits: number): string {

@@ -8,7 +8,7 @@
  */
 import { type BreakerOptions, CircuitBreaker } from "./breaker.ts";
 import type { Clock } from "./clock.ts";
-import type { Duration } from "./duration.ts";
+import { type Duration, describe } from "./duration.ts";
 import {
   checkKeys,
   durationOption,
@@ -110,6 +110,20 @@ export const DEFAULT_TOTAL_MS = 30_000;
 export const DEFAULT_UPLOAD_THRESHOLD = 100 * 1024;
 /** 64 KiB: the largest chunk that keeps per-chunk overhead low without hiding stalls. */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+/**
+ * The smallest `upload.chunkSize`: 1 KiB. The model's rule (a chunk crosses
+ * the narrowest link in a quarter of writeIdle, see `chunkSizeFor`) asks for
+ * 1 KiB at 32 kbit/s with a 1 s writeIdle, about the slowest uplink worth
+ * planning for; below that every pull hands the runtime less than a
+ * quarter of one TCP segment (1448 B) and per-pull work (a stream read, a
+ * watchdog reset, chunked-encoding framing) is paid several times per
+ * packet without making stalls any easier to see.
+ */
+export const MIN_CHUNK_SIZE = 1024;
+/** The largest `upload.chunkSize`: 16 MiB (larger chunks only delay stall detection). */
+export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+/** The accepted range of `upload.chunkSize`, as error messages state it. */
+export const CHUNK_SIZE_RANGE = `an integer number of bytes in [${MIN_CHUNK_SIZE}, ${MAX_CHUNK_SIZE}] (${MIN_CHUNK_SIZE / 1024} KiB to ${MAX_CHUNK_SIZE / 1024 / 1024} MiB)`;
 
 const LIMIT_KEYS = ["total", "headers", "readIdle", "writeIdle", "minRate"] as const;
 /** Every option of {@linkcode createFetch}, for wrappers that add their own. */
@@ -251,7 +265,18 @@ function resolveUpload(input: unknown, limits: ResolvedLimits): ResolvedUpload {
     // Resolved now, not per request: both inputs are fixed for this instance.
     chunkSize = chunkSizeFor(uplink, limits.writeIdle);
   } else if (obj.chunkSize !== undefined) {
-    chunkSize = integerOption("upload.chunkSize", obj.chunkSize, 1, 16 * 1024 * 1024);
+    chunkSize = chunkSizeOption(obj.chunkSize);
   }
   return { threshold, chunkSize, uplinkBitsPerSecond: uplink };
+}
+
+function chunkSizeOption(value: unknown): number {
+  const ok = typeof value === "number";
+  if (!ok || !Number.isInteger(value) || value < MIN_CHUNK_SIZE || value > MAX_CHUNK_SIZE) {
+    const E = ok ? RangeError : TypeError;
+    throw new E(
+      `Invalid option 'upload.chunkSize': expected ${CHUNK_SIZE_RANGE}, or "auto", got ${describe(value)}`,
+    );
+  }
+  return value;
 }

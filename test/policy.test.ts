@@ -96,12 +96,12 @@ describe("createFetch validates every option at construction", () => {
     [
       { upload: { chunkSize: 0 } },
       RangeError,
-      "Invalid option 'upload.chunkSize': expected an integer in [1, 16777216], got 0",
+      `Invalid option 'upload.chunkSize': expected an integer number of bytes in [1024, 16777216] (1 KiB to 16 MiB), or "auto", got 0`,
     ],
     [
       { upload: { chunkSize: 1.5 } },
       RangeError,
-      "Invalid option 'upload.chunkSize': expected an integer in [1, 16777216], got 1.5",
+      `Invalid option 'upload.chunkSize': expected an integer number of bytes in [1024, 16777216] (1 KiB to 16 MiB), or "auto", got 1.5`,
     ],
     [
       { upload: { threshold: -1 } },

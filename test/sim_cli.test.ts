@@ -12,6 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createFetch } from "../src/mod.ts";
+import { DEFAULT_TOTAL_MS } from "../src/policy.ts";
+import { evaluateSnippet, snippetsIn } from "./_snippet.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const cli = join(root, "sim", "cli.ts");
@@ -103,6 +106,22 @@ describe.concurrent("invalid input: one line naming the flag, exit 2", () => {
     ],
     [["probe"], "missing required argument 'url'"],
     [["recomend"], "unknown command 'recomend' (Did you mean recommend?)"],
+    [
+      ["sweep", "--chunks", "16KiB,512B"],
+      "option '--chunks <sizes>' argument '16KiB,512B' is invalid. expected a chunk size from 1 KiB to 16 MiB (1024 to 16777216 bytes), got \"512B\"",
+    ],
+    [
+      ["sim", "upload", "--chunk", "100B"],
+      "option '--chunk <size>' argument '100B' is invalid. expected a chunk size from 1 KiB to 16 MiB (1024 to 16777216 bytes), got \"100B\"",
+    ],
+    [
+      ["budget", "--chunk", "32MiB"],
+      "option '--chunk <size>' argument '32MiB' is invalid. expected a chunk size from 1 KiB to 16 MiB (1024 to 16777216 bytes), got \"32MiB\"",
+    ],
+    [
+      ["budget", "--total", "1min 30 s"],
+      "option '--total <limit>' argument '1min 30 s' is invalid. Cannot parse duration \"1min 30 s\"",
+    ],
   ];
   for (const [args, message] of cases) {
     it(`timebound ${args.join(" ")}`, async ({ expect }) => {
@@ -289,11 +308,126 @@ describe("probe", () => {
     expect(j.proposal.notes.join()).toContain("only 4 samples");
   });
 
-  it("prints a table and a createFetch line for people", async () => {
+  it("prints a table and a createFetch line for people, which createFetch accepts as printed", async () => {
     const r = await run(["probe", url, "-n", "2"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("first byte");
     expect(r.stdout).toMatch(/createFetch\(\{ total: "\d+ms"/);
+    const [line, ...more] = snippetsIn(r.stdout);
+    expect(more).toEqual([]);
+    expect(() => createFetch(evaluateSnippet(line!) as never)).not.toThrow();
+  });
+
+  it("a bodyless GET gets no writeIdle; every limit is floored at 250 ms", async () => {
+    const r = await run(["probe", url, "-n", "3", "--json"]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    for (const s of j.samples) expect(s.time_posttransfer).toBeUndefined();
+    expect(Object.keys(j.proposal.timeouts).sort()).toEqual(["headers", "readIdle", "total"]);
+    expect(j.proposal.limits.writeIdle).toBeUndefined();
+    // A 20 ms server: p99 × 2 is far below the floor.
+    for (const v of Object.values(j.proposal.timeouts)) expect(v).toBe(250);
+    expect(j.proposal.notes.join("\n")).not.toContain("writeIdle");
+  });
+
+  it("an upload gets a writeIdle, floored too", async () => {
+    const r = await run(["probe", url, "-n", "2", "-X", "POST", "--data-size", "10KB", "--json"]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.proposal.timeouts.writeIdle).toBeGreaterThanOrEqual(250);
+  });
+
+  it("a name that does not resolve is one line on stderr and exit 1, with no rows of timings", async () => {
+    // RFC 6761 §6.4: names under .invalid never resolve, so no network is needed.
+    const r = await run(["probe", "http://no-such-host.invalid/", "-n", "10"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /^timebound probe: error: cannot resolve "no-such-host\.invalid" \(.*\); nothing was sent\n$/,
+    );
+  });
+});
+
+describe("advice runs as printed", () => {
+  const quick = [
+    "--chunks",
+    "16KiB,64KiB",
+    "--trials",
+    "40",
+    "--drop-rate",
+    "0",
+    "--tarpit-rate",
+    "0",
+  ];
+
+  it("recommend's createFetch line for totals ≥ 60 s and for limits off is accepted as printed", async () => {
+    const runs = await Promise.all([
+      run(["recommend", "--total", "90s", "--write-idle", "5s", "--target", "0.9", ...quick]),
+      run(["recommend", "--total", "2min", "--write-idle", "off", "--target", "0.9", ...quick]),
+      run(["recommend", "--total", "off", "--write-idle", "off", "--target", "0.9", ...quick]),
+    ]);
+    const expected = [
+      { total: "90s", writeIdle: "5s" },
+      { total: "2m", writeIdle: false },
+      { total: false, writeIdle: false },
+    ];
+    for (const [i, r] of runs.entries()) {
+      expect(r.code, r.stderr).toBe(0);
+      const lines = snippetsIn(r.stdout);
+      expect(lines).toHaveLength(1);
+      const options = evaluateSnippet(lines[0]!);
+      expect(options).toMatchObject(expected[i]!);
+      expect(() => createFetch(options as never)).not.toThrow();
+    }
+  });
+
+  it("--target 99.9% and --target 0.999 give the same answer", async () => {
+    const args = ["recommend", "--total", "30s,60s", "--write-idle", "5s", ...quick, "--json"];
+    const [a, b] = await Promise.all([
+      run([...args, "--target", "99.9%"]),
+      run([...args, "--target", "0.999"]),
+    ]);
+    expect(a.code).toBe(b.code);
+    const ja = JSON.parse(a.stdout);
+    expect(ja.target).toBe(0.999);
+    expect(ja).toEqual(JSON.parse(b.stdout));
+  });
+
+  it("no ✔ while the 95 % interval reaches below the target", async () => {
+    // 40 of 40 succeed: the Wilson interval is about 91.2–100 %.
+    const common = ["--total", "90s", "--write-idle", "5s", ...quick];
+    const [sure, unsure] = await Promise.all([
+      run(["recommend", ...common, "--target", "0.9"]),
+      run(["recommend", ...common, "--target", "0.95"]),
+    ]);
+    expect(sure.code).toBe(0);
+    expect(sure.stdout).toMatch(/^✔ Chunks of /m);
+    expect(unsure.code).toBe(0);
+    expect(unsure.stdout).not.toContain("✔");
+    expect(unsure.stdout).toMatch(/^\? Chunks of .*95 % CI 91\.\d %–100 %/m);
+    expect(unsure.stdout).toContain("reaches below the target");
+    const j = JSON.parse(
+      (await run(["recommend", ...common, "--target", "0.95", "--json"])).stdout,
+    );
+    expect(j).toMatchObject({ met: true, confident: false });
+    expect(j.cell.successLow).toBeLessThan(0.95);
+  });
+
+  it("budget without --total uses createFetch's default total; --total off has none", async () => {
+    const [dflt, off, text] = await Promise.all([
+      run(["budget", "--read-idle", "5s", "--response-size", "10KiB", "--json"]),
+      run(["budget", "--read-idle", "5s", "--response-size", "10KiB", "--total", "off", "--json"]),
+      run(["budget", "--read-idle", "5s", "--response-size", "10KiB"]),
+    ]);
+    const d = JSON.parse(dflt.stdout);
+    expect(d.config.total).toBe(DEFAULT_TOTAL_MS);
+    expect(d.columns[0]).toMatchObject({ boundMs: DEFAULT_TOTAL_MS, cappedBy: "total 30 s" });
+    const o = JSON.parse(off.stdout);
+    expect(o.config.total).toBe(false);
+    expect(o.columns[0].boundMs).toBeNull(); // ∞
+    expect(text.stdout).toContain("Worst case of total 30 s,");
+    expect(text.stdout).toContain("bound: 30 s, capped by total 30 s");
   });
 });
 

@@ -60,7 +60,11 @@ describe("parsing", () => {
       'Cannot parse rate "2M": expected a number and a unit (bit/s or B/s with k, M, G)',
     ],
     [parseRate, "2MB", 'Cannot parse rate "2MB"'],
-    [parseTime, "30", 'Cannot parse duration "30": expected a number and a unit (ms, s, m, h)'],
+    [
+      parseTime,
+      "30",
+      'Cannot parse duration "30": expected a number and a unit (ms, s, m or min, h)',
+    ],
     [parseTime, "soon", 'Cannot parse duration "soon"'],
   ];
   for (const [parse, text, message] of bad) {

@@ -10,7 +10,9 @@ import { InvalidArgumentError } from "commander";
 
 export { InvalidArgumentError as InvalidArgument } from "commander";
 
-import { parseRate, parseSize, parseTime } from "../units.ts";
+import { MAX_TIMER_MS } from "../../src/duration.ts";
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from "../../src/policy.ts";
+import { formatSize, parseRate, parseSize, parseTime } from "../units.ts";
 
 function wrap<T>(parse: (text: string) => T): (text: string) => T {
   return (text) => {
@@ -29,6 +31,20 @@ export const size = wrap((text: string) => {
   return n;
 });
 
+/**
+ * A chunk size for `upload.chunkSize`: `16KiB`, `64KiB`, within the range
+ * `createFetch` accepts (MIN_CHUNK_SIZE to MAX_CHUNK_SIZE).
+ */
+export const chunkSize = wrap((text: string) => {
+  const n = parseSize(text);
+  if (!(n >= MIN_CHUNK_SIZE && n <= MAX_CHUNK_SIZE)) {
+    throw new Error(
+      `expected a chunk size from ${formatSize(MIN_CHUNK_SIZE)} to ${formatSize(MAX_CHUNK_SIZE)} (${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE} bytes), got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+});
+
 /** A size that may be 0: `0B`, `10KB`. */
 export const sizeOrZero = wrap(parseSize);
 
@@ -39,10 +55,10 @@ export const rate = wrap((text: string) => {
   return n;
 });
 
-/** A duration in ms: `30s`, `250ms`, `2min`. */
+/** A duration in ms: `30s`, `250ms`, `2min` (the library's grammar, see parseDuration). */
 export const time = wrap((text: string) => {
   const n = parseTime(text);
-  if (!(n > 0 && n <= 2_147_483_647)) {
+  if (!(n > 0 && n <= MAX_TIMER_MS)) {
     throw new Error(`expected a duration in (0, 24.8 days], got ${JSON.stringify(text)}`);
   }
   return n;
@@ -83,11 +99,28 @@ export function integer(min: number, max: number): (text: string) => number {
   };
 }
 
-/** A probability in [0, 1] (or open bounds): `0.999`, `99.9%`. */
+/**
+ * The number a decimal written with its point moved `shift` places left:
+ * `decimalShift("99.9", 2)` is the nearest double to 0.999, exactly what
+ * the literal `0.999` is. Dividing by 100 instead gives 0.9990000000000001,
+ * which a success rate of 3996/4000 (shown as 99.90 %) falls short of.
+ */
+export function decimalShift(digits: string, shift: number): number {
+  const dot = digits.indexOf(".");
+  const whole = dot < 0 ? digits : digits.slice(0, dot);
+  const frac = dot < 0 ? "" : digits.slice(dot + 1);
+  const all = whole + frac;
+  const point = whole.length - shift;
+  const text =
+    point <= 0 ? `0.${"0".repeat(-point)}${all}` : `${all.slice(0, point)}.${all.slice(point)}`;
+  return Number(text.endsWith(".") ? text.slice(0, -1) : text);
+}
+
+/** A probability in [0, 1] (or open bounds): `0.999`, `99.9%` (the same number). */
 export function probability(open = false): (text: string) => number {
   return (text) => {
-    const m = /^\s*(\d*\.?\d+)\s*(%?)\s*$/.exec(text);
-    const n = m ? Number(m[1]) / (m[2] ? 100 : 1) : Number.NaN;
+    const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(%?)\s*$/.exec(text);
+    const n = m ? decimalShift(m[1]!, m[2] ? 2 : 0) : Number.NaN;
     const ok = open ? n > 0 && n < 1 : n >= 0 && n <= 1;
     if (!ok) {
       const range = open ? "(0, 1)" : "[0, 1]";

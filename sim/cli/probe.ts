@@ -12,13 +12,25 @@
  */
 import http from "node:http";
 import https from "node:https";
-import type { CurlTimings } from "../observations.ts";
+import type { CurlTimings, ObservedTimeouts, ProposedLimit } from "../observations.ts";
+import { formatTime } from "../units.ts";
 
-/** One probe: curl's `-w` timings in seconds, plus what happened. */
-export interface ProbeSample extends CurlTimings {
+/** Where a failed probe stopped. */
+export type ProbeStage = "dns" | "connect" | "tls" | "send" | "headers" | "body";
+
+/**
+ * One probe: curl's `-w` timings in seconds, plus what happened. Only the
+ * phases the request reached have a time: a failed probe carries no
+ * invented timings for the phases after its failure, and a probe without a
+ * body has no `time_posttransfer` (nothing was uploaded).
+ */
+export interface ProbeSample extends Partial<CurlTimings> {
+  time_total: number;
   status?: number;
   bytes: number;
   error?: string;
+  /** When `error` is set: the phase it happened in. */
+  stage?: ProbeStage;
 }
 
 /** Options of {@linkcode probeOnce}. */
@@ -31,6 +43,44 @@ export interface ProbeOptions {
   headers: Record<string, string>;
 }
 
+/**
+ * The least limit `probe` proposes: 250 ms. Probes of a nearby server see
+ * single-digit milliseconds, and twice that is a limit ordinary life trips:
+ * a major garbage collection stops a V8 or JVM process for tens to a few
+ * hundred milliseconds (on either end), a busy host deschedules a process
+ * for as long, and one lost TCP segment waits Linux's minimum
+ * retransmission timeout, 200 ms, before it is resent. A limit under these
+ * fails healthy requests; 250 ms stays above all three.
+ */
+export const PROBE_FLOOR_MS = 250;
+
+/**
+ * Applies {@linkcode PROBE_FLOOR_MS} to every proposed limit, saying so in
+ * its `how` where it raised one.
+ */
+export function floorProposal(p: ObservedTimeouts): ObservedTimeouts {
+  const limits: ObservedTimeouts["limits"] = {};
+  const timeouts: Record<string, number> = {};
+  let raisedAny = false;
+  for (const [k, l] of Object.entries(p.limits) as [
+    keyof ObservedTimeouts["limits"],
+    ProposedLimit,
+  ][]) {
+    const raised = l.ms < PROBE_FLOOR_MS;
+    raisedAny ||= raised;
+    const ms = raised ? PROBE_FLOOR_MS : l.ms;
+    limits[k] = raised ? { ...l, ms, how: `${l.how}, floored at ${formatTime(ms)}` } : l;
+    timeouts[k] = ms;
+  }
+  const notes = raisedAny
+    ? [
+        ...p.notes,
+        `limits under ${formatTime(PROBE_FLOOR_MS)} are raised to it: a GC pause, a descheduled process or one lost segment (Linux resends after 200 ms at the least) would trip them on a healthy server`,
+      ]
+    : p.notes;
+  return { ...p, limits, timeouts: timeouts as ObservedTimeouts["timeouts"], notes };
+}
+
 /** Sends one request on a new connection and times its phases. */
 export function probeOnce(url: URL, options: ProbeOptions): Promise<ProbeSample> {
   const mod = url.protocol === "https:" ? https : http;
@@ -41,25 +91,35 @@ export function probeOnce(url: URL, options: ProbeOptions): Promise<ProbeSample>
   let status: number | undefined;
   return new Promise((resolve) => {
     let done = false;
-    const finish = (error?: string) => {
+    const finish = (error?: Error & { syscall?: string }) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       const total = s();
-      const connect = marks.time_connect ?? total;
-      const pre = marks.time_pretransfer ?? marks.time_appconnect ?? connect;
-      const sample: ProbeSample = {
-        time_namelookup: marks.time_namelookup ?? 0,
-        time_connect: connect,
-        time_pretransfer: pre,
-        time_posttransfer: marks.time_posttransfer ?? pre,
-        time_starttransfer: marks.time_starttransfer ?? total,
-        time_total: total,
-        bytes,
-      };
-      if (marks.time_appconnect !== undefined) sample.time_appconnect = marks.time_appconnect;
+      const sample: ProbeSample = { ...marks, time_total: total, bytes };
       if (status !== undefined) sample.status = status;
-      if (error !== undefined) sample.error = error;
+      if (error !== undefined) {
+        sample.error = error.message;
+        sample.stage =
+          error.syscall === "getaddrinfo"
+            ? "dns"
+            : marks.time_connect === undefined
+              ? "connect"
+              : marks.time_pretransfer === undefined
+                ? "tls"
+                : marks.time_starttransfer === undefined
+                  ? options.bodyBytes > 0 && marks.time_posttransfer === undefined
+                    ? "send"
+                    : "headers"
+                  : "body";
+      } else {
+        // A complete exchange: every phase happened. An IP literal has no
+        // lookup (0 s, as curl reports it); a socket that was somehow
+        // connected already reports its connect at 0 s too.
+        sample.time_namelookup ??= 0;
+        sample.time_connect ??= 0;
+        sample.time_pretransfer ??= sample.time_appconnect ?? sample.time_connect;
+      }
       resolve(sample);
     };
     const headers: Record<string, string> = { ...options.headers };
@@ -72,7 +132,7 @@ export function probeOnce(url: URL, options: ProbeOptions): Promise<ProbeSample>
         bytes += chunk.length;
       });
       res.on("end", () => finish());
-      res.on("error", (e) => finish(e.message));
+      res.on("error", (e) => finish(e));
     });
     const timer = setTimeout(() => {
       req.destroy(new Error(`no answer within ${options.timeoutMs} ms`));
@@ -91,9 +151,11 @@ export function probeOnce(url: URL, options: ProbeOptions): Promise<ProbeSample>
       });
     });
     req.on("finish", () => {
-      marks.time_posttransfer = s();
+      // Only a body makes an upload phase; for a bodyless request "finish"
+      // is the request line and headers, not data a writeIdle could limit.
+      if (options.bodyBytes > 0) marks.time_posttransfer = s();
     });
-    req.on("error", (e) => finish(e.message));
+    req.on("error", (e) => finish(e));
     if (options.bodyBytes > 0) {
       // Written in 64 KiB pieces, honouring backpressure, like a streamed upload.
       const piece = Buffer.alloc(Math.min(65_536, options.bodyBytes));

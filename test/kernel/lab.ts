@@ -322,7 +322,7 @@ export class Lab {
       this.oneWayMs = 0;
       return (
         await this.runClient(
-          { payloadBytes: 1, chunkBytes: 1, reps: 0, pauseMs: 0, probes: 15 },
+          { payloadBytes: 1, chunkBytes: 1024, reps: 0, pauseMs: 0, probes: 15 },
           30_000,
         )
       ).probe!.rttMs;
@@ -354,7 +354,7 @@ export class Lab {
     for (let round = 0; round < 3; round++) {
       rtts = (
         await this.runClient(
-          { payloadBytes: 1, chunkBytes: 1, reps: 0, pauseMs: 0, probes: 15 },
+          { payloadBytes: 1, chunkBytes: 1024, reps: 0, pauseMs: 0, probes: 15 },
           30_000,
         )
       ).probe!.rttMs;
