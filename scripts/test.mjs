@@ -50,16 +50,25 @@ if (!(env[pathKey] ?? "").startsWith(binDir + delimiter)) {
 }
 
 let current;
+let interrupted;
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => {
-    if (current?.pid) killGroup(current.pid);
-    process.exit(130);
+    // The step runs in its own process group: pass the signal on, give it
+    // 5 s to clean up (servers, network namespaces), then kill what is left.
+    interrupted = signal;
+    const pid = current?.pid;
+    if (!pid) process.exit(130);
+    killGroup(pid, signal);
+    setTimeout(() => {
+      killGroup(pid);
+      process.exit(130);
+    }, 5_000).unref();
   });
 }
 
-function killGroup(pid) {
+function killGroup(pid, signal = "SIGKILL") {
   try {
-    process.kill(-pid, "SIGKILL");
+    process.kill(-pid, signal);
   } catch {
     // already gone
   }
@@ -122,7 +131,7 @@ for (const step of steps) {
       `\n=== ${step.name}: ${step.cmd.join(" ")}${runs > 1 ? ` (run ${attempt} of at most ${runs})` : ""}`,
     );
     outcome = await run(step.cmd, step.timeoutMs);
-    if (outcome.ok) break;
+    if (outcome.ok || interrupted) break;
     if (attempt < runs) console.log(`=== ${step.name}: failed (${outcome.why}); running it again`);
   }
   const ms = performance.now() - t0;
@@ -132,10 +141,17 @@ for (const step of steps) {
   const line = `${outcome.ok ? "PASS" : "FAIL"} ${step.name} (${seconds(ms)}${note ? `; ${note}` : ""})`;
   console.log(`=== ${line}`);
   results.push(line);
+  if (interrupted) break;
 }
 
 const failed = results.filter((l) => l.startsWith("FAIL")).length;
 console.log(`\n${results.join("\n")}`);
+if (interrupted) {
+  const skipped = steps.slice(results.length).map((s) => s.name);
+  console.log(
+    `interrupted by ${interrupted}${skipped.length ? `; not run: ${skipped.join(", ")}` : ""}`,
+  );
+}
 console.log(`total ${seconds(performance.now() - started)}`);
 console.log(`steps: ${results.length - failed} passed, ${failed} failed`);
-process.exitCode = failed > 0 ? 1 : 0;
+process.exitCode = interrupted ? 130 : failed > 0 ? 1 : 0;
