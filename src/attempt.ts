@@ -47,6 +47,8 @@ export interface BodyPlan {
   followRedirects: boolean;
   /** Streamed bodies above this many bytes; smaller ones go as they are. */
   threshold: number;
+  /** A body sent as it is, of known size: handed over whole at dispatch (for `bytesSent`). */
+  size: number | undefined;
 }
 
 /** Everything one attempt needs. */
@@ -269,6 +271,7 @@ export class Attempt implements WatchHooks {
       req.duplex = "half";
     } else {
       if (body !== undefined) req.body = body;
+      if (body != null && plan.size !== undefined) wd.wrote(plan.size);
       if (plan.headersAtDispatch || (hop && body === null)) wd.sent();
     }
     if (plan.followRedirects) {
@@ -321,6 +324,7 @@ export class Attempt implements WatchHooks {
       const watched = watchResponse(res, this.wd, this, {
         url: this.current?.url ?? res.url,
         redirected: this.hops > 0 || res.redirected,
+        followed: this.hops > 0,
       });
       if (watched === undefined) {
         // A response the Response constructor rejects (status 999): the caller

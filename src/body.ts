@@ -18,6 +18,18 @@ export interface Streamable {
   contentType: string | undefined;
 }
 
+/** The content type this runtime's fetch sets for a string or form body, learned once per kind. */
+const defaultTypes = new Map<string, string | undefined>();
+function defaultType(sample: string | URLSearchParams): string | undefined {
+  const kind = typeof sample;
+  if (!defaultTypes.has(kind)) {
+    // Bun sends no type for a string; the others send the standard's. Ask the runtime.
+    const probe = new Request("http://localhost/", { method: "POST", body: sample });
+    defaultTypes.set(kind, probe.headers.get("content-type") ?? undefined);
+  }
+  return defaultTypes.get(kind);
+}
+
 /**
  * Turns a buffered body larger than `threshold` bytes, or any stream, into a
  * {@linkcode Streamable}; returns `undefined` for bodies to send as they are.
@@ -29,7 +41,7 @@ export function streamable(body: Body, threshold: number): Streamable | undefine
     if (body.length <= threshold / 3) return undefined; // cannot exceed the threshold once encoded
     const bytes = new TextEncoder().encode(body);
     if (bytes.byteLength <= threshold) return undefined;
-    return { source: bytes, size: bytes.byteLength, contentType: "text/plain;charset=UTF-8" };
+    return { source: bytes, size: bytes.byteLength, contentType: defaultType("") };
   }
   if (body instanceof ArrayBuffer) {
     return body.byteLength > threshold
@@ -47,7 +59,7 @@ export function streamable(body: Body, threshold: number): Streamable | undefine
   }
   if (body instanceof URLSearchParams) {
     const s = streamable(body.toString(), threshold);
-    return s && { ...s, contentType: "application/x-www-form-urlencoded;charset=UTF-8" };
+    return s && { ...s, contentType: defaultType(new URLSearchParams()) };
   }
   return undefined;
 }

@@ -86,7 +86,7 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
     budget,
     needsOrigin: policy.breaker !== undefined || budget !== undefined,
   };
-  return function timeboundFetch(input, init) {
+  const timeboundFetch: TimeboundFetch = (input, init) => {
     const signal = init?.signal;
     if (signal != null && typeof (signal as AbortSignal).addEventListener !== "function") {
       // Not a signal: the wrapped fetch rejects it with its own error, as bare fetch would.
@@ -99,6 +99,10 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
       return Promise.reject(error);
     }
   };
+  // As the wrapped fetch reports it (1 on Node and Bun, 0 on Deno and workerd).
+  const wrapped = policy.fetch ?? globalThis.fetch;
+  Object.defineProperty(timeboundFetch, "length", { value: wrapped.length });
+  return timeboundFetch;
 }
 
 /** What every call of one `createFetch` instance shares. */
@@ -151,6 +155,16 @@ function isRequestLike(input: unknown): input is Request {
 const noop = (): void => {};
 
 /**
+ * Whether a `Request` may carry a body, without touching `request.body`: on
+ * Deno reading that property turns the body into a stream of unknown length,
+ * and the request then goes out chunked. A GET or HEAD never has one.
+ */
+function mayHaveBody(request: Request): boolean {
+  const m = request.method;
+  return m !== "GET" && m !== "HEAD";
+}
+
+/**
  * One call: its attempts, the caller's abort, retries and the retry-budget
  * slot. A class rather than closures: this is the per-request path, and
  * prototype methods (and `handleEvent` as the abort listener) allocate
@@ -166,6 +180,8 @@ class Call {
   /** The body from init (`undefined`: none, or the `Request`'s own). */
   private readonly body: Body | null | undefined;
   private readonly replayable: boolean;
+  /** `redirect: "error"`: fetch reports a redirect as a network error, which is no reason to retry. */
+  private readonly redirectError: boolean;
   private readonly plan: BodyPlan;
   private readonly limits: ResolvedLimits;
   private readonly totalSource: LimitSource;
@@ -236,13 +252,14 @@ class Call {
       throw this.signal.reason;
     }
     this.replayable = body !== undefined ? isReplayable(body) : true; // a Request is cloned per attempt
+    this.redirectError = (request.redirect ?? req?.redirect) === "error";
     this.plan = planBody(body, req, request, policy.upload.threshold);
     this.origin = shared.needsOrigin ? new URL(this.url).origin : "";
     this.fetch =
       policy.route?.({
         url: this.url,
         method: this.method,
-        bodySize: body !== undefined ? bodySizeOf(body) : req?.body ? undefined : 0,
+        bodySize: body !== undefined ? bodySizeOf(body) : req && mayHaveBody(req) ? undefined : 0,
       }) ??
       policy.fetch ??
       globalThis.fetch;
@@ -311,7 +328,7 @@ class Call {
       cloneInput:
         this.input !== undefined &&
         this.body === undefined &&
-        this.input.body !== null &&
+        mayHaveBody(this.input) &&
         retry !== undefined &&
         n <= retry.limit,
       request: this.request,
@@ -427,9 +444,9 @@ class Call {
     const retry = this.shared.policy.retry;
     const budget = this.shared.budget;
     if (!retry || retry.limit === 0) return "";
-    if (isTimeoutError(error) && !retryableTimeout(error, this.shared.policy.upload.chunkSize)) {
-      return "";
-    }
+    if (isTimeoutError(error)) {
+      if (!retryableTimeout(error, this.shared.policy.upload.chunkSize)) return "";
+    } else if (error !== undefined && this.redirectError) return "";
     if (n > retry.limit) return `not retried: ${retry.limit} retries made`;
     const headers = new Headers(this.request.headers ?? this.input?.headers);
     if (!isIdempotent(retry, this.method, headers)) {
@@ -473,7 +490,7 @@ function planBody(
   request: RequestInit,
   threshold: number,
 ): BodyPlan {
-  if (body === undefined && input !== undefined && input.body !== null) {
+  if (body === undefined && input !== undefined && mayHaveBody(input)) {
     // A Request's own body goes as it is. Its size is unknown, unless it says.
     const declared = Number(input.headers.get("content-length") ?? Number.NaN);
     return {
@@ -481,13 +498,26 @@ function planBody(
       headersAtDispatch: declared <= threshold,
       followRedirects: false,
       threshold,
+      size: Number.isNaN(declared) ? undefined : declared,
     };
   }
   if (body == null) {
-    return { stream: false, headersAtDispatch: true, followRedirects: false, threshold };
+    return {
+      stream: false,
+      headersAtDispatch: true,
+      followRedirects: false,
+      threshold,
+      size: undefined,
+    };
   }
   if (body instanceof ReadableStream) {
-    return { stream: true, headersAtDispatch: false, followRedirects: false, threshold };
+    return {
+      stream: true,
+      headersAtDispatch: false,
+      followRedirects: false,
+      threshold,
+      size: undefined,
+    };
   }
   const keepalive = request.keepalive ?? input?.keepalive ?? false;
   const size = bodySizeOf(body);
@@ -498,6 +528,7 @@ function planBody(
       headersAtDispatch: false,
       followRedirects: redirect === "follow",
       threshold,
+      size: undefined,
     };
   }
   // Sent as given. A body that fits in the kernel's send buffer is handed
@@ -510,6 +541,7 @@ function planBody(
     headersAtDispatch: bound !== undefined && bound <= threshold,
     followRedirects: false,
     threshold,
+    size,
   };
 }
 

@@ -477,7 +477,11 @@ function bindFetch(
     if (left === 0) throw scope.timeoutError();
 
     const req: TimeboundInit = init ? { ...init } : {};
-    if (left !== Number.POSITIVE_INFINITY) {
+    if (left !== Number.POSITIVE_INFINITY && scope.source !== "policy") {
+      // The inbound client's budget: it shortens this call, and a timeout it
+      // causes is the client's doing, never a failure for the shared breaker.
+      req.callerBudget = left;
+    } else if (left !== Number.POSITIVE_INFINITY) {
       const own = req.timeouts?.total;
       const ownMs =
         own === undefined || own === false

@@ -20,6 +20,9 @@ interface Meta {
   redirected: boolean;
   type: ResponseType;
   headers: Headers;
+  /** Set only for a status the `Response` constructor rejects (999), which fetch delivers. */
+  status?: number;
+  statusText?: string;
 }
 
 const META = Symbol("timebound.meta");
@@ -60,13 +63,24 @@ function subclassOf(Base: ResponseClass) {
     override get headers(): Headers {
       return this[META]?.headers ?? super.headers;
     }
+    override get status(): number {
+      return this[META]?.status ?? super.status;
+    }
+    override get statusText(): string {
+      return this[META]?.statusText ?? super.statusText;
+    }
+    override get ok(): boolean {
+      const status = this[META]?.status;
+      return status === undefined ? super.ok : status >= 200 && status <= 299;
+    }
     override clone(): Response {
-      const copy = super.clone();
       const meta = this[META];
-      if (!meta || copy.body === null) return copy;
+      if (!meta) return super.clone();
+      const copy = super.clone();
+      // The copy is of the base class: give it what this one says of itself.
       return new WatchedResponse(
         copy.body,
-        { status: this.status, statusText: this.statusText, headers: meta.headers },
+        { status: super.status, statusText: super.statusText, headers: meta.headers },
         meta,
       );
     }
@@ -96,27 +110,26 @@ export interface WatchHooks {
 }
 
 /**
- * Wraps `res` so every body read is read progress. Returns `undefined` when
- * the response cannot be rebuilt (a status or status text the `Response`
- * constructor rejects, such as 999): the caller then gets `res` itself,
- * still bounded by the attempt's abort.
+ * Wraps `res` so every body read is read progress. Returns `undefined` only
+ * if the response cannot be rebuilt at all: the caller then gets `res`
+ * itself, still bounded by the attempt's abort.
  */
 export function watchResponse(
   res: Response,
   wd: Watchdog,
   hooks: WatchHooks,
-  meta: { url: string; redirected: boolean },
+  meta: { url: string; redirected: boolean; followed: boolean },
 ): { response: Response; body: WatchedBody | undefined } | undefined {
   const body = res.body;
   if (body === null || NULL_BODY_STATUS.has(res.status)) {
     body?.cancel().catch(noop);
     wd.end();
     hooks.onEnd(undefined);
-    if (!meta.redirected) return { response: res, body: undefined };
-    return rebuild(res, null, meta);
+    // Nothing to watch: the runtime's own response, unless it must say where our redirects led.
+    return meta.followed ? rebuild(res, null, meta) : { response: res, body: undefined };
   }
   const reader = body.getReader();
-  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+  let ctrl!: ReadableByteStreamController;
   let ended = false;
   let started = false;
   const end = (error: unknown): void => {
@@ -125,35 +138,49 @@ export function watchResponse(
     wd.end();
     hooks.onEnd(error);
   };
-  const stream = new ReadableStream<Uint8Array>(
+  // Not an async function: one promise per read instead of two, on the
+  // path every response chunk takes.
+  const step = (c: ReadableByteStreamController): Promise<void> =>
+    reader.read().then(
+      (r) => {
+        if (ended) return; // failed while we waited; the stream is already errored
+        if (r.done) {
+          end(undefined);
+          c.close();
+          c.byobRequest?.respond(0); // a pending BYOB read learns of the end
+          return;
+        }
+        const chunk = r.value;
+        wd.read(chunk.byteLength);
+        if (ended) return; // that read found a deadline passed: fail() has run
+        // A byte stream takes no empty chunk: read on.
+        if (chunk.byteLength === 0) return step(c);
+        // Enqueuing transfers the chunk's buffer: copy a view that shares
+        // its buffer with other data (a pooled slice), hand over the rest.
+        c.enqueue(
+          chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength
+            ? chunk
+            : chunk.slice(),
+        );
+      },
+      (error: unknown) => {
+        if (ended) return;
+        const reason = hooks.mapError(error);
+        end(reason);
+        c.error(reason);
+      },
+    );
+  // A byte stream, as fetch's body is: BYOB readers work on it.
+  const stream = new ReadableStream(
     {
+      type: "bytes",
       start(c) {
         ctrl = c;
       },
-      // Not an async function: one promise per read instead of two, on the
-      // path every response chunk takes.
       pull(c) {
         wd.readWait();
         started = true;
-        return reader.read().then(
-          (r) => {
-            if (ended) return; // failed while we waited; the stream is already errored
-            if (r.done) {
-              end(undefined);
-              c.close();
-              return;
-            }
-            wd.read(r.value.byteLength);
-            if (ended) return; // that read found a deadline passed: fail() has run
-            c.enqueue(r.value);
-          },
-          (error: unknown) => {
-            if (ended) return;
-            const reason = hooks.mapError(error);
-            end(reason);
-            c.error(reason);
-          },
-        );
+        return step(c);
       },
       cancel(reason) {
         end(undefined);
@@ -194,16 +221,26 @@ function rebuild(
   meta: { url: string; redirected: boolean },
 ): { response: Response; body: undefined } | undefined {
   const Sub = subclassOf(res.constructor as ResponseClass);
+  const m: Meta = {
+    url: meta.url,
+    redirected: meta.redirected,
+    type: res.type,
+    headers: res.headers,
+  };
   try {
-    const response = new Sub(
-      stream as ReadableStream,
-      { status: res.status, statusText: res.statusText, headers: res.headers },
-      { url: meta.url, redirected: meta.redirected, type: res.type, headers: res.headers },
-    );
-    return { response, body: undefined };
+    const init = { status: res.status, statusText: res.statusText, headers: res.headers };
+    return { response: new Sub(stream as ReadableStream, init, m), body: undefined };
   } catch {
     // RangeError for a status outside 200–599 (999 from some WAFs), TypeError
-    // for a status text that is not a reason-phrase: fetch delivered them.
+    // for a status text that is not a reason-phrase: fetch delivered them, so
+    // the response reports them as they came (the getters above).
+  }
+  try {
+    m.status = res.status;
+    m.statusText = res.statusText;
+    const init = { status: 200, headers: res.headers };
+    return { response: new Sub(stream as ReadableStream, init, m), body: undefined };
+  } catch {
     return undefined;
   }
 }

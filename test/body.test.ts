@@ -129,12 +129,9 @@ describe("streamable", () => {
     ["large bytes", new Uint8Array(11), 10, true],
     ["large ArrayBuffer", new ArrayBuffer(11), 10, true],
     ["large Blob", new Blob([new Uint8Array(11)], { type: "image/png" }), 10, true],
-    [
-      "URLSearchParams (the runtime encodes it)",
-      new URLSearchParams({ a: "x".repeat(100) }),
-      10,
-      false,
-    ],
+    ["large URLSearchParams", new URLSearchParams({ a: "x".repeat(100) }), 10, true],
+    ["small URLSearchParams", new URLSearchParams({ a: "x" }), 10, false],
+    ["FormData (its multipart framing is the runtime's)", new FormData(), 0, false],
     ["any stream", new ReadableStream(), 1_000_000, true],
   ])("%s → streamed: %s", (_name, body, threshold, streamed) => {
     expect(streamable(body as BodyInit, threshold as number) !== undefined).toBe(streamed);
@@ -142,6 +139,9 @@ describe("streamable", () => {
 
   it("keeps the content type fetch would have set", () => {
     expect(streamable("x".repeat(100), 10)?.contentType).toBe("text/plain;charset=UTF-8");
+    expect(streamable(new URLSearchParams({ a: "x".repeat(100) }), 10)?.contentType).toBe(
+      "application/x-www-form-urlencoded;charset=UTF-8",
+    );
     expect(streamable(new Blob([new Uint8Array(11)], { type: "image/png" }), 10)?.contentType).toBe(
       "image/png",
     );

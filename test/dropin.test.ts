@@ -250,14 +250,39 @@ describe("the response is faithful", () => {
     await bare.text();
   });
 
+  it("the body is a byte stream: a BYOB reader works, as on fetch's", async () => {
+    const f = createFetch({ total: "5s" });
+    const res = await f(`${server.url}/big`);
+    const reader = res.body!.getReader({ mode: "byob" });
+    let bytes = 0;
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(64 * 1024));
+      if (done) break;
+      bytes += value.byteLength;
+    }
+    expect(bytes).toBe(512 * 1024);
+  });
+
+  it("the returned function reports fetch's arity", () => {
+    expect(createFetch().length).toBe(fetch.length);
+  });
+
+  it("with redirect: 'error', an unexpected redirect is not retried (fetch reports it as a network error)", async () => {
+    const f = createFetch({ total: "5s", retry: { limit: 2, backoff: { base: 1, cap: 1 } } });
+    const id = newId();
+    await expect(f(`${server.url}/307?id=${id}`, { redirect: "error" })).rejects.toThrow(TypeError);
+    expect(seen.get(id)!.length).toBe(1);
+  });
+
   it("a status the Response constructor rejects (999) is delivered, not thrown", async () => {
     const raw = await rawServer("999 Odd");
     try {
       const clock = countingClock();
       const f = createFetch({ total: "5s", clock });
       const res = await f(raw.url);
-      expect(res.status).toBe(999);
+      expect([res.status, res.statusText, res.ok]).toEqual([999, "Odd", false]);
       expect(await res.text()).toBe("hello");
+      expect(clock.armed()).toBe(0); // its body was watched to the end
     } finally {
       await raw.close();
     }

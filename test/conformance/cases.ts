@@ -16,6 +16,7 @@ import {
   randomBytes,
   serverSawClose,
   sha256,
+  streamsBufferedBodies,
   url,
   within,
 } from "./helpers.ts";
@@ -165,13 +166,18 @@ test("upload into a 4 KiB/s reader: writeIdle phase", async (t) => {
   const id = t.id("slow-sink");
   const f = createFetch({ total: 15_000, headers: 10_000, writeIdle: 1000, clock });
   const t0 = performance.now();
-  const body = new Uint8Array(STALL_UPLOAD_BYTES);
+  const bytes = new Uint8Array(STALL_UPLOAD_BYTES);
+  // Where a buffered body cannot be streamed with its length (Deno), the
+  // caller streams it to have `writeIdle` (and accepts chunked framing).
+  const body = streamsBufferedBodies ? bytes : new Blob([bytes]).stream();
+  if (!streamsBufferedBodies)
+    t.note("a buffered body goes as given here: streamed via Blob.stream()");
   const e = expectTimeout(
     await rejection(f(url(t, "/slow-sink", id, { rate: 4096 }), { method: "POST", body }), "fetch"),
     "writeIdle",
   );
   within(performance.now() - t0, 1000, 8000, "stalled upload cut");
-  assert(e.bytesSent < body.byteLength, `all ${e.bytesSent} bytes went out, nothing stalled`);
+  assert(e.bytesSent < bytes.byteLength, `all ${e.bytesSent} bytes went out, nothing stalled`);
   t.note(`pulls stopped after ${(e.bytesSent / MiB).toFixed(1)} MiB handed over`);
 });
 
@@ -206,7 +212,12 @@ for (const kind of ["Uint8Array", "ReadableStream"] as const) {
     const got = (await res.json()) as { bytes: number; sha256: string };
     assert(got.bytes === payload.byteLength, `server got ${got.bytes} bytes`);
     assert(got.sha256 === (await sha256(payload)), "server's sha256 differs from the payload's");
-    assert(progressed === payload.byteLength, `onUploadProgress ended at ${progressed}`);
+    const streamed = kind === "ReadableStream" || streamsBufferedBodies;
+    // A body sent as given (a buffer on Deno) is handed over whole: no pulls to report.
+    assert(
+      progressed === (streamed ? payload.byteLength : 0),
+      `onUploadProgress ended at ${progressed}`,
+    );
     assert(timingsOf(res)?.bytesSent === payload.byteLength, "timings.bytesSent");
   });
 }

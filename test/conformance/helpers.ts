@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { lengthFraming } from "../../src/framing.ts";
 import { type Clock, isTimeoutError, type TimeoutError } from "../../src/mod.ts";
 import { assert, type Ctx, describe, sleep } from "./runner.ts";
 
@@ -20,11 +21,13 @@ export const EARLY_MS = 5;
 const armedTimers = new Set<unknown>();
 export const clock: Clock = {
   now: () => performance.now(),
-  setTimer(fn, ms) {
+  setTimer(fn, ms, background) {
     const h: unknown = setTimeout(() => {
       armedTimers.delete(h);
       fn();
     }, ms);
+    // As realClock does: a deadline guarding I/O never holds the process open.
+    if (background) (h as { unref?: () => void }).unref?.();
     armedTimers.add(h);
     return h;
   },
@@ -33,6 +36,13 @@ export const clock: Clock = {
     clearTimeout(h as number);
   },
 };
+/**
+ * Whether this runtime streams a buffered body over the threshold (it can
+ * keep the body's Content-Length: Node, Bun, workerd). On Deno a buffered
+ * body goes as the caller gave it; only a caller's stream is streamed.
+ */
+export const streamsBufferedBodies = lengthFraming !== undefined;
+
 /** Library timers armed on {@linkcode clock} right now. */
 export function armed(): number {
   return armedTimers.size;

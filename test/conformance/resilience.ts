@@ -23,6 +23,7 @@ import {
   serverSees,
   sha256,
   stats,
+  streamsBufferedBodies,
   url,
   within,
 } from "./helpers.ts";
@@ -162,9 +163,12 @@ for (const kind of ["Uint8Array", "Blob"] as const) {
       `${bad} of ${s.hashes.length} attempts arrived different from the payload`,
     );
     assert(s.bytesReceived === 3 * REPLAY_BYTES, `server read ${s.bytesReceived} bytes in all`);
-    // Streamed in chunks every time, not sent as one buffer.
+    // Streamed in chunks every time, not sent as one buffer — where the
+    // runtime keeps the length of a stream; on Deno it goes as given.
     const perAttempt = Math.ceil(REPLAY_BYTES / CHUNK_BYTES);
-    assert(pulls >= 3 * perAttempt, `${pulls} chunks handed over, expected ≥ ${3 * perAttempt}`);
+    if (streamsBufferedBodies) {
+      assert(pulls >= 3 * perAttempt, `${pulls} chunks handed over, expected ≥ ${3 * perAttempt}`);
+    } else assert(pulls === 0, `${pulls} chunks handed over on a runtime that sends it as given`);
   });
 }
 
