@@ -41,7 +41,11 @@ export interface BudgetMinRate {
 
 /** Input of {@linkcode budget}: limits as timebound takes them, plus the request and the environment. */
 export interface BudgetConfig {
-  /** Hard deadline for the whole exchange. `false` or absent: none. */
+  /**
+   * Hard deadline for the whole exchange. `false` or absent: none. (A
+   * `createFetch` without `total` has one, `DEFAULT_TOTAL_MS` from
+   * src/policy.ts; `timebound budget` passes it when `--total` is not given.)
+   */
   total?: Duration | false;
   /** Wait for response headers once the body is handed over. */
   headers?: Duration | false;

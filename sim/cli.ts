@@ -325,8 +325,8 @@ function sweepTable(result: SweepResult): string {
     "chunk",
     "writeIdle",
     ...totals.map((t) => `total ${limitText(t)}`),
-    `p50 / p99 ok (total ${limitText(longest)})`,
-    `failures (total ${limitText(longest)})`,
+    `p50 / p99 ok at ${limitText(longest)}`,
+    `failures at ${limitText(longest)}`,
   ];
   return table(head, rows, [...totals.map((_, i) => i + 2), totals.length + 2]);
 }
@@ -674,6 +674,7 @@ interface CapacityOpts extends OutputOpts {
   sample: number;
   seed: number;
   series?: boolean;
+  verbose?: boolean;
 }
 
 const VARIANTS = ["none", "timeouts", "retries", "breaker"];
@@ -793,7 +794,8 @@ function capacityCommand(): Command {
     .addOption(opt("--cooldown <time>", "how long an open breaker fails fast", arg.time, "5s"))
     .addOption(opt("--sample <time>", "time-series interval", arg.time, "1s"))
     .option("--seed <n>", "seed of arrivals, latencies and jitter", arg.integer(0, 2 ** 32 - 1), 1)
-    .option("--series", "also print the time series (every 10th interval)");
+    .option("--series", "also print the time series (every 10th interval)")
+    .option("--verbose", "also print the self-checks (Little's law: L = λW)");
   outputOptions(cmd, "the time series");
   cmd.addHelpText(
     "after",
@@ -854,7 +856,12 @@ function capacityCommand(): Command {
       formatTime(r.totals.p99Ms),
       String(r.totals.maxQueued),
       String(r.totals.dependencyCalls),
-      `${r.littlesLaw.L.toFixed(2)} = ${((r.littlesLaw.lambdaPerSecond * r.littlesLaw.meanTimeInSystemMs) / 1000).toFixed(2)}`,
+      // The self-check (Little's law) only with --verbose.
+      ...(o.verbose
+        ? [
+            `${r.littlesLaw.L.toFixed(2)} = ${((r.littlesLaw.lambdaPerSecond * r.littlesLaw.meanTimeInSystemMs) / 1000).toFixed(2)}`,
+          ]
+        : []),
     ]);
     const lines = [
       `Capacity: ${o.rate}/s arrivals (${percent(o.callShare)} call the dependency, the rest take ${formatTime(o.local)}), ${o.concurrency} workers, queue ${o.queue}; dependency ${formatTime(o.latency)}, ${formatTime(o.slow)} from ${formatTime(o.slowFrom)}${o.slowUntil === false ? "" : ` to ${formatTime(o.slowUntil)}`}${o.errorRate ? ` with ${percent(o.errorRate)} errors` : ""}; seed ${o.seed}`,
@@ -870,12 +877,12 @@ function capacityCommand(): Command {
           "p99",
           "max queued",
           "dependency calls",
-          "Little: L = λW",
+          ...(o.verbose ? ["Little: L = λW"] : []),
         ],
         rows,
         [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
       ),
-      "Times are time in the system (queue + service). Little's law: time-average requests in the system vs admitted arrival rate × mean time in system.",
+      `Times are time in the system (queue + service).${o.verbose ? " Little's law: time-average requests in the system vs admitted arrival rate × mean time in system." : ""}`,
     ];
     if (o.series) {
       for (const { name, result } of runs) {

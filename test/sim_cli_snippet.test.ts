@@ -11,6 +11,7 @@ import { fc, it as prop } from "@fast-check/vitest";
 import { InvalidArgumentError } from "commander";
 import { describe, expect, it } from "vitest";
 import * as arg from "../sim/cli/args.ts";
+import { TABLE_COLUMNS, table } from "../sim/cli/output.ts";
 import { floorProposal, PROBE_FLOOR_MS } from "../sim/cli/probe.ts";
 import { createFetchSnippet, type SnippetOptions } from "../sim/cli/snippet.ts";
 import { recommendMark } from "../sim/cli.ts";
@@ -233,5 +234,38 @@ describe("probe's proposals are floored", () => {
     const p = floorProposal(raw);
     expect(p.timeouts).toEqual(raw.timeouts);
     expect(p.notes).toEqual(raw.notes);
+  });
+});
+
+describe("tables", () => {
+  it("one rule under the header, none between rows; headers wrap to the data's width", () => {
+    const t = table(
+      ["chunk", "total 1 min 30 s"],
+      [
+        ["8 KiB", "88.0 %"],
+        ["16 KiB", "96.0 %"],
+      ],
+      [1],
+    );
+    expect(t.split("\n")).toEqual([
+      "┌────────┬────────┐",
+      "│ chunk  │  total │",
+      "│        │  1 min │",
+      "│        │   30 s │",
+      "├────────┼────────┤",
+      "│ 8 KiB  │ 88.0 % │",
+      "│ 16 KiB │ 96.0 % │",
+      "└────────┴────────┘",
+    ]);
+  });
+
+  it(`a long text column wraps so the table fits ${TABLE_COLUMNS} columns`, () => {
+    const label = "total 2 s, headers 1 s, 2 retries, breaker, and a very long tail of words";
+    const t = table(
+      ["client", ...Array.from({ length: 6 }, (_, i) => `n${i}`)],
+      [[label, ...Array.from({ length: 6 }, () => "12.34 %")]],
+    );
+    for (const line of t.split("\n")) expect(line.length).toBeLessThanOrEqual(TABLE_COLUMNS);
+    expect(t.replace(/[│ \n]+/g, " ")).toContain("total 2 s, headers 1 s,");
   });
 });

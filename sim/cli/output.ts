@@ -10,15 +10,63 @@ import process from "node:process";
 import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 
-/** A table with a header row; cells are strings. Right-aligns the columns given. */
+/** Tables fit a terminal this wide where their content allows. */
+export const TABLE_COLUMNS = 100;
+/** A text column wrapped to fit is never narrower than this (unless its longest word is longer). */
+const MIN_WRAP = 24;
+
+/** No rule between rows: the header's rule is drawn by {@linkcode table} itself. */
+const NO_ROW_RULES = { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" };
+
+/**
+ * A table with a header row; cells are strings. Right-aligns the columns
+ * given. Compact, to fit a terminal: no rule between data rows, and each
+ * column is as wide as its widest value, with header text wrapped at word
+ * boundaries onto more lines when it is wider than that.
+ */
 export function table(head: string[], rows: string[][], rightAlign: number[] = []): string {
-  const t = new Table({
-    head,
-    style: { head: [], border: [] },
-    colAligns: head.map((_, i) => (rightAlign.includes(i) ? "right" : "left")),
+  const longestWord = (text: string) => Math.max(...text.split(" ").map((w) => w.length));
+  const colWidths = head.map((h, i) => {
+    const data = Math.max(0, ...rows.map((r) => (r[i] ?? "").length));
+    return Math.max(data, longestWord(h)) + 2; // one space of padding each side
   });
+  // Still wider than a terminal: wrap the widest text (left-aligned)
+  // column, never below its longest word nor MIN_WRAP characters a line.
+  const floor = head.map(
+    (h, i) =>
+      Math.max(
+        longestWord(h),
+        ...rows.map((r) => longestWord(r[i] ?? "")),
+        Math.min(colWidths[i]! - 2, MIN_WRAP),
+      ) + 2,
+  );
+  const width = () => colWidths.reduce((a, w) => a + w, 0) + colWidths.length + 1;
+  while (width() > TABLE_COLUMNS) {
+    const i = colWidths
+      .map((w, k) => (rightAlign.includes(k) || w <= floor[k]! ? -1 : w))
+      .reduce((best, w, k, all) => (w > (all[best] ?? -1) ? k : best), 0);
+    if (rightAlign.includes(i) || colWidths[i]! <= floor[i]!) break;
+    colWidths[i] = Math.max(floor[i]!, colWidths[i]! - (width() - TABLE_COLUMNS));
+  }
+  const options = {
+    style: { head: [], border: [] },
+    colWidths,
+    wordWrap: true,
+    chars: NO_ROW_RULES,
+    colAligns: head.map((_, i) =>
+      rightAlign.includes(i) ? ("right" as const) : ("left" as const),
+    ),
+  };
+  const t = new Table({ ...options, head });
   for (const r of rows) t.push(r);
-  return t.toString();
+  const lines = t.toString().split("\n");
+  // Without row rules cli-table3 drops the header's rule too: put it back
+  // under the header, which is as tall as its most wrapped cell.
+  const headLines = new Table({ ...options, head }).toString().split("\n").length - 2;
+  const top = lines[0]!;
+  const rule = top.replace("┌", "├").replace("┐", "┤").replaceAll("┬", "┼");
+  lines.splice(1 + headLines, 0, rule);
+  return lines.join("\n");
 }
 
 /**
