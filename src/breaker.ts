@@ -40,6 +40,8 @@ export interface BreakerSnapshot {
   failures: number;
   /** While open: ms until a probe is allowed. */
   retryAfterMs?: number;
+  /** A half-open probe is in flight (settled when its headers arrive, or as neutral). */
+  probing: boolean;
 }
 
 /** Admission to call an origin; settle it exactly once. */
@@ -230,7 +232,12 @@ export class CircuitBreaker {
     const now = this.clock.now();
     return [...this.origins].map(([origin, e]) => {
       e.rotate(now, this.bucketMs);
-      const s: BreakerSnapshot = { origin, state: this.state(origin), ...e.totals() };
+      const s: BreakerSnapshot = {
+        origin,
+        state: this.state(origin),
+        ...e.totals(),
+        probing: e.probing,
+      };
       if (e.state === "open") s.retryAfterMs = Math.max(0, e.openedAt + this.cooldownMs - now);
       return s;
     });

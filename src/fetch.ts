@@ -79,7 +79,12 @@ export type TimeboundFetch = (input: RequestInfo | URL, init?: TimeboundInit) =>
 export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
   const policy = resolveOptions(options);
   const retry = policy.retry;
-  const budget = retry?.budget ? new RetryBudget(retry.budget) : undefined;
+  const budget =
+    retry?.budget instanceof RetryBudget
+      ? retry.budget
+      : retry?.budget
+        ? new RetryBudget(retry.budget)
+        : undefined;
   const shared: Shared = {
     policy,
     clock: policy.clock ?? realClock,

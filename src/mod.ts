@@ -19,7 +19,7 @@ export {
   CircuitBreaker,
 } from "./breaker.ts";
 export { type Clock, realClock, type TimerHandle } from "./clock.ts";
-export { type Duration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
+export { type Duration, formatDuration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
 export {
   CircuitOpenError,
   isCircuitOpenError,

@@ -24,9 +24,11 @@ export interface RetryOptions {
   /**
    * Per-origin retry budget, as Envoy's: retries in flight may be at most
    * `ratio` of the requests in flight to that origin, but at least
-   * `minRetries`. `false` disables it. @default { ratio: 0.2, minRetries: 3 }
+   * `minRetries`. `false` disables it. A {@linkcode RetryBudget} is used as
+   * it is: share one between several fetches, and read its `snapshot()`.
+   * @default { ratio: 0.2, minRetries: 3 }
    */
-  budget?: { ratio?: number; minRetries?: number } | false;
+  budget?: { ratio?: number; minRetries?: number } | RetryBudget | false;
   /** Uniform random numbers in [0, 1) for jitter (inject a seeded PRNG for reproducible runs). @default Math.random */
   random?: () => number;
 }
@@ -39,7 +41,7 @@ export interface ResolvedRetry {
   baseMs: number;
   capMs: number;
   maxRetryAfterMs: number;
-  budget: { ratio: number; minRetries: number } | undefined;
+  budget: { ratio: number; minRetries: number } | RetryBudget | undefined;
   random: () => number;
 }
 
@@ -122,6 +124,7 @@ export function resolveRetry(input: unknown): ResolvedRetry | undefined {
     o.maxRetryAfter === undefined ? 60_000 : durationOption("retry.maxRetryAfter", o.maxRetryAfter);
   let budget: ResolvedRetry["budget"] = { ratio: 0.2, minRetries: 3 };
   if (o.budget === false) budget = undefined;
+  else if (o.budget instanceof RetryBudget) budget = o.budget;
   else if (o.budget !== undefined) {
     if (typeof o.budget !== "object" || o.budget === null)
       fail("type", "budget", "an object or false", o.budget);
