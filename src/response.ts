@@ -14,6 +14,18 @@ const noop = (): void => {};
 /** Statuses whose responses cannot carry a body (Fetch standard, "null body status"). */
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
+/** Whether this runtime's response bodies are byte streams (learned from the first one). */
+let nativeBytes: boolean | undefined;
+
+function isByteStream(body: ReadableStream): boolean {
+  try {
+    body.getReader({ mode: "byob" }).releaseLock();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** What a watched response keeps of the runtime's. */
 interface Meta {
   url: string;
@@ -128,6 +140,8 @@ export function watchResponse(
     // Nothing to watch: the runtime's own response, unless it must say where our redirects led.
     return meta.followed ? rebuild(res, null, meta) : { response: res, body: undefined };
   }
+  nativeBytes ??= isByteStream(body);
+  const bytes = nativeBytes;
   const reader = body.getReader();
   let ctrl!: ReadableByteStreamController;
   let ended = false;
@@ -170,17 +184,19 @@ export function watchResponse(
         c.error(reason);
       },
     );
-  // A byte stream, as fetch's body is: BYOB readers work on it.
+  // A byte stream where fetch's body is one (BYOB readers work on it), as on
+  // Node, Deno and workerd; Bun's is not.
   const stream = new ReadableStream(
     {
-      type: "bytes",
+      type: bytes ? "bytes" : undefined,
+      // Typed as a byte controller; a default one has the same enqueue/close/error and no byobRequest.
       start(c) {
-        ctrl = c;
+        ctrl = c as ReadableByteStreamController;
       },
       pull(c) {
         wd.readWait();
         started = true;
-        return step(c);
+        return step(c as ReadableByteStreamController);
       },
       cancel(reason) {
         end(undefined);
