@@ -1,7 +1,7 @@
 /**
  * Small GETs against a local server in another process: 64 concurrent,
  * 20,000 requests per client per round, clients alternating, median of the
- * rounds. Compares timebound (every limit set) with bare fetch, ky (with its
+ * rounds. Compares timebound (every limit set, and only total + headers) with bare fetch, ky (with its
  * timeout) and got; "bare fetch + signal" shows what undici charges for any
  * AbortSignal, which every wrapper with a deadline must pass.
  *
@@ -31,6 +31,7 @@ const BURST_LIMIT_MS = 120_000;
 type Get = (url: string) => Promise<string>;
 
 const timebound = createFetch(ALL_LIMITS);
+const timeboundLight = createFetch({ total: ALL_LIMITS.total, headers: ALL_LIMITS.headers });
 const kyClient = ky.create({ timeout: 10_000, retry: 0 });
 const gotClient = got.extend({ timeout: { request: 10_000 }, retry: { limit: 0 } });
 
@@ -42,6 +43,7 @@ const clients: [string, Get][] = [
     (u) => fetch(u, { signal: new AbortController().signal }).then((r) => r.text()),
   ],
   ["timebound", (u) => timebound(u).then((r) => r.text())],
+  ["timebound (total + headers)", (u) => timeboundLight(u).then((r) => r.text())],
   ["ky", (u) => kyClient(u).text()],
   ["got", (u) => gotClient(u).text()],
 ];

@@ -46,7 +46,10 @@ export interface TimeboundInit extends RequestInit {
 }
 
 /** A fetch with timebound's limits: same signature, plus `init.timeouts`. */
-export type TimeboundFetch = (input: RequestInfo | URL, init?: TimeboundInit) => Promise<Response>;
+export type TimeboundFetch = (
+  input: Request | string | URL,
+  init?: TimeboundInit,
+) => Promise<Response>;
 
 /**
  * Creates a fetch whose requests finish on time: a hard `total` deadline that
@@ -121,7 +124,7 @@ interface Shared {
 /** Hands a request fetch itself rejects (a `signal` that is no signal) to the wrapped fetch, for its own error. */
 function nativeRejection(
   shared: Shared,
-  input: RequestInfo | URL,
+  input: Request | string | URL,
   init: TimeboundInit | undefined,
 ): Promise<Response> {
   const {
@@ -207,7 +210,7 @@ class Call {
   /** A retry-budget slot taken for the next attempt; it gives it back, or we do if it never starts. */
   private slot = false;
 
-  constructor(shared: Shared, input: RequestInfo | URL, init: TimeboundInit | undefined) {
+  constructor(shared: Shared, input: Request | string | URL, init: TimeboundInit | undefined) {
     this.shared = shared;
     const policy = shared.policy;
     let limits =

@@ -446,12 +446,12 @@ function isOpen(res: Response): boolean {
   return timingsOf(res)?.total === undefined && res.body !== null;
 }
 
-function methodOf(input: RequestInfo | URL, init: TimeboundInit | undefined): string {
+function methodOf(input: Request | string | URL, init: TimeboundInit | undefined): string {
   if (init?.method) return init.method.toUpperCase();
   return input instanceof Request ? input.method : "GET";
 }
 
-function urlOf(input: RequestInfo | URL): URL | undefined {
+function urlOf(input: Request | string | URL): URL | undefined {
   try {
     return input instanceof Request ? new URL(input.url) : new URL(String(input));
   } catch {
