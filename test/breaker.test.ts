@@ -65,7 +65,9 @@ describe("CircuitBreaker on virtual time", () => {
     await clock.advance(11_000);
     b.settle(b.admit(A), false);
     expect(b.state(A)).toBe("closed"); // only 1 call in the window now
-    expect(b.snapshot()).toEqual([{ origin: A, state: "closed", calls: 1, failures: 1 }]);
+    expect(b.snapshot()).toEqual([
+      { origin: A, state: "closed", calls: 1, failures: 1, probing: false },
+    ]);
   });
 
   it("origins are independent", () => {
