@@ -2,8 +2,9 @@
  * The response a caller gets: the runtime's response with its body watched,
  * and otherwise the same — built with the wrapped fetch's own `Response`
  * class, `url`/`redirected`/`type` kept (also on `clone()`), headers
- * immutable as fetch's are. A response the caller drops is released as fetch
- * releases it, when the garbage collector finds it.
+ * immutable as fetch's are, a byte stream where the runtime's body is one. A
+ * response the caller drops is released as fetch releases it, when the
+ * garbage collector finds it (attempt.ts).
  *
  * @module
  */
@@ -26,32 +27,26 @@ function isByteStream(body: ReadableStream): boolean {
   }
 }
 
-/** What a watched response keeps of the runtime's. */
+/** What a watched response says of itself where the rebuilt one would say otherwise. */
 interface Meta {
   url: string;
   redirected: boolean;
-  type: ResponseType;
+  responseType: ResponseType;
   headers: Headers;
   /** Set only for a status the `Response` constructor rejects (999), which fetch delivers. */
-  status?: number;
-  statusText?: string;
+  status: number | undefined;
+  statusText: string | undefined;
 }
 
 const META = Symbol("timebound.meta");
 
 type ResponseClass = new (body?: BodyInit | null, init?: ResponseInit) => Response;
+type WatchedClass = new (body: ReadableStream | null, init: ResponseInit, meta: Meta) => Response;
 
 /** One subclass per `Response` class met (the runtime's, undici's, another realm's). */
-const subclasses = new WeakMap<
-  ResponseClass,
-  new (
-    body: ReadableStream,
-    init: ResponseInit,
-    meta: Meta,
-  ) => Response
->();
+const subclasses = new WeakMap<ResponseClass, WatchedClass>();
 
-function subclassOf(Base: ResponseClass) {
+function subclassOf(Base: ResponseClass): WatchedClass {
   let Sub = subclasses.get(Base);
   if (Sub) return Sub;
   // Getters on the prototype, not properties defined per response: this is
@@ -69,7 +64,7 @@ function subclassOf(Base: ResponseClass) {
       return this[META]?.redirected ?? super.redirected;
     }
     override get type(): ResponseType {
-      return this[META]?.type ?? super.type;
+      return this[META]?.responseType ?? super.type;
     }
     /** The runtime's own headers object: immutable, as fetch's are. */
     override get headers(): Headers {
@@ -96,21 +91,9 @@ function subclassOf(Base: ResponseClass) {
         meta,
       );
     }
-  } as unknown as new (
-    body: ReadableStream,
-    init: ResponseInit,
-    meta: Meta,
-  ) => Response;
+  } as unknown as WatchedClass;
   subclasses.set(Base, Sub);
   return Sub;
-}
-
-/** A watched response and the switches that end its body. */
-export interface WatchedBody {
-  /** Errors the body with `reason` (a timeout or the caller's abort) and releases the connection. */
-  fail(reason: unknown): void;
-  /** Whether the caller has started to read it. */
-  readonly started: boolean;
 }
 
 /** What {@linkcode watchResponse} reports back. */
@@ -122,9 +105,122 @@ export interface WatchHooks {
 }
 
 /**
- * Wraps `res` so every body read is read progress. Returns `undefined` only
- * if the response cannot be rebuilt at all: the caller then gets `res`
- * itself, still bounded by the attempt's abort.
+ * A watched body: the underlying source of the stream the caller reads, and
+ * the response's {@linkcode Meta}. One object per response (a class, not
+ * closures: this is the per-request path). It holds the stream's controller
+ * and the runtime's reader, never the response the caller holds.
+ */
+export class WatchedBody implements Meta {
+  /** For the stream: `"bytes"` where the runtime's body is a byte stream. */
+  readonly type: "bytes" | undefined;
+  readonly responseType: ResponseType;
+  readonly url: string;
+  readonly redirected: boolean;
+  readonly headers: Headers;
+  status: number | undefined = undefined;
+  statusText: string | undefined = undefined;
+  /** Whether the caller has started to read. */
+  started = false;
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>> | undefined;
+  private readonly wd: Watchdog;
+  private readonly hooks: WatchHooks;
+  private ctrl: ReadableByteStreamController | undefined;
+  private ended = false;
+
+  constructor(
+    res: Response,
+    reader: ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>> | undefined,
+    wd: Watchdog,
+    hooks: WatchHooks,
+    meta: { url: string; redirected: boolean },
+  ) {
+    this.type = nativeBytes ? "bytes" : undefined;
+    this.responseType = res.type;
+    this.url = meta.url;
+    this.redirected = meta.redirected;
+    this.headers = res.headers;
+    this.reader = reader;
+    this.wd = wd;
+    this.hooks = hooks;
+  }
+
+  private end(error: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.wd.end();
+    this.hooks.onEnd(error);
+  }
+
+  // --- the underlying source (typed as a byte source; a default controller
+  // has the same enqueue/close/error and no byobRequest) ---
+
+  start(c: ReadableByteStreamController): void {
+    this.ctrl = c;
+  }
+
+  pull(c: ReadableByteStreamController): Promise<void> {
+    this.wd.readWait();
+    this.started = true;
+    return this.step(c);
+  }
+
+  cancel(reason: unknown): Promise<void> | undefined {
+    this.end(undefined);
+    return this.reader?.cancel(reason).catch(noop);
+  }
+
+  /** One read of the runtime's body. Not async: one promise per read instead of two. */
+  private step(c: ReadableByteStreamController): Promise<void> {
+    return this.reader!.read().then(
+      (r) => {
+        if (this.ended) return; // failed while we waited; the stream is already errored
+        if (r.done) {
+          this.end(undefined);
+          c.close();
+          c.byobRequest?.respond(0); // a pending BYOB read learns of the end
+          return;
+        }
+        const chunk = r.value;
+        this.wd.read(chunk.byteLength);
+        if (this.ended) return; // that read found a deadline passed: fail() has run
+        // A byte stream takes no empty chunk: read on.
+        if (chunk.byteLength === 0) return this.step(c);
+        // Enqueuing into a byte stream transfers the chunk's buffer: copy a
+        // view that shares its buffer with other data, hand over the rest.
+        c.enqueue(
+          chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength
+            ? chunk
+            : chunk.slice(),
+        );
+      },
+      (error: unknown) => {
+        if (this.ended) return;
+        const reason = this.hooks.mapError(error);
+        this.end(reason);
+        c.error(reason);
+      },
+    );
+  }
+
+  /** Errors the body with `reason` (a timeout, the caller's abort; `undefined`: released) and frees the connection. */
+  fail(reason: unknown): void {
+    if (this.ended) return;
+    this.end(reason);
+    try {
+      this.ctrl?.error(reason);
+    } catch {
+      // Already closed or errored: nothing to tell the caller.
+    }
+    this.reader?.cancel(reason).catch(noop);
+  }
+}
+
+/**
+ * Wraps `res` so every body read is read progress. Returns the response to
+ * hand over and its watched body (`undefined` when there is no body: the
+ * attempt has then ended). Returns `undefined` only if the response cannot
+ * be rebuilt at all: the caller then gets `res` itself, still bounded by the
+ * attempt's abort.
  */
 export function watchResponse(
   res: Response,
@@ -138,124 +234,42 @@ export function watchResponse(
     wd.end();
     hooks.onEnd(undefined);
     // Nothing to watch: the runtime's own response, unless it must say where our redirects led.
-    return meta.followed ? rebuild(res, null, meta) : { response: res, body: undefined };
+    if (!meta.followed) return { response: res, body: undefined };
+    const response = rebuild(res, null, new WatchedBody(res, undefined, wd, hooks, meta));
+    return response && { response, body: undefined };
   }
   nativeBytes ??= isByteStream(body);
-  const bytes = nativeBytes;
-  const reader = body.getReader();
-  let ctrl!: ReadableByteStreamController;
-  let ended = false;
-  let started = false;
-  const end = (error: unknown): void => {
-    if (ended) return;
-    ended = true;
-    wd.end();
-    hooks.onEnd(error);
-  };
-  // Not an async function: one promise per read instead of two, on the
-  // path every response chunk takes.
-  const step = (c: ReadableByteStreamController): Promise<void> =>
-    reader.read().then(
-      (r) => {
-        if (ended) return; // failed while we waited; the stream is already errored
-        if (r.done) {
-          end(undefined);
-          c.close();
-          c.byobRequest?.respond(0); // a pending BYOB read learns of the end
-          return;
-        }
-        const chunk = r.value;
-        wd.read(chunk.byteLength);
-        if (ended) return; // that read found a deadline passed: fail() has run
-        // A byte stream takes no empty chunk: read on.
-        if (chunk.byteLength === 0) return step(c);
-        // Enqueuing transfers the chunk's buffer: copy a view that shares
-        // its buffer with other data (a pooled slice), hand over the rest.
-        c.enqueue(
-          chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength
-            ? chunk
-            : chunk.slice(),
-        );
-      },
-      (error: unknown) => {
-        if (ended) return;
-        const reason = hooks.mapError(error);
-        end(reason);
-        c.error(reason);
-      },
-    );
-  // A byte stream where fetch's body is one (BYOB readers work on it), as on
-  // Node, Deno and workerd; Bun's is not.
-  const stream = new ReadableStream(
-    {
-      type: bytes ? "bytes" : undefined,
-      // Typed as a byte controller; a default one has the same enqueue/close/error and no byobRequest.
-      start(c) {
-        ctrl = c as ReadableByteStreamController;
-      },
-      pull(c) {
-        wd.readWait();
-        started = true;
-        return step(c as ReadableByteStreamController);
-      },
-      cancel(reason) {
-        end(undefined);
-        return reader.cancel(reason).catch(noop);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  const rebuilt = rebuild(res, stream, meta);
-  if (rebuilt === undefined) {
-    // The runtime's response stays the caller's; give its body back.
-    reader.releaseLock();
+  const watched = new WatchedBody(res, body.getReader(), wd, hooks, meta);
+  // The watched body is the stream's underlying source: a byte stream where
+  // fetch's body is one (BYOB readers work on it), as on Node, Deno and
+  // workerd; Bun's is not.
+  const stream = new ReadableStream(watched as UnderlyingByteSource, { highWaterMark: 0 });
+  const response = rebuild(res, stream, watched);
+  if (response === undefined) {
+    watched.fail(undefined);
     return undefined;
   }
-  return {
-    response: rebuilt.response,
-    body: {
-      get started() {
-        return started;
-      },
-      fail(reason) {
-        if (ended) return;
-        end(reason);
-        try {
-          ctrl.error(reason);
-        } catch {
-          // Already closed or errored: nothing to tell the caller.
-        }
-        reader.cancel(reason).catch(noop);
-      },
-    },
-  };
+  return { response, body: watched };
 }
 
 function rebuild(
   res: Response,
-  stream: ReadableStream<Uint8Array> | null,
-  meta: { url: string; redirected: boolean },
-): { response: Response; body: undefined } | undefined {
+  stream: ReadableStream | null,
+  meta: WatchedBody,
+): Response | undefined {
   const Sub = subclassOf(res.constructor as ResponseClass);
-  const m: Meta = {
-    url: meta.url,
-    redirected: meta.redirected,
-    type: res.type,
-    headers: res.headers,
-  };
   try {
     const init = { status: res.status, statusText: res.statusText, headers: res.headers };
-    return { response: new Sub(stream as ReadableStream, init, m), body: undefined };
+    return new Sub(stream, init, meta);
   } catch {
     // RangeError for a status outside 200–599 (999 from some WAFs), TypeError
     // for a status text that is not a reason-phrase: fetch delivered them, so
     // the response reports them as they came (the getters above).
   }
   try {
-    m.status = res.status;
-    m.statusText = res.statusText;
-    const init = { status: 200, headers: res.headers };
-    return { response: new Sub(stream as ReadableStream, init, m), body: undefined };
+    meta.status = res.status;
+    meta.statusText = res.statusText;
+    return new Sub(stream, { status: 200, headers: res.headers }, meta);
   } catch {
     return undefined;
   }

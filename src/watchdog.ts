@@ -57,6 +57,8 @@ export interface WatchdogInit {
  * memory stays bounded however small the chunks.
  */
 const RATE_BUCKETS_PER_WINDOW = 64;
+/** The (never written) buckets of a flow without a rate. */
+const NO_BUCKETS: number[] = [];
 
 /**
  * One direction of transfer, timed on active time (time while the other
@@ -75,8 +77,9 @@ class Flow {
   private readonly bucketMs: number;
   // Rate window: a deque of (active time, bytes) buckets, oldest first,
   // trimmed to the shortest suffix that still holds `rateBytes`.
-  private readonly times: number[] = [];
-  private readonly sizes: number[] = [];
+  // Allocated only when a rate is set: most requests have none.
+  private readonly times: number[];
+  private readonly sizes: number[];
   private head = 0;
   private sum = 0;
   private bucketStart = Number.NEGATIVE_INFINITY;
@@ -88,6 +91,8 @@ class Flow {
     this.rateBytes = rate ? rate.bytes : 0;
     this.ratePerMs = rate ? rate.perMs : Number.POSITIVE_INFINITY;
     this.bucketMs = this.ratePerMs / RATE_BUCKETS_PER_WINDOW;
+    this.times = rate ? [] : NO_BUCKETS;
+    this.sizes = rate ? [] : NO_BUCKETS;
   }
 
   get hasRate(): boolean {
