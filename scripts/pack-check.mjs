@@ -12,8 +12,15 @@
 //   and timebound/sim (a real request through createFetch to a loopback
 //   server, a Hono route, a simulated upload).
 // - The installed CLI and the ESM file again with Node 24, Bun and Deno.
+// - examples/worker/ (a Cloudflare Worker) type-checked and bundled against
+//   the installed package, served by workerd, and a request sent through it
+//   to a local upstream (scripts/worker-check.mjs).
 // - The types compile for a consumer with only @types/node (lib es2022, no
 //   DOM), with the repository's TypeScript.
+// - Relative markdown links resolve in the repository, and those in the
+//   packed markdown point at packed files (scripts/check-links.mjs).
+// - A plain `npm install <tarball>` in another fresh project: packages and
+//   size printed; the wrapper's entry points bundle without any dependency.
 // - publint on the installed package; attw on the tarball with the esm-only
 //   profile (the package is ESM-only: a CommonJS `require` of it is not
 //   supported, so the CJS-resolves-to-ESM rule does not apply).
@@ -22,10 +29,20 @@
 // removed at the end. Exit 1 if any check failed. Plain JavaScript so the
 // system Node 20 runs it.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { checkPackageLinks, checkRepoLinks, DOCS } from "./check-links.mjs";
+import { checkWorker } from "./worker-check.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const rootBin = join(root, "node_modules", ".bin");
@@ -150,6 +167,42 @@ async function check(label, cmd, args, options, expect = () => undefined) {
   return r;
 }
 
+/** Reports a check run in-process (not a command): PASS/FAIL, duration, details on failure. */
+function record(label, ms, problem, details = "") {
+  console.log(
+    `pack-check: ${problem ? "FAIL" : "PASS"} ${label} (${(ms / 1000).toFixed(1)} s)${problem ? ` — ${problem}` : ""}`,
+  );
+  if (problem && details.trim()) console.log(indent(details, 40));
+  checks.push({ label, ok: !problem });
+}
+
+/** Installed packages under `dir` (node_modules), nested ones included, with their size on disk. */
+function installedPackages(dir) {
+  const out = [];
+  const size = (p) => {
+    const st = statSync(p);
+    if (!st.isDirectory()) return st.size;
+    let n = 0;
+    for (const e of readdirSync(p)) if (e !== "node_modules") n += size(join(p, e));
+    return n;
+  };
+  const visit = (nm) => {
+    if (!existsSync(nm)) return;
+    for (const e of readdirSync(nm)) {
+      if (e.startsWith(".")) continue;
+      const names = e.startsWith("@") ? readdirSync(join(nm, e)).map((s) => `${e}/${s}`) : [e];
+      for (const name of names) {
+        const p = join(nm, name);
+        if (!existsSync(join(p, "package.json"))) continue;
+        out.push({ name, bytes: size(p) });
+        visit(join(p, "node_modules"));
+      }
+    }
+  };
+  visit(dir);
+  return out;
+}
+
 const contains = (needle) => (r) =>
   r.stdout.includes(needle) ? undefined : `stdout lacks ${JSON.stringify(needle)}`;
 
@@ -232,6 +285,100 @@ try {
     },
   );
   const cli = join(app, "node_modules", "timebound", pkg.bin.timebound);
+
+  // 2a. Links: every relative markdown link resolves, in the repository and
+  // in the package as installed (scripts/check-links.mjs).
+  {
+    const t0 = performance.now();
+    const repo = checkRepoLinks(root);
+    record(
+      `relative links in ${DOCS.join(", ")} resolve in the repository (${repo.links} links)`,
+      performance.now() - t0,
+      repo.problems.length ? `${repo.problems.length} broken` : undefined,
+      repo.problems.join("\n"),
+    );
+    const installedDir = join(app, "node_modules", "timebound");
+    const packedFiles = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("[")))[0].files.map(
+      (f) => f.path,
+    );
+    const inPackage = checkPackageLinks(packedFiles, (p) =>
+      readFileSync(join(installedDir, p), "utf8"),
+    );
+    record(
+      `relative links in the packed markdown point at packed files (${inPackage.links} links)`,
+      performance.now() - t0,
+      inPackage.problems.length ? `${inPackage.problems.length} dangling` : undefined,
+      inPackage.problems.join("\n"),
+    );
+  }
+
+  // 2b. What a plain `npm install timebound` pulls (README, "What npm
+  // install pulls"): the tarball alone in another fresh project, counted;
+  // and what the wrapper's entry points load of it (nothing but the package
+  // itself and, for timebound/hono, the hono peer).
+  const bare = join(tmp, "bare");
+  await exec("mkdir", ["-p", bare]);
+  writeFileSync(join(bare, "package.json"), '{ "name": "bare", "private": true }\n');
+  await check(
+    "npm install <tarball> alone: packages and size",
+    NODE20,
+    [NPM, "install", "--no-audit", "--no-fund", "--prefer-offline", tarball],
+    { cwd: bare, timeoutMs: 300_000 },
+    () => {
+      const installed = installedPackages(join(bare, "node_modules"));
+      const deps = installed.filter((p) => p.name !== "timebound");
+      const own = installed.find((p) => p.name === "timebound");
+      if (!own) return "timebound not installed";
+      const kib = (b) => (b / 1024).toFixed(0);
+      const depBytes = deps.reduce((a, p) => a + p.bytes, 0);
+      console.log(
+        `pack-check: fresh install: ${installed.length} packages, ${kib(own.bytes + depBytes)} KiB on disk: timebound ${kib(own.bytes)} KiB + ${deps.length} dependencies ${kib(depBytes)} KiB (${deps
+          .sort((a, b) => b.bytes - a.bytes)
+          .map((p) => `${p.name} ${kib(p.bytes)}`)
+          .join(", ")})`,
+      );
+      const direct = Object.keys(pkg.dependencies ?? {});
+      const missing = direct.filter((d) => !deps.some((p) => p.name === d));
+      return missing.length ? `dependencies not installed: ${missing.join(", ")}` : undefined;
+    },
+  );
+  {
+    const t0 = performance.now();
+    let problem;
+    const lines = [];
+    try {
+      const { build } = await import("esbuild");
+      for (const entry of ["timebound", "timebound/hono"]) {
+        const r = await build({
+          stdin: { contents: `export * from "${entry}";`, resolveDir: bare, loader: "js" },
+          absWorkingDir: bare,
+          bundle: true,
+          write: false,
+          minify: true,
+          metafile: true,
+          format: "esm",
+          platform: "neutral",
+          conditions: ["workerd", "worker", "browser"],
+          // hono: the peer, installed by the user; not part of what we measure.
+          external: ["hono", "hono/*"],
+          logLevel: "silent",
+        });
+        const inputs = Object.keys(r.metafile.inputs).filter((f) => f !== "<stdin>");
+        const foreign = inputs.filter((f) => !f.startsWith("node_modules/timebound/dist/src/"));
+        if (foreign.length) problem = `${entry} loads ${foreign.slice(0, 3).join(", ")}`;
+        lines.push(
+          `${entry}: ${inputs.length} modules of dist/src, ${(r.outputFiles[0].contents.length / 1024).toFixed(1)} KiB minified`,
+        );
+      }
+    } catch (error) {
+      problem = String(error);
+    }
+    record(
+      `the wrapper loads no dependency (${lines.join("; ")})`,
+      performance.now() - t0,
+      problem,
+    );
+  }
 
   // 3. The CLI with the system Node, as a user runs it.
   const npx = (args) => [
@@ -403,7 +550,19 @@ console.log("consumer ok: timebound, timebound/hono, timebound/sim; simulated " 
   );
   await check("ESM import (Deno)", DENO, ["run", "-A", "consumer.mjs"], { cwd: app }, consumerOk);
 
-  // 6. Types for a consumer with only @types/node: no DOM lib.
+  // 6. examples/worker/ against the installed package, served by workerd
+  // (scripts/worker-check.mjs).
+  await checkWorker({
+    root,
+    app,
+    workerd: join(rootBin, "workerd"),
+    node: NODE20,
+    tsc: TSC,
+    exec,
+    record,
+  });
+
+  // 7. Types for a consumer with only @types/node: no DOM lib.
   writeFileSync(
     join(app, "consumer.ts"),
     `import { createFetch, isTimeoutError, parseDuration, type Timings, timingsOf } from "timebound";
@@ -459,7 +618,7 @@ export { app };
     { cwd: app },
   );
 
-  // 7. Package linters.
+  // 8. Package linters.
   await check(
     "publint (the installed package)",
     NODE20,
@@ -490,7 +649,7 @@ export { app };
     { cwd: app, show: true },
   );
 
-  // 8. JSR: deno.json's publish list ships the library only (no CLI, tests,
+  // 9. JSR: deno.json's publish list ships the library only (no CLI, tests,
   // benchmarks). The dry run needs no network once npm ci has run.
   await check(
     "deno publish --dry-run (JSR)",
