@@ -269,6 +269,9 @@ export class Attempt implements WatchHooks {
         s.size === undefined ? this.up.stream : withLength(this.up.stream, s.size, headers);
       req.headers = headers;
       req.duplex = "half";
+      // Until the first pull, as for a request without a body: a per-try
+      // limit for a connection that never opens, whatever the body's size.
+      wd.sent();
     } else {
       if (body !== undefined) req.body = body;
       if (body != null && plan.size !== undefined) wd.wrote(plan.size);

@@ -474,16 +474,26 @@ class Call {
 }
 
 /**
- * A timeout worth another attempt: the server never answered (`headers`),
- * or the upload stalled before anything past its first chunk was taken —
- * the same signal as a connection that never opened, whatever the body's
- * size. Past that, what is left of the deadline is the caller's.
+ * Chunks a runtime pulls from a streamed body before its connection is open
+ * (measured against a listener whose accept queue is full, so the handshake
+ * never completes: Node 1, Deno 2, Bun 0).
+ */
+const PULLED_BEFORE_CONNECT = 2;
+
+/**
+ * A timeout worth another attempt: the server never answered (`headers`,
+ * which also guards the wait for a streamed body's first pull), or the
+ * upload stalled before more than a runtime takes before it has a
+ * connection — the same signal as a connection that never opened, whatever
+ * the body's size. Past that, what is left of the deadline is the caller's.
  */
 function retryableTimeout(error: TimeoutError, chunkSize: number): boolean {
   if (error.phase === "headers") return true;
   const upload =
     error.phase === "writeIdle" || (error.phase === "minRate" && error.direction === "upload");
-  return upload && error.bytesReceived === 0 && error.bytesSent <= chunkSize;
+  return (
+    upload && error.bytesReceived === 0 && error.bytesSent <= PULLED_BEFORE_CONNECT * chunkSize
+  );
 }
 
 function noBody(threshold: number): BodyPlan {

@@ -256,6 +256,10 @@ export class Watchdog {
   writeStart(): void {
     if (this.state !== RUNNING || this.up) return;
     const now = this.clock.now();
+    // Until this first pull, `headers` guarded the wait for a connection
+    // (see `sent()`); now the upload's own limits do, and `headers` starts
+    // again once the body is handed over.
+    if (this.headersFrom !== Number.POSITIVE_INFINITY) this.headersFrom = Number.NaN;
     this.up = new Flow(this.limits.writeIdle, this.limits.minRate);
     this.up.resume(now);
     if (this.timings) this.timings.uploadStart = now - this.timings.start;
@@ -305,7 +309,11 @@ export class Watchdog {
     this.startHeaders(now);
   }
 
-  /** The request went out without a streamed body: `headers` starts now. */
+  /**
+   * The request went out: `headers` starts now. With a streamed body this is
+   * the wait for the runtime's first pull (a connection that never opens is
+   * pulled from 0–2 times, then never), and the first pull restarts it.
+   */
   sent(): void {
     if (this.state !== RUNNING) return;
     this.startHeaders(this.clock.now());
