@@ -501,6 +501,40 @@ describe("the per-try limit means the same for every body shape", () => {
   );
 });
 
+describe("a caller's signal", () => {
+  it("reused across many calls collects no listeners and no warning", async () => {
+    const f = createFetch({ total: "5s" });
+    const ac = new AbortController();
+    const warnings: unknown[] = [];
+    const onWarning = (w: unknown) => warnings.push(w);
+    process.on("warning", onWarning);
+    let live = 0;
+    const add = ac.signal.addEventListener.bind(ac.signal);
+    const remove = ac.signal.removeEventListener.bind(ac.signal);
+    ac.signal.addEventListener = ((...a: Parameters<AbortSignal["addEventListener"]>) => {
+      live++;
+      add(...a);
+    }) as AbortSignal["addEventListener"];
+    ac.signal.removeEventListener = ((...a: Parameters<AbortSignal["removeEventListener"]>) => {
+      live--;
+      remove(...a);
+    }) as AbortSignal["removeEventListener"];
+    try {
+      await Promise.all(
+        Array.from({ length: 40 }, async () => {
+          const res = await f(`${server.url}/echo?id=${newId()}`, { signal: ac.signal });
+          await res.text();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(live).toBe(0);
+    expect(warnings).toEqual([]);
+  });
+});
+
 describe("abandoned responses are released as fetch releases them", () => {
   it("a dropped response is collected and its attempt ends (nothing armed until total)", async () => {
     setFlagsFromString("--expose-gc");
