@@ -30,7 +30,7 @@ import { formatDuration } from "../src/duration.ts";
 import { DEFAULT_TOTAL_MS } from "../src/policy.ts";
 import type { CapacityClient, CapacityResult, DependencyPhase } from "./capacity.ts";
 import * as arg from "./cli/args.ts";
-import { percent, printJson, progress, table } from "./cli/output.ts";
+import { percent, printJson, progress, sizeUnit, table, timeUnit } from "./cli/output.ts";
 import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } from "./cli/plot.ts";
 import { floorProposal, type ProbeSample, probeOnce } from "./cli/probe.ts";
 import { createFetchSnippet } from "./cli/snippet.ts";
@@ -300,6 +300,9 @@ function sweepTable(result: SweepResult): string {
   const rows: string[][] = [];
   const longest = Math.max(...totals);
   const keys = new Map<string, string[]>();
+  const times = timeUnit(
+    result.cells.filter((c) => c.totalMs === longest).flatMap((c) => [c.p50Ms, c.p99Ms]),
+  );
   for (const c of result.cells) {
     const key = `${c.chunkBytes}|${c.writeIdleMs}`;
     let row = keys.get(key);
@@ -310,7 +313,7 @@ function sweepTable(result: SweepResult): string {
     }
     row.push(percent(c.successRate));
     if (c.totalMs === longest) {
-      row.push(`${formatTime(c.p50Ms)} / ${formatTime(c.p99Ms)}`);
+      row.push(`${times.number(c.p50Ms)} / ${times.number(c.p99Ms)}`);
       const f = Object.entries(c.failures).map(([k, n]) => `${k} ${n}`);
       row.push(f.join(", ") || "–");
     }
@@ -325,7 +328,7 @@ function sweepTable(result: SweepResult): string {
     "chunk",
     "writeIdle",
     ...totals.map((t) => `total ${limitText(t)}`),
-    `p50 / p99 ok at ${limitText(longest)}`,
+    `p50 / p99 ok at ${limitText(longest)} (${times.unit})`,
     `failures at ${limitText(longest)}`,
   ];
   return table(head, rows, [...totals.map((_, i) => i + 2), totals.length + 2]);
@@ -395,15 +398,17 @@ function simCommand(): Command {
       return;
     }
     if (o.trace && r.trace) console.log(`${(await load.trace()).formatTrace(r.trace)}\n`);
+    const time = timeUnit([r.elapsedMs, r.uploadEndMs ?? Number.NaN, r.stallDetectionMs ?? 0]);
+    const size = sizeUnit([r.bytesSent, Math.round(r.bytesDelivered)]);
     const rows = [
       ["outcome", r.outcome + (r.phase ? ` (${r.phase})` : "")],
-      ["elapsed", formatTime(r.elapsedMs)],
-      ["body in the kernel at", r.uploadEndMs === undefined ? "–" : formatTime(r.uploadEndMs)],
-      ["bytes handed to the runtime", formatSize(r.bytesSent)],
-      ["bytes the server read", formatSize(Math.round(r.bytesDelivered))],
+      ["elapsed", time.format(r.elapsedMs)],
+      ["body in the kernel at", r.uploadEndMs === undefined ? "–" : time.format(r.uploadEndMs)],
+      ["bytes handed to the runtime", size(r.bytesSent)],
+      ["bytes the server read", size(Math.round(r.bytesDelivered))],
     ];
     if (r.stallDetectionMs !== undefined)
-      rows.push(["stall detected after", formatTime(r.stallDetectionMs)]);
+      rows.push(["stall detected after", time.format(r.stallDetectionMs)]);
     console.log(
       `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${formatRate(o.proxy)} ${o.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
     );
@@ -632,12 +637,13 @@ function budgetCommand(): Command {
       body: "response body",
       retries: "retries",
     };
+    const time = timeUnit(r.columns.flatMap((c) => [...c.rows.map((row) => row.ms), c.boundMs]));
     const rows = phases.map((p, i) => [
       names[p]!,
-      ...r.columns.map((c) => formatTime(c.rows[i]!.ms)),
+      ...r.columns.map((c) => time.number(c.rows[i]!.ms)),
     ]);
-    rows.push(["bound", ...r.columns.map((c) => formatTime(c.boundMs))]);
-    const heads = ["phase", "timebound", "got-style", "ky-style", "requests-style"];
+    rows.push(["bound", ...r.columns.map((c) => time.number(c.boundMs))]);
+    const heads = [`phase (${time.unit})`, "timebound", "got-style", "ky-style", "requests-style"];
     console.log(
       `Worst case of total ${limitText(o.total)}, headers ${limitText(o.headers)}, readIdle ${limitText(o.readIdle)}, writeIdle ${limitText(o.writeIdle)}, connect ${limitText(o.connect)}, ${o.retries} retries; body ${formatSize(o.payload)}, response ${o.responseSize === undefined ? "of unknown size" : formatSize(o.responseSize)}`,
     );
@@ -845,6 +851,7 @@ function capacityCommand(): Command {
       const s = r.series.filter((x) => x.tMs > o.slowFrom && x.tMs <= slowEnd);
       return s.length ? s.reduce((a, x) => a + x.goodputPerSecond, 0) / s.length : Number.NaN;
     };
+    const latency = timeUnit(runs.flatMap(({ result: r }) => [r.totals.p50Ms, r.totals.p99Ms]));
     const rows = runs.map(({ name, result: r }) => [
       name,
       percent(r.totals.ok / r.totals.arrivals),
@@ -852,8 +859,8 @@ function capacityCommand(): Command {
       String(r.totals.timeouts),
       String(r.totals.circuitOpen),
       slowGoodput(r).toFixed(1),
-      formatTime(r.totals.p50Ms),
-      formatTime(r.totals.p99Ms),
+      latency.number(r.totals.p50Ms),
+      latency.number(r.totals.p99Ms),
       String(r.totals.maxQueued),
       String(r.totals.dependencyCalls),
       // The self-check (Little's law) only with --verbose.
@@ -873,8 +880,8 @@ function capacityCommand(): Command {
           "timeouts",
           "circuit open",
           "ok/s while slow",
-          "p50",
-          "p99",
+          `p50 (${latency.unit})`,
+          `p99 (${latency.unit})`,
           "max queued",
           "dependency calls",
           ...(o.verbose ? ["Little: L = λW"] : []),
@@ -888,16 +895,25 @@ function capacityCommand(): Command {
       for (const { name, result } of runs) {
         lines.push(`\n${name}:`);
         const every = result.series.filter((_, i) => (i + 1) % 10 === 0);
+        const t = timeUnit(every.flatMap((s) => [s.tMs, s.p99Ms]));
         lines.push(
           table(
-            ["t", "in flight", "queued", "rejected", "ok/s", "p99", "breaker"],
+            [
+              `t (${t.unit})`,
+              "in flight",
+              "queued",
+              "rejected",
+              "ok/s",
+              `p99 (${t.unit})`,
+              "breaker",
+            ],
             every.map((s) => [
-              formatTime(s.tMs),
+              t.number(s.tMs),
               String(s.inFlight),
               String(s.queued),
               String(s.rejected),
               s.goodputPerSecond.toFixed(0),
-              formatTime(s.p99Ms),
+              t.number(s.p99Ms),
               s.breaker ?? "–",
             ]),
             [0, 1, 2, 3, 4, 5],
@@ -1026,10 +1042,33 @@ function probeCommand(): Command {
     if (o.json) {
       printJson({ command: "probe", url: url.href, samples, proposal: proposal ?? null });
     } else {
-      const ms = (s: number | undefined) => (s === undefined ? "–" : formatTime(s * 1000));
+      const fields = [
+        "time_namelookup",
+        "time_connect",
+        "time_appconnect",
+        "time_posttransfer",
+        "time_starttransfer",
+        "time_total",
+      ] as const;
+      const time = timeUnit(
+        samples.flatMap((s) => fields.map((f) => (s[f] === undefined ? Number.NaN : s[f]! * 1000))),
+      );
+      const size = sizeUnit(samples.map((s) => s.bytes));
+      const ms = (s: number | undefined) => (s === undefined ? "–" : time.number(s * 1000));
+      const u = ` (${time.unit})`;
       console.log(
         table(
-          ["#", "status", "dns", "connect", "tls", "sent", "first byte", "total", "bytes"],
+          [
+            "#",
+            "status",
+            `dns${u}`,
+            `connect${u}`,
+            `tls${u}`,
+            `sent${u}`,
+            `first byte${u}`,
+            `total${u}`,
+            "bytes",
+          ],
           samples.map((s, i) => [
             String(i + 1),
             s.error ? `error: ${s.error}` : String(s.status),
@@ -1039,7 +1078,7 @@ function probeCommand(): Command {
             ms(s.time_posttransfer),
             ms(s.time_starttransfer),
             ms(s.time_total),
-            formatSize(s.bytes),
+            size(s.bytes),
           ]),
           [0, 2, 3, 4, 5, 6, 7, 8],
         ),

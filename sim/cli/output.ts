@@ -78,6 +78,124 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/**
+ * One time unit for every time in a table, so a column reads at a glance
+ * (`0.15`, `3.01`, `19.00` rather than `147 ms`, `3.01 s`, `19 s`): ms when
+ * every finite value is under a second, else seconds. One number of
+ * decimals for the table: enough for three significant digits of the
+ * largest value and two of the smallest, at most two (one for ms);
+ * thousands are grouped. `∞` and `–` (no value) pass through.
+ */
+export interface TimeUnit {
+  /** `"ms"` or `"s"`: put it in the column's header. */
+  unit: "ms" | "s";
+  /** A number in the unit, without it: `3.01`. */
+  number(ms: number): string;
+  /** A number with the unit: `3.01 s` (for key–value tables). */
+  format(ms: number): string;
+}
+
+/** The {@linkcode TimeUnit} for a table holding `values` (milliseconds). */
+export function timeUnit(values: readonly number[]): TimeUnit {
+  const finite = values.filter((v) => Number.isFinite(v) && v >= 0);
+  const max = Math.max(0, ...finite);
+  const unit = max < 1000 ? "ms" : "s";
+  const scale = unit === "ms" ? 1 : 1000;
+  // Enough decimals for three significant digits of the largest value and
+  // two of the smallest non-zero one; at most two (one for ms).
+  const digits = (v: number) => (v >= 100 ? 0 : v >= 10 ? 1 : 2);
+  const smallest = Math.min(Infinity, ...finite.filter((v) => v > 0)) / scale;
+  const decimals = Math.min(
+    unit === "ms" ? 1 : 2,
+    Math.max(digits(max / scale), smallest >= 10 ? 0 : smallest >= 1 ? 1 : 2),
+  );
+  const number = (ms: number): string => {
+    if (ms === Infinity) return "∞";
+    if (!Number.isFinite(ms)) return "–";
+    if (ms === 0) return "0";
+    return (ms / scale).toLocaleString("en-US", {
+      minimumFractionDigits: decimals,
+      maximumFractionDigits: decimals,
+    });
+  };
+  return {
+    unit,
+    number,
+    format: (ms) => {
+      const n = number(ms);
+      return n === "∞" || n === "–" ? n : `${n} ${unit}`;
+    },
+  };
+}
+
+/**
+ * One size family for the sizes in a table: binary (`KiB`, `MiB`) when
+ * every value is a whole number of KiB, else decimal (`kB`, `MB`) with the
+ * unit of the largest value, three significant digits of it.
+ */
+export function sizeUnit(values: readonly number[]): (bytes: number) => string {
+  const finite = values.filter((v) => Number.isFinite(v) && v >= 0);
+  const max = Math.max(0, ...finite);
+  const binary = finite.every((v) => v % 1024 === 0);
+  const units = binary
+    ? ([
+        ["GiB", 1024 ** 3],
+        ["MiB", 1024 ** 2],
+        ["KiB", 1024],
+      ] as const)
+    : ([
+        ["GB", 1e9],
+        ["MB", 1e6],
+        ["kB", 1e3],
+      ] as const);
+  const [name, f] = units.find(([, f]) => max >= f) ?? ["B", 1];
+  const top = max / f;
+  const decimals = binary || name === "B" ? 0 : top < 10 ? 2 : top < 100 ? 1 : 0;
+  return (bytes) => {
+    if (!Number.isFinite(bytes)) return bytes > 0 ? "∞" : "–";
+    const v = bytes / f;
+    // Binary sizes that are not whole in the unit keep what they need.
+    const d = binary && !Number.isInteger(v) ? 2 : decimals;
+    return `${v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d })} ${name}`;
+  };
+}
+
+/**
+ * A steady estimate of the time left: the mean rate since the first unit of
+ * work completed (start-up, such as worker threads loading, does not count),
+ * applied to what is left. Unlike an average over the last few updates it
+ * does not swing when work completes in bursts (sweep's workers report in
+ * batches). Shown as whole seconds, in 5 s steps past a minute; `–` until
+ * 2 % of the work or one second of measured rate is in.
+ */
+export class Eta {
+  #t0 = Number.NaN;
+  #done0 = 0;
+  readonly total: number;
+  constructor(total: number) {
+    this.total = total;
+  }
+
+  /** The estimate after `done` units at time `nowMs`. */
+  update(done: number, nowMs: number): string {
+    if (done <= 0) return "–";
+    if (Number.isNaN(this.#t0)) {
+      this.#t0 = nowMs;
+      this.#done0 = done;
+      return "–";
+    }
+    if (done >= this.total) return "0 s";
+    const elapsed = nowMs - this.#t0;
+    const measured = done - this.#done0;
+    if (measured <= 0 || (elapsed < 1000 && measured < this.total * 0.02)) return "–";
+    const left = ((this.total - done) * elapsed) / measured / 1000;
+    if (left < 60) return `${Math.max(1, Math.round(left))} s`;
+    const s = Math.round(left / 5) * 5;
+    const m = Math.floor(s / 60);
+    return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+  }
+}
+
 /** Progress reporting: call `update(done)` as work completes, `stop()` at the end. */
 export interface Progress {
   update(done: number): void;
@@ -96,22 +214,26 @@ export function progress(label: string, total: number, unit: string): Progress {
   let done = 0;
   let bar: SingleBar | undefined;
   const started = performance.now();
+  const eta = new Eta(total);
   const timer = setTimeout(() => {
     bar = new SingleBar({
-      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate}/s | ETA {eta_formatted}`,
+      // Our own ETA ({left}): cli-progress's averages the last 10 updates and swings.
+      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate}/s | ETA {left}`,
       stream: process.stderr,
       hideCursor: true,
       clearOnComplete: true,
       barsize: 30,
     });
-    bar.start(total, done, { rate: "–" });
+    bar.start(total, done, { rate: "–", left: eta.update(done, performance.now()) });
   }, SHOW_AFTER_MS);
   timer.unref();
   return {
     update(n: number) {
       done = n;
-      const s = (performance.now() - started) / 1000;
-      bar?.update(done, { rate: s > 0 ? Math.round(done / s).toLocaleString("en-US") : "–" });
+      const now = performance.now();
+      const left = eta.update(done, now); // also before the bar shows: the rate starts at the first unit
+      const s = (now - started) / 1000;
+      bar?.update(done, { rate: s > 0 ? Math.round(done / s).toLocaleString("en-US") : "–", left });
     },
     stop() {
       clearTimeout(timer);
