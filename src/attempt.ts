@@ -148,9 +148,13 @@ export class Attempt implements WatchHooks {
     this.stop(reason);
   }
 
-  /** The caller dropped the response without finishing its body: cancelled, neither a success nor a failure. */
+  /**
+   * The response was collected without its body finished: cancelled, neither
+   * a success nor a failure — unless the caller still holds the body (a
+   * reader, a tee, a pipe), which then stays theirs, guarded as before.
+   */
   release(): void {
-    if (this.ended) return;
+    if (this.ended || this.body?.inUse) return;
     this.wd.end();
     if (this.body) this.body.fail(undefined);
     else this.end(undefined);

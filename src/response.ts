@@ -125,6 +125,8 @@ export class WatchedBody implements Meta {
   private readonly wd: Watchdog;
   private readonly hooks: WatchHooks;
   private ctrl: ReadableByteStreamController | undefined;
+  /** The stream the caller reads (set once built); it does not refer back to the response. */
+  stream: ReadableStream | undefined;
   private ended = false;
 
   constructor(
@@ -142,6 +144,15 @@ export class WatchedBody implements Meta {
     this.reader = reader;
     this.wd = wd;
     this.hooks = hooks;
+  }
+
+  /**
+   * Whether the caller holds the body apart from the response: reading it,
+   * or holding a reader, a tee (`clone()`) or a pipe. A response dropped
+   * then is not a body dropped: the body stays theirs.
+   */
+  get inUse(): boolean {
+    return this.started || this.stream?.locked === true;
   }
 
   private end(error: unknown): void {
@@ -244,6 +255,7 @@ export function watchResponse(
   // fetch's body is one (BYOB readers work on it), as on Node, Deno and
   // workerd; Bun's is not.
   const stream = new ReadableStream(watched as UnderlyingByteSource, { highWaterMark: 0 });
+  watched.stream = stream;
   const response = rebuild(res, stream, watched);
   if (response === undefined) {
     watched.fail(undefined);

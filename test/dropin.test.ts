@@ -550,6 +550,28 @@ describe("abandoned responses are released as fetch releases them", () => {
     expect(clock.armed()).toBe(0);
   });
 
+  it("a body the caller still reads is not released when its response is collected", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const f = createFetch({ total: "60s" });
+    const readers = await Promise.all(
+      Array.from({ length: 5 }, async () => (await f(`${server.url}/big`)).body!.getReader()),
+    );
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const reader of readers) {
+      let bytes = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        bytes += value.byteLength;
+      }
+      expect(bytes).toBe(512 * 1024);
+    }
+  });
+
   it("a script that checks only res.status exits at once, not at total", () => {
     const node = fileURLToPath(new URL("../node_modules/.bin/node", import.meta.url));
     const mod = fileURLToPath(new URL("../src/mod.ts", import.meta.url));
