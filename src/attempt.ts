@@ -173,9 +173,9 @@ export class Attempt implements WatchHooks {
       limitSource: e.phase === "total" ? init.totalSource : "policy",
     });
     this.stop(this.timeout);
-    // The caller's hook runs after the abort it reports; a throw is reported, not propagated.
     // The runtime's own response (handed over unwatched, see `received`) has no body hook to end us.
     if (this.status !== undefined && this.body === undefined) this.end(this.timeout);
+    // The caller's hook runs after the abort it reports; a throw is reported, not propagated.
     if (!unread) callSafely(init.onTimeout, this.timeout);
   }
 
@@ -334,9 +334,9 @@ export class Attempt implements WatchHooks {
         followed: this.hops > 0,
       });
       if (watched === undefined) {
-        // A response the Response constructor rejects (status 999): the caller
-        // gets the runtime's own, still bounded by this attempt's abort; the
-        // watchdog keeps only `total` for it.
+        // A response that cannot be rebuilt even with its status reported by
+        // getters: the caller gets the runtime's own, still bounded by this
+        // attempt's abort; the watchdog keeps only `total` for it.
         dropped?.register(res, this, this);
         return res;
       }
