@@ -6,6 +6,7 @@
  * @module
  */
 import { Attempt, type AttemptEnd, type BodyPlan } from "./attempt.ts";
+import type { BreakerTicket } from "./breaker.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { Duration } from "./duration.ts";
 import { isTimeoutError, type LimitSource, TimeoutError } from "./errors.ts";
@@ -320,15 +321,31 @@ class Call {
   }
 
   private startAttempt(n: number): Attempt {
-    const { policy, clock } = this.shared;
+    const { policy } = this.shared;
     const breaker = policy.breaker;
     const ticket = breaker?.admit(this.origin);
     const isRetry = this.slot;
     this.slot = false;
     this.timings.attempts = n;
     if (n > 1) restartTimings(this.timings);
+    let attempt: Attempt;
+    try {
+      attempt = this.newAttempt(n, ticket, isRetry);
+    } catch (error) {
+      // The attempt never existed (an injected clock threw, say): give back what it was given.
+      if (ticket) breaker!.settle(ticket, undefined);
+      if (isRetry) this.shared.budget?.release(this.origin);
+      throw error;
+    }
+    this.current = attempt;
+    if (this.callerAborted) attempt.abort(this.callerReason);
+    return attempt;
+  }
+
+  private newAttempt(n: number, ticket: BreakerTicket | undefined, isRetry: boolean): Attempt {
+    const { policy, clock } = this.shared;
     const retry = policy.retry;
-    const attempt: Attempt = new Attempt({
+    return new Attempt({
       fetch: this.fetch,
       url: this.url,
       method: this.method,
@@ -353,13 +370,10 @@ class Call {
       onProgress: this.onProgress,
       onTimeout: this.onTimeout,
       owner: this,
-      breaker,
+      breaker: policy.breaker,
       ticket,
       retrySlot: isRetry,
     });
-    this.current = attempt;
-    if (this.callerAborted) attempt.abort(this.callerReason);
-    return attempt;
   }
 
   /** An attempt is over: give back its budget slot; a handed-over one ends the call. */

@@ -17,6 +17,7 @@ import {
   createFetch,
   isReplayable,
   isTimeoutError,
+  RetryBudget,
   type TimeoutError,
 } from "../src/mod.ts";
 import { retryAfterMs } from "../src/retry.ts";
@@ -457,6 +458,61 @@ describe("user callbacks cannot break invariants", () => {
     }
     expect(seen.get(id)![0]!.sha).toBe(sha(body));
     expect(reported.length).toBeGreaterThan(0);
+  });
+});
+
+describe("a throwing route, random or clock leaves nothing behind", () => {
+  // Nothing listens on port 9 (discard): a network error, so backoff (random) is asked.
+  const REFUSED = "http://127.0.0.1:9";
+  const halfOpen = async () => {
+    const breaker = new CircuitBreaker({ minCalls: 1, failureRatio: 0.5, cooldown: 20 });
+    breaker.settle(breaker.admit(REFUSED), false);
+    await new Promise((r) => setTimeout(r, 30)); // the next call is the probe
+    return breaker;
+  };
+  it.each(["route", "random", "clock"] as const)("%s", async (which) => {
+    const breaker = await halfOpen();
+    const bug = new Error(`${which} bug`);
+    let armed = 0;
+    let calls = 0;
+    const clock = {
+      now: () => performance.now(),
+      setTimer(fn: () => void, ms: number) {
+        if (which === "clock" && ++calls > 0) throw bug;
+        armed++;
+        return setTimeout(() => {
+          armed--;
+          fn();
+        }, ms);
+      },
+      clearTimer(h: unknown) {
+        armed--;
+        clearTimeout(h as ReturnType<typeof setTimeout>);
+      },
+    };
+    const budget = new RetryBudget({ ratio: 1, minRetries: 5 });
+    const f = createFetch({
+      total: "5s",
+      breaker,
+      clock,
+      retry: {
+        limit: 2,
+        budget,
+        random: () => {
+          if (which === "random") throw bug;
+          return 0;
+        },
+      },
+      route: () => {
+        if (which === "route") throw bug;
+        return undefined;
+      },
+    });
+    const ac = new AbortController();
+    await expect(f(`${REFUSED}/`, { signal: ac.signal })).rejects.toBe(bug);
+    expect(armed).toBe(0);
+    expect(budget.snapshot()).toEqual([]);
+    expect(breaker.snapshot().every((b) => !b.probing)).toBe(true);
   });
 });
 
