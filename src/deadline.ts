@@ -14,7 +14,7 @@
  * @module
  */
 import type { Clock, TimerHandle } from "./clock.ts";
-import { redactUrl, TimeoutError } from "./errors.ts";
+import { type LimitSource, redactUrl, TimeoutError } from "./errors.ts";
 
 const noop = (): void => {};
 
@@ -33,8 +33,8 @@ export interface Deadline {
   /**
    * Aborts when the deadline passes (reason: a {@linkcode TimeoutError} with
    * phase `"total"`), when the client disconnects (an `AbortError` whose
-   * `cause` is the server's reason), or when the inbound request has been answered. Pass it to any
-   * API that takes a signal.
+   * `cause` is the server's reason), or when the response has ended (a
+   * streamed body included). Pass it to any API that takes a signal.
    */
   readonly signal: AbortSignal;
   /**
@@ -45,7 +45,9 @@ export interface Deadline {
    *
    * @param work A promise, or a function that takes the signal and returns one.
    * @returns What `work` resolves to.
-   * @throws The deadline's `TimeoutError`, the client's abort reason, or what `work` rejects with.
+   * @throws The deadline's `TimeoutError`, the client's abort reason, the
+   *   scope's end (an `AbortError`, at once for work started after the
+   *   response ended), or what `work` rejects with.
    */
   within<T>(work: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T>)): Promise<T>;
 }
@@ -59,29 +61,60 @@ export interface DeadlineInit {
   source: string;
   /** When the budget started, on `clock`. @default clock.now() */
   startedAt?: number;
-  /** The inbound request's signal: its abort (client gone) ends the scope. */
-  parent?: AbortSignal | undefined;
+  /**
+   * The inbound request's signal (its abort means the client is gone), or a
+   * function returning it, read only when something first needs the scope's
+   * signal: on Deno, reading `request.signal` at all makes `Deno.serve` print
+   * a warning about its legacy abort (see the README), and on
+   * `@hono/node-server` it allocates; a request that never calls out needs
+   * neither.
+   */
+  parent?: AbortSignal | (() => AbortSignal | undefined) | undefined;
   /** The inbound request, to name it in the TimeoutError (credentials and query are stripped). */
   url: string;
   method: string;
   /**
-   * Called with every error the scope creates (its TimeoutError, the
-   * client-gone AbortError) before anyone sees it.
+   * Called with every error the scope creates, and where it comes from,
+   * before anyone sees it.
    */
-  decorate?: ((error: Error) => void) | undefined;
+  decorate?: ((error: Error, origin: ScopeErrorOrigin) => void) | undefined;
 }
 
-/** The reason outbound work is aborted with once the inbound request has been answered. */
+/**
+ * Where a scope's error comes from: its own deadline (`within()`, `signal`),
+ * a call it refused because the deadline had passed (`timeoutError(forCall)`),
+ * the client leaving, or the scope's end.
+ */
+export type ScopeErrorOrigin = "deadline" | "call" | "gone" | "end";
+
+/** The reason work is rejected with once the inbound request's response has ended. */
 function requestEnded(): DOMException {
   return new DOMException(
-    "The inbound request was answered before this work finished",
+    "The inbound request's response has ended: its deadline scope is closed",
     "AbortError",
   );
 }
 
+/** Names another request in a scope's TimeoutError (see {@linkcode DeadlineScope.timeoutError}). */
+export interface TimeoutFor {
+  url: string;
+  method: string;
+  /** The deadline had already passed when this work was to start. */
+  before?: boolean;
+  /** Who set the limit (`"caller"`: a budget the inbound client sent). */
+  limitSource?: LimitSource;
+}
+
 /**
  * The deadline of one inbound request, and the controls its owner (the
- * middleware) keeps: a signal that does not arm the timer, and `end()`.
+ * middleware) keeps: the scope's life signal, and `end()`.
+ *
+ * Two signals, so that each error names the right request: the life signal
+ * aborts only when the client leaves or the scope ends (the bound fetch
+ * uses it; its own watchdog ends each call at the deadline with an error
+ * naming the outbound request), and the public {@linkcode signal} aborts on
+ * those and at the deadline. Once the scope has ended, both are aborted with
+ * the same reason, so every late call fails the same way.
  *
  * @example
  * ```ts
@@ -107,22 +140,29 @@ export class DeadlineScope implements Deadline {
   readonly budgetMs: number;
   readonly source: string;
   readonly at: number;
-  readonly #clock: Clock;
-  readonly #startedAt: number;
-  readonly #parent: AbortSignal | undefined;
+  /** When the budget started, on the clock (nested scopes share it). */
+  readonly startedAt: number;
+  readonly clock: Clock;
+  readonly #parentInit: DeadlineInit["parent"];
+  #parent: AbortSignal | undefined;
   readonly #url: string;
   readonly #method: string;
-  readonly #decorate: ((error: Error) => void) | undefined;
-  #controller: AbortController | undefined;
+  readonly #decorate: DeadlineInit["decorate"];
+  /** Aborts when the client leaves or the scope ends. */
+  #life: AbortController | undefined;
+  /** The public signal: the life signal's aborts, plus the deadline. */
+  #public: AbortController | undefined;
   #timer: TimerHandle | undefined;
   /** Someone holds the public signal: the timer stays armed until end(). */
   #exposed = false;
   /** within() calls in progress: the timer is armed only while they run. */
   #holds = 0;
   #ended = false;
+  /** Why the scope's life ended (client gone, or end()); shared by every late caller. */
+  #lifeReason: unknown;
   #cleanups: (() => void)[] | undefined;
   readonly #onParentAbort = (): void => {
-    this.#abort(this.#clientGone());
+    this.#endLife(this.#clientGone());
   };
   readonly #tick = (): void => {
     this.#timer = undefined;
@@ -130,51 +170,51 @@ export class DeadlineScope implements Deadline {
   };
 
   constructor(init: DeadlineInit) {
-    this.#clock = init.clock;
-    this.#startedAt = init.startedAt ?? init.clock.now();
+    this.clock = init.clock;
+    this.startedAt = init.startedAt ?? init.clock.now();
     this.budgetMs = init.budgetMs;
     this.source = init.source;
-    this.at = this.#startedAt + init.budgetMs;
-    this.#parent = init.parent;
+    this.at = this.startedAt + init.budgetMs;
+    this.#parentInit = init.parent;
     this.#url = init.url;
     this.#method = init.method;
     this.#decorate = init.decorate;
-    // One listener for the request's lifetime, removed in end(). Outbound
-    // calls hang off this scope, not off the parent: AbortSignal.any would
-    // allocate per call (ARCHITECTURE.md).
-    if (this.#parent && !this.#parent.aborted) {
-      this.#parent.addEventListener("abort", this.#onParentAbort, { once: true });
-    }
   }
 
   remaining(): number {
-    return Math.max(0, this.at - this.#clock.now());
+    return Math.max(0, this.at - this.clock.now());
   }
 
   get expired(): boolean {
     return this.remaining() === 0;
   }
 
+  /** Whether the scope has ended (the response is over, or the client left). */
+  get ended(): boolean {
+    return this.#ended || this.#lifeReason !== undefined;
+  }
+
   get signal(): AbortSignal {
-    const signal = this.scopeSignal;
+    const signal = this.#publicSignal();
     this.#exposed = true;
     this.#arm();
     return signal;
   }
 
   /**
-   * The scope's signal without arming the deadline timer: it aborts on client
-   * disconnect and on `end()`, and at the deadline only once something armed
-   * the timer. The bound fetch uses it, because its watchdog already ends
-   * every call at the deadline (with a more precise error).
+   * The scope's life signal: it aborts when the client disconnects and when
+   * the scope ends, never at the deadline (the bound fetch's watchdog ends
+   * its calls then, naming the outbound request). Reading it does not arm
+   * the deadline timer.
    */
   get scopeSignal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.#parent?.aborted) this.#controller.abort(this.#clientGone());
-      else if (this.#ended) this.#controller.abort(requestEnded());
+    if (!this.#life) {
+      this.#life = new AbortController();
+      this.#attach();
+      if (this.#ended) this.#lifeReason ??= this.#ending();
+      if (this.#lifeReason !== undefined) this.#life.abort(this.#lifeReason);
     }
-    return this.#controller.signal;
+    return this.#life.signal;
   }
 
   /** Whether the deadline timer is armed (the scope then holds a timer until end()). */
@@ -183,7 +223,7 @@ export class DeadlineScope implements Deadline {
   }
 
   within<T>(work: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T>)): Promise<T> {
-    const signal = this.scopeSignal;
+    const signal = this.#publicSignal();
     // The timer is needed only while this work runs: once nothing waits on
     // the deadline, the request should not hold a timer (nor, in the
     // middleware, a wrapped response body).
@@ -240,24 +280,37 @@ export class DeadlineScope implements Deadline {
       configurable: true,
       writable: true,
     });
-    this.#decorate?.(error);
+    this.#decorate?.(error, "gone");
     return error;
   }
 
-  /** The error the deadline aborts with, made now. */
-  timeoutError(): TimeoutError {
+  /**
+   * The error the deadline aborts with, made now. By default it names the
+   * inbound request (the deadline is its own); `forCall` names an outbound
+   * one instead.
+   */
+  timeoutError(forCall?: TimeoutFor): TimeoutError {
     const error = new TimeoutError({
       phase: "total",
       limitMs: this.budgetMs,
-      elapsedMs: this.#clock.now() - this.#startedAt,
+      elapsedMs: this.clock.now() - this.startedAt,
       bytesSent: 0,
       bytesReceived: 0,
       attempt: 1,
-      url: redactUrl(this.#url),
-      method: this.#method,
+      url: redactUrl(forCall?.url ?? this.#url),
+      method: forCall?.method ?? this.#method,
+      limitSource: forCall?.limitSource,
     });
-    this.#decorate?.(error);
+    if (forCall?.before) {
+      error.message = `${error.message}; the request's deadline had passed before the call started`;
+    }
+    this.#decorate?.(error, forCall ? "call" : "deadline");
     return error;
+  }
+
+  /** The reason every call is rejected with once the scope's life is over (the same object each time). */
+  get endReason(): unknown {
+    return this.scopeSignal.reason;
   }
 
   /** Runs `fn` at `end()` (or at once if the scope has ended). */
@@ -271,54 +324,86 @@ export class DeadlineScope implements Deadline {
   }
 
   /**
-   * Ends the scope: the inbound request has been answered. Clears the timer,
-   * removes the listener on the inbound signal, aborts whatever still hangs
-   * off the scope, runs `onEnd` callbacks. Idempotent.
+   * Ends the scope: the inbound request's response is over. Clears the
+   * timer, removes the listener on the inbound signal, aborts whatever still
+   * hangs off the scope, runs `onEnd` callbacks. From now on both signals
+   * are aborted with one reason. Idempotent.
    *
    * @param idle The owner knows that none of its own work hangs on the scope
-   *   signal (no outbound call in flight): the abort, and the DOMException it
-   *   needs, are skipped unless the public signal was handed out.
+   *   (no outbound call in flight): no signal handed out so far is aborted,
+   *   and the reason is made only if someone asks later.
    */
   end(idle = false): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#disarm();
     this.#parent?.removeEventListener("abort", this.#onParentAbort);
-    const controller = this.#controller;
-    if (controller && !controller.signal.aborted && (!idle || this.#exposed || this.#holds > 0)) {
-      controller.abort(requestEnded());
+    if (idle && !this.#exposed && this.#holds === 0) {
+      // Nothing waits on these: whoever asks later gets aborted ones.
+      this.#life = undefined;
+      this.#public = undefined;
+    } else if (this.#lifeReason === undefined) {
+      this.#endLife(this.#ending());
     }
     const cleanups = this.#cleanups;
     this.#cleanups = undefined;
     if (cleanups) for (const fn of cleanups) fn();
   }
 
+  #ending(): DOMException {
+    const error = requestEnded();
+    this.#decorate?.(error, "end");
+    return error;
+  }
+
+  /** Reads the parent signal (once) and listens to it until end(). */
+  #attach(): void {
+    if (this.#parent !== undefined || this.#parentInit === undefined) return;
+    if (this.#ended) {
+      this.#lifeReason ??= this.#ending();
+      return;
+    }
+    const parent = typeof this.#parentInit === "function" ? this.#parentInit() : this.#parentInit;
+    if (!parent) return;
+    this.#parent = parent;
+    // One listener for the request's lifetime, removed in end(). Outbound
+    // calls hang off this scope, not off the parent: AbortSignal.any would
+    // allocate per call (ARCHITECTURE.md).
+    if (parent.aborted) this.#lifeReason ??= this.#clientGone();
+    else parent.addEventListener("abort", this.#onParentAbort, { once: true });
+  }
+
+  #publicSignal(): AbortSignal {
+    if (!this.#public) {
+      this.#public = new AbortController();
+      const life = this.scopeSignal;
+      if (life.aborted) this.#public.abort(life.reason);
+    }
+    return this.#public.signal;
+  }
+
   #arm(): void {
-    if (this.#timer !== undefined || this.#ended || this.#controller?.signal.aborted) return;
+    if (this.#timer !== undefined || this.ended || this.#public?.signal.aborted) return;
     if (!this.#exposed && this.#holds === 0) return;
     if (this.at === Number.POSITIVE_INFINITY) return;
-    const left = this.at - this.#clock.now();
+    const left = this.at - this.clock.now();
     // Re-checked when the timer fires: Node can fire up to 0.7 ms early.
-    if (left > 0) this.#timer = this.#clock.setTimer(this.#tick, left);
-    else this.#abort(this.timeoutError());
+    if (left > 0) this.#timer = this.clock.setTimer(this.#tick, left);
+    else this.#public?.abort(this.timeoutError());
   }
 
   #disarm(): void {
     if (this.#timer === undefined) return;
-    this.#clock.clearTimer(this.#timer);
+    this.clock.clearTimer(this.#timer);
     this.#timer = undefined;
   }
 
-  #abort(reason: unknown): void {
+  /** The client left or the scope ended: both signals abort with `reason`, now and for anyone who asks later. */
+  #endLife(reason: unknown): void {
     this.#disarm();
-    const controller = this.#controller;
-    if (!controller) {
-      // Nobody holds the signal yet; whoever asks later gets an aborted one.
-      if (this.#parent?.aborted || this.#ended) return;
-      this.#controller = new AbortController();
-      this.#controller.abort(reason);
-      return;
-    }
-    if (!controller.signal.aborted) controller.abort(reason);
+    this.#lifeReason ??= reason;
+    const why = this.#lifeReason;
+    if (this.#life && !this.#life.signal.aborted) this.#life.abort(why);
+    if (this.#public && !this.#public.signal.aborted) this.#public.abort(why);
   }
 }

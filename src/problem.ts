@@ -1,7 +1,8 @@
 /**
  * Problem responses (RFC 9457, `application/problem+json`) for the errors a
  * Hono app should answer itself: an upstream timeout is `504 Gateway
- * Timeout`, an open circuit `503 Service Unavailable` with `Retry-After`.
+ * Timeout`, an open circuit `503 Service Unavailable` with `Retry-After`, an
+ * upstream that could not be reached `502 Bad Gateway`.
  *
  * The body names the phase and nothing else about the upstream: no URL, no
  * stack, no message of the original error (they can name internal hosts).
@@ -122,7 +123,43 @@ function retryAfterSeconds(ms: number): number {
  */
 export function problemResponse(error: unknown): Response | undefined {
   const problem = problemFor(error);
-  if (!problem) return undefined;
+  return problem ? responseFor(problem) : undefined;
+}
+
+/**
+ * The problem for an upstream that could not be reached or broke the
+ * connection (a network error from the bound fetch): `502 Bad Gateway`.
+ *
+ * @example
+ * ```ts
+ * import { badGatewayProblem } from "timebound/hono";
+ * console.assert(badGatewayProblem().status === 502);
+ * ```
+ */
+export function badGatewayProblem(): Problem {
+  return {
+    type: "about:blank",
+    title: "Bad Gateway",
+    status: 502,
+    detail: "An upstream server could not be reached or broke the connection.",
+  };
+}
+
+/** The detail of a 504 whose deadline passed in the request's own work (`within()`), not in an upstream call. */
+export const LOCAL_DEADLINE_DETAIL = "This request's work did not finish within the time it had.";
+
+/**
+ * Renders a problem as `application/problem+json`, `no-store`, with
+ * `Retry-After` when it has `retryAfter`.
+ *
+ * @example
+ * ```ts
+ * import { badGatewayProblem, responseFor } from "timebound/hono";
+ * const res = responseFor(badGatewayProblem());
+ * console.assert(res.status === 502 && res.headers.get("cache-control") === "no-store");
+ * ```
+ */
+export function responseFor(problem: Problem): Response {
   const headers = new Headers({
     "content-type": "application/problem+json",
     "cache-control": "no-store",

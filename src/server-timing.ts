@@ -18,8 +18,13 @@ export interface CallRecord {
   /** Clock time the call settled without a response (error). */
   failedAt?: number;
   response?: Response;
-  /** Why the call failed, or why reading its body did. */
+  /** Why the call failed, or why reading its body did (never an attempt that was retried). */
   error?: unknown;
+  /**
+   * Attempts that timed out before the call's answer (retried, or the last
+   * one when the call failed): each attempt's own outcome, apart from the call's.
+   */
+  attempts?: unknown[];
 }
 
 /** Metric values: milliseconds with one decimal, which is what timers can tell apart. */
@@ -29,9 +34,13 @@ function ms(value: number): string {
 
 /**
  * Formats the metrics: `deadline` (the budget and what set it), then per call
- * `fetch` (its whole time, attempts and outcome so far), `fetch-ttfb`,
- * `fetch-upload` and `fetch-download`, each with `desc="#n"`. A call whose body
- * is still streaming when the headers go out has no `fetch` duration yet.
+ * `fetch` (its whole time, attempts and outcome so far), `fetch-attempt` for
+ * each earlier attempt that timed out (`desc="#n.k timeout:<phase>"`, `dur`
+ * = when it fired), `fetch-ttfb`, `fetch-upload` and `fetch-download`, each
+ * with `desc="#n"`. The call's outcome is the call's only: a call that
+ * succeeded on a retry is its status, its failed attempts are listed apart.
+ * A call whose body is still streaming when the headers go out has no
+ * `fetch` duration yet.
  *
  * @param deadline The request's budget and its source.
  * @param calls The calls, in order.
@@ -64,6 +73,7 @@ export function formatServerTiming(
           : "error";
       const dur = call.failedAt === undefined ? "" : `;dur=${ms(call.failedAt - call.start)}`;
       out.push(`fetch${dur};desc="${id} ${token(call.method)} ${outcome}"`);
+      attemptsOf(call, out);
       continue;
     }
     const t = timingsOf(call.response);
@@ -81,6 +91,7 @@ export function formatServerTiming(
         ? ""
         : " error";
     out.push(`fetch${total};desc="${id} ${token(call.method)} ${status}${attempts}${cut}"`);
+    attemptsOf(call, out);
     if (t.headers !== undefined) out.push(`fetch-ttfb;dur=${ms(t.headers)};desc="${id}"`);
     if (t.uploadStart !== undefined && t.uploadEnd !== undefined) {
       out.push(`fetch-upload;dur=${ms(t.uploadEnd - t.uploadStart)};desc="${id}"`);
@@ -90,6 +101,17 @@ export function formatServerTiming(
     }
   }
   return out.join(", ");
+}
+
+/** The attempts of `call` that timed out on the way to its outcome (not the one that is the outcome). */
+function attemptsOf(call: CallRecord, out: string[]): void {
+  if (!call.attempts) return;
+  for (const e of call.attempts) {
+    if (e === call.error || !isTimeoutError(e)) continue;
+    out.push(
+      `fetch-attempt;dur=${ms(e.elapsedMs)};desc="#${call.n}.${e.attempt} timeout:${e.phase}"`,
+    );
+  }
 }
 
 /** Keeps a desc inside its quoted-string: only token characters survive. */

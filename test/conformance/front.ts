@@ -16,7 +16,12 @@ export interface Front {
   close(): Promise<void>;
 }
 
-export type AppFetch = (request: Request) => Response | Promise<Response>;
+/**
+ * The app's fetch, with what the server passes as its second argument (Hono's
+ * `c.env`): Node's `{ incoming, outgoing }`, Deno's `ServeHandlerInfo`, Bun's
+ * server. Apps pass `app.fetch` itself, so the cases do too.
+ */
+export type AppFetch = (request: Request, env?: unknown) => Response | Promise<Response>;
 export type Serve = (fetch: AppFetch) => Promise<Front>;
 
 let nodeServe: Serve | undefined;
@@ -38,10 +43,16 @@ const g = globalThis as unknown as {
   Deno?: {
     serve(
       options: { port: number; hostname: string; onListen?: () => void },
-      handler: AppFetch,
+      handler: (request: Request, info: unknown) => Response | Promise<Response>,
     ): DenoServer;
   };
-  Bun?: { serve(options: { port: number; hostname: string; fetch: AppFetch }): BunServer };
+  Bun?: {
+    serve(options: {
+      port: number;
+      hostname: string;
+      fetch: (request: Request, server: unknown) => Response | Promise<Response>;
+    }): BunServer;
+  };
 };
 
 /** Starts the runtime's own server for `fetch` on a free loopback port. */
@@ -52,13 +63,17 @@ export async function serveFront(t: Ctx, fetch: AppFetch): Promise<Front> {
       return nodeServe(fetch);
     case "deno": {
       // onListen replaced: the default prints "Listening on …" to stdout.
-      const server = g.Deno!.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) =>
-        fetch(req),
+      const server = g.Deno!.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req, info) =>
+        fetch(req, info),
       );
       return { url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
     }
     case "bun": {
-      const server = g.Bun!.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => fetch(req) });
+      const server = g.Bun!.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        fetch: (req, server) => fetch(req, server),
+      });
       return {
         url: `http://127.0.0.1:${server.port}`,
         close: async () => {

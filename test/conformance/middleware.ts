@@ -10,9 +10,17 @@
  *
  * @module
  */
-import { Hono } from "hono";
-import { ENVOY_TIMEOUT, GRPC_TIMEOUT, type TimeboundEnv, timebound } from "../../src/hono.ts";
-import { CircuitBreaker, createFetch } from "../../src/mod.ts";
+import { type Context, Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import {
+  type Deadline,
+  ENVOY_TIMEOUT,
+  GRPC_TIMEOUT,
+  type TimeboundEnv,
+  type TimeboundFetch,
+  timebound,
+} from "../../src/hono.ts";
+import { CircuitBreaker } from "../../src/mod.ts";
 import { type Front, serveFront } from "./front.ts";
 import { clock, serverSawClose, serverSees, stats, url, within } from "./helpers.ts";
 import { assert, type Ctx, describe, type RuntimeKind, rejection, test } from "./runner.ts";
@@ -65,17 +73,164 @@ app.get("/unread", async (c) => {
   await c.var.fetch(c.req.query("up")!); // headers only; the body is never read
   return c.text("answered");
 });
-app.get("/open", async (c) => {
-  // A breaker already open for the upstream's origin: the call fails before any I/O.
+/** Calls `?up=` with the bound fetch and answers its text. */
+const callUp = async (c: Context<TimeboundEnv>): Promise<Response> =>
+  c.text(await (await c.var.fetch(c.req.query("up")!)).text());
+
+/** Open for every origin it has seen: `/open` calls through it, and fails before any I/O. */
+const openBreaker = new CircuitBreaker({ minCalls: 1, cooldown: "30s", clock });
+app.get(
+  "/open",
+  async (c, next) => {
+    const origin = new URL(c.req.query("up")!).origin;
+    if (openBreaker.state(origin) !== "open") openBreaker.settle(openBreaker.admit(origin), false);
+    await next();
+  },
+  timebound({ clock, breaker: openBreaker }),
+  (c) => callUp(c),
+);
+
+// --- issue 10: the scope's lifetime, nesting, hostile budgets, redirects ---
+
+/** `ms` of local work that stops (and clears its timer) when `signal` aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// SSE: three writes 30 ms apart, then the upstream, then `work` ms of local
+// work under within(). The third argument keeps Hono from printing an error
+// the callback throws (it would, with a stack, on every runtime).
+app.get("/sse", (c) =>
+  streamSSE(
+    c,
+    async (s) => {
+      for (let i = 0; i < 3; i++) {
+        await s.writeSSE({ event: "tick", data: String(i) });
+        await sleep(30);
+      }
+      const res = await c.var.fetch(c.req.query("up")!);
+      await s.writeSSE({ event: "upstream", data: `${res.status} ${(await res.text()).length}` });
+      const ms = Number(c.req.query("work") ?? 10);
+      const outcome = await c.var.deadline
+        .within((signal) => delay(ms, signal))
+        .then(
+          () => "done",
+          (e: Error) => e.name,
+        );
+      await s.writeSSE({ event: "within", data: outcome });
+    },
+    async (e, s) => {
+      await s.writeSSE({ event: "error", data: e.name });
+    },
+  ),
+);
+
+/** A request's bound fetch and deadline, kept past its response by `/late-save`. */
+const saved = new Map<string, { fetch: TimeboundFetch; deadline: Deadline }>();
+app.get("/late-save", async (c) => {
+  if (c.req.query("early")) await (await c.var.fetch(c.req.query("up")!)).text();
+  saved.set(c.req.query("key")!, { fetch: c.var.fetch, deadline: c.var.deadline });
+  return c.text("saved");
+});
+app.get("/late-use", async (c) => {
+  const key = c.req.query("key")!;
+  const late = saved.get(key)!;
+  saved.delete(key);
   const up = c.req.query("up")!;
-  const breaker = new CircuitBreaker({ minCalls: 1, cooldown: "30s", clock });
-  breaker.settle(breaker.admit(new URL(up).origin), false);
-  const res = await createFetch({ breaker, clock })(up);
-  return c.text(await res.text());
+  const ac = new AbortController();
+  const t0 = performance.now();
+  const settled = await Promise.all([
+    late.fetch(up).then(
+      () => "resolved",
+      (e: unknown) => e,
+    ),
+    late.fetch(up, { signal: ac.signal }).then(
+      () => "resolved",
+      (e: unknown) => e,
+    ),
+    late.deadline
+      .within((signal) => delay(2000, signal))
+      .then(
+        () => "resolved",
+        (e: unknown) => e,
+      ),
+    late.deadline.within(Promise.resolve(1)).then(
+      () => "resolved",
+      (e: unknown) => e,
+    ),
+  ]);
+  return c.json({
+    ms: performance.now() - t0,
+    names: settled.map((e) => (e as Error).name ?? String(e)),
+    messages: settled.map((e) => (e as Error).message ?? String(e)),
+    same: new Set(settled).size === 1,
+  });
 });
 
+// A route-level timebound() under the app-level one: 300 ms.
+app.get("/nested", timebound({ total: 300, clock }), (c) => callUp(c));
+// A slow middleware, then another timebound(): the caller's budget is not handed out again.
+app.get(
+  "/after-slow",
+  async (_c, next) => {
+    await sleep(300);
+    await next();
+  },
+  timebound({ total: POLICY_TOTAL_MS, clock }),
+  (c) => callUp(c),
+);
+// A sub-app with its own timebound(), mounted with app.route().
+const sub = new Hono<TimeboundEnv>();
+sub.use(timebound({ total: 300, clock }));
+sub.get("/call", (c) => callUp(c));
+app.route("/sub", sub);
+
+// A breaker shared by every request of this route: what a hostile client would target.
+export const sharedBreaker = new CircuitBreaker({
+  minCalls: 4,
+  failureRatio: 0.5,
+  cooldown: "30s",
+  clock,
+});
+let sharedCalls = 0;
+app.get(
+  "/shared",
+  timebound({
+    total: POLICY_TOTAL_MS,
+    clock,
+    breaker: sharedBreaker,
+    fetch: (input, init) => {
+      sharedCalls++;
+      return fetch(input, init);
+    },
+  }),
+  (c) => callUp(c),
+);
+
+/** The one origin `/prop` may tell its budget (set by the case: the fault server's). */
+let propagateTo = "";
+app.get(
+  "/prop",
+  timebound({ total: POLICY_TOTAL_MS, clock, propagate: { to: (u) => u.origin === propagateTo } }),
+  async (c) => {
+    const res = await c.var.fetch(c.req.query("up")!);
+    return c.text(`${res.status} ${(await res.text()).length}`);
+  },
+);
+
 async function withFront<T>(t: Ctx, fn: (base: string) => Promise<T>): Promise<T> {
-  const front: Front = await serveFront(t, (req) => app.fetch(req));
+  const front: Front = await serveFront(t, (req, env) => app.fetch(req, env));
   try {
     return await fn(`${front.url}/mw`);
   } finally {
@@ -360,6 +515,205 @@ test(
       const answeredAt = performance.now();
       await serverSawClose(t, up, 5000);
       within(performance.now() - answeredAt, 0, 2000, "release after the answer");
+    }),
+  CASE_LIMIT,
+);
+
+// --- issue 10 ---------------------------------------------------------------
+
+/** Parses an SSE body into `event: data` lines. */
+function events(text: string): string[] {
+  return text
+    .split("\n\n")
+    .filter((b) => b.trim())
+    .map((b) => {
+      const event = /^event: (.*)$/m.exec(b)?.[1] ?? "message";
+      const data = /^data: (.*)$/m.exec(b)?.[1] ?? "";
+      return `${event}: ${data}`;
+    });
+}
+
+/** Reads a body to its end or its cut: the text, and the error of a cut. */
+async function readText(res: Response): Promise<{ text: string; error?: unknown }> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) return { text };
+      text += decoder.decode(r.value, { stream: true });
+    }
+  } catch (error) {
+    return { text, error };
+  }
+}
+
+test(
+  "hono: inside streamSSE, c.var.fetch and within() work after several writes, until the deadline cuts the stream",
+  (t) =>
+    withFront(t, async (base) => {
+      const up = t.id("mw-sse");
+      const res = await fetch(inbound(base, "sse", url(t, "/json", up)));
+      assert(res.status === 200, `status ${res.status}`);
+      const whole = await readText(res);
+      assert(whole.error === undefined, `the stream broke: ${describe(whole.error)}`);
+      const got = events(whole.text);
+      const want = ["tick: 0", "tick: 1", "tick: 2", "upstream: 200", "within: done"];
+      assert(
+        JSON.stringify(got.map((e) => e.replace(/^upstream: 200 \d+$/, "upstream: 200"))) ===
+          JSON.stringify(want),
+        `events ${JSON.stringify(got)}`,
+      );
+      assert((await stats(t, up))?.requests === 1, "the upstream call did not arrive");
+
+      // Under a 600 ms budget, 5 s of work inside the stream: the body is cut at the deadline.
+      const up2 = t.id("mw-sse-cut");
+      const t0 = performance.now();
+      const cut = await fetch(`${inbound(base, "sse", url(t, "/json", up2))}&work=5000`, {
+        headers: { [GRPC_TIMEOUT]: "600m" },
+      });
+      const part = await readText(cut);
+      const ms = performance.now() - t0;
+      const seen = events(part.text);
+      assert(
+        seen.length >= 4 && seen[3]!.startsWith("upstream: 200"),
+        `events ${JSON.stringify(seen)}`,
+      );
+      assert(
+        part.error !== undefined,
+        `the body ended cleanly after ${Math.round(ms)} ms: ${JSON.stringify(seen)}`,
+      );
+      within(ms, 600, 3000, "the cut");
+      t.note(`cut after ${Math.round(ms)} ms: ${describe(part.error).slice(0, 80)}`);
+    }),
+  CASE_LIMIT,
+);
+
+test(
+  "hono: after the response, every late c.var.fetch and within() rejects the same way at once, with or without an earlier call",
+  (t) =>
+    withFront(t, async (base) => {
+      const results: { names: string[]; messages: string[]; ms: number; same: boolean }[] = [];
+      for (const early of [false, true]) {
+        const key = t.id(`mw-late-${early}`);
+        const first = t.id(`mw-late-first-${early}`);
+        const saveUrl = `${inbound(base, "late-save", url(t, "/json", first))}&key=${key}${early ? "&early=1" : ""}`;
+        assert((await (await fetch(saveUrl)).text()) === "saved", "late-save");
+        const lateUp = t.id(`mw-late-call-${early}`);
+        const r = (await (
+          await fetch(`${inbound(base, "late-use", url(t, "/json", lateUp))}&key=${key}`)
+        ).json()) as (typeof results)[number];
+        results.push(r);
+        assert(r.ms < 200, `late calls took ${Math.round(r.ms)} ms to reject`);
+        assert(
+          r.names.every((n) => n === "AbortError"),
+          `late outcomes ${JSON.stringify(r.names)}: ${r.messages[0]}`,
+        );
+        assert(r.same, `late callers saw different errors: ${JSON.stringify(r.messages)}`);
+        assert((await stats(t, lateUp)) === null, "a late call reached the upstream");
+      }
+      assert(
+        results[0]!.messages[0] === results[1]!.messages[0],
+        `an earlier call changed the outcome: ${results[0]!.messages[0]} vs ${results[1]!.messages[0]}`,
+      );
+    }),
+  CASE_LIMIT,
+);
+
+test(
+  "hono: nested timebound() (route level, after slow middleware, a sub-app) only shrinks the deadline",
+  (t) =>
+    withFront(t, async (base) => {
+      const hung = (name: string) => url(t, "/slow-headers", t.id(name), { delay: 20_000 });
+      let t0 = performance.now();
+      let res = await fetch(inbound(base, "nested", hung("mw-nested")));
+      await expectProblem(res, 504);
+      within(performance.now() - t0, 300, 2300, "route-level 300 ms");
+
+      // 600 ms from the client, 300 ms spent in a middleware before the second timebound().
+      t0 = performance.now();
+      res = await fetch(inbound(base, "after-slow", hung("mw-after-slow")), {
+        headers: { [CUSTOM_BUDGET]: "600" },
+      });
+      await expectProblem(res, 504);
+      const ms = performance.now() - t0;
+      assert(
+        ms < 880,
+        `504 after ${Math.round(ms)} ms: the budget was handed out again (300 + 600)`,
+      );
+      within(ms, 600, 880, "the caller's 600 ms, counted from the first timebound()");
+
+      t0 = performance.now();
+      res = await fetch(`${base}/sub/call?up=${encodeURIComponent(hung("mw-sub"))}`);
+      await expectProblem(res, 504);
+      within(performance.now() - t0, 300, 2300, "the sub-app's 300 ms");
+    }),
+  CASE_LIMIT,
+);
+
+test(
+  "hono: a burst of tiny-budget requests (timebound-budget-ms: 5, grpc-timeout: 5m) does not open the shared breaker",
+  (t) =>
+    withFront(t, async (base) => {
+      const before = sharedCalls;
+      const slow = url(t, "/slow-headers", t.id("mw-attack"), { delay: 2000 });
+      const burst = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          fetch(inbound(base, "shared", slow), {
+            headers: i % 2 ? { "timebound-budget-ms": "5" } : { [GRPC_TIMEOUT]: "5m" },
+          }),
+        ),
+      );
+      for (const res of burst) await expectProblem(res, 504);
+      const sent = sharedCalls - before;
+      assert(sent >= 4, `only ${sent} of the 12 calls went out: the attack proves nothing`);
+      const origin = new URL(t.env.http).origin;
+      assert(sharedBreaker.state(origin) === "closed", `breaker ${sharedBreaker.state(origin)}`);
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(
+          inbound(base, "shared", url(t, "/json", t.id(`mw-after-attack-${i}`))),
+        );
+        const text = await res.text();
+        assert(res.status === 200, `a normal client got ${res.status} after the attack: ${text}`);
+      }
+      t.note(`${sent} tiny-budget calls went out, breaker ${sharedBreaker.state(origin)}`);
+    }),
+  CASE_LIMIT,
+);
+
+test(
+  "hono: the propagated budget header is dropped on a redirect hop to an origin not allowed",
+  (t) =>
+    withFront(t, async (base) => {
+      const id = t.id("mw-redirect");
+      propagateTo = new URL(t.env.http).origin;
+      const third = url(t, "/rec", id, {}, t.env.fresh); // another port: another origin
+      const second = url(t, "/rec", id, { redirect: 307, loc: third });
+      const first = url(t, "/rec", id, { redirect: 302, loc: second });
+      const res = await fetch(inbound(base, "prop", first));
+      const text = await res.text();
+      assert(res.status === 200 && text.startsWith("200 "), `answer ${res.status} ${text}`);
+      const hops = (await (
+        await fetch(`${t.env.http}/_rec?id=${encodeURIComponent(id)}`)
+      ).json()) as { headers: Record<string, string> }[];
+      assert(hops.length === 3, `${hops.length} hops`);
+      const budgets = hops.map((h) => h.headers["timebound-budget-ms"]);
+      assert(
+        Number(budgets[0]) > 5000 && Number(budgets[1]) > 5000,
+        `allowed hops got ${JSON.stringify(budgets)}`,
+      );
+      assert(budgets[2] === undefined, `the third party got timebound-budget-ms: ${budgets[2]}`);
+    }),
+  CASE_LIMIT,
+);
+
+test(
+  "hono: a refused connection escaping the handler is 502 problem+json",
+  (t) =>
+    withFront(t, async (base) => {
+      const res = await fetch(inbound(base, "call", "http://127.0.0.1:1/refused"));
+      await expectProblem(res, 502);
     }),
   CASE_LIMIT,
 );

@@ -132,6 +132,53 @@ function parseEvent(line: string): RunnerEvent | undefined {
  * Runs one process to its end; resolves to a problem description, or
  * undefined when it finished its cases and exited by itself.
  */
+/**
+ * What the current runtime printed besides its events (stray stdout and
+ * stderr), for the quiet check in runOne.
+ */
+let printed = "";
+
+/**
+ * Output a run may not produce (issue 10, item 9): an expected cut, a
+ * timeout or a client that left is not an error worth a stack trace. The
+ * last two are printed by a runtime whatever the reason is (measured; see
+ * README.md, "Runtime differences"): they are reported as notes, and any
+ * other line from those prints still fails.
+ */
+const NOISE: [RegExp, string][] = [
+  [/^\s+at \S.*(:\d+:\d+\)?|\(native\))$/, "a stack trace"],
+  [/^\s*\d+ \| /, "a code frame (Bun prints one with an error)"],
+  [/The user aborted a request/, "@hono/node-server's note on an errored response body"],
+  [/Uncaught exception(?!.*TimeoutError: Request timed out)/, "an uncaught exception"],
+];
+const UNPREVENTABLE: [RegExp, string][] = [
+  [
+    /request\.signal aborts on successful responses/,
+    "Deno.serve's legacy request.signal warning (once per process)",
+  ],
+  [
+    /Uncaught exception.*TimeoutError: Request timed out/,
+    "workerd: a response body cut at its deadline",
+  ],
+  [/^\[TimeoutError: Request timed out/, "Deno.serve: a response body cut at its deadline"],
+];
+
+/** What `text` shows of NOISE (`bad`) and of UNPREVENTABLE (`known`, counted). */
+function noise(text: string): { bad: string[]; known: string[] } {
+  const lines = text.split("\n");
+  const bad: string[] = [];
+  for (const [pattern, what] of NOISE) {
+    const line = lines.find((l) => pattern.test(l));
+    if (line !== undefined) bad.push(`${what}: ${line.trim().slice(0, 200)}`);
+  }
+  const known: string[] = [];
+  for (const [pattern, what] of UNPREVENTABLE) {
+    const n = lines.filter((l) => pattern.test(l)).length;
+    if (n > 0) known.push(`${what}: ${n} ×`);
+  }
+  return { bad, known };
+}
+
 function runProcess(
   cmd: string,
   args: string[],
@@ -175,6 +222,7 @@ function runProcess(
       clearTimeout(hard);
       clearTimeout(grace);
       if (!problem && !done) problem = `exited (code ${code}, signal ${signal}) before finishing`;
+      printed = stderr;
       if (problem && stderr.trim()) problem += `\n${indent(stderr.trim().slice(-2000))}`;
       resolve(problem);
     });
@@ -245,6 +293,7 @@ async function runWorkerd(
   } finally {
     kill(child);
     await exited;
+    printed = stderr;
   }
 }
 
@@ -296,6 +345,7 @@ async function runOne(rt: Runtime, dir: string, env: Env): Promise<Outcome> {
     console.log(`[node20] warning: ${node20} is ${out.version}; run through npm on Node 20`);
   }
   const t0 = performance.now();
+  printed = "";
   const pending = new Set<string>();
   let doneAt = Number.NaN;
   const problem = await rt.run(dir, env, (e) => {
@@ -325,6 +375,15 @@ async function runOne(rt: Runtime, dir: string, env: Env): Promise<Outcome> {
   if (problem) {
     out.failed++;
     console.log(`[${rt.name}] ✗ runtime: ${problem}`);
+  }
+  const { bad, known } = noise(printed);
+  for (const k of known) console.log(`[${rt.name}] printed, unpreventable: ${k}`);
+  if (bad.length > 0) {
+    out.failed++;
+    console.log(`[${rt.name}] ✗ quiet: the run printed\n${indent(bad.join("\n"))}`);
+  }
+  if (process.env.CONFORMANCE_SHOW_OUTPUT && printed.trim()) {
+    console.log(`[${rt.name}] printed:\n${indent(printed.trim().slice(-3000))}`);
   }
   for (const c of pending) {
     out.failed++;
