@@ -473,11 +473,19 @@ describe("plots", () => {
       "16",
       "64",
       "256",
-      "0 %",
-      "90%",
+      "10 %",
+      "50 %",
+      "75 %",
+      "90 %",
     ]) {
       expect(t).toContain(label);
     }
+    // The log-odds axis: 10 %, 50 % and 75 % are ticks far enough apart to tell.
+    const tickY = (label: string) =>
+      Number(new RegExp(`translate\\(-?[\\d.]+,(-?[\\d.]+)\\)"[^>]*>${label}<`).exec(svg)?.[1]);
+    const [y10, y50, y75] = ["10 %", "50 %", "75 %"].map(tickY);
+    expect(y10! - y50!).toBeGreaterThan(20);
+    expect(y50! - y75!).toBeGreaterThan(10);
     // Two panels (totals) × three series (writeIdle limits).
     expect(svg.match(/class="mark-line role-mark/g)).toHaveLength(6);
     // Each point is labelled for screen readers with what it means.

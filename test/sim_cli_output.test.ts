@@ -1,10 +1,13 @@
 /**
  * The CLI's table units and progress estimate (sim/cli/output.ts): one unit
  * family per table, and an ETA that does not swing when work completes in
- * bursts.
+ * bursts; the capacity plot's p99 (sim/cli/plot.ts), which counts requests
+ * still inside.
  */
 import { describe, expect, it } from "vitest";
+import type { CapacitySample } from "../sim/capacity.ts";
 import { Eta, sizeUnit, timeUnit } from "../sim/cli/output.ts";
+import { p99InSystemMs } from "../sim/cli/plot.ts";
 
 describe("timeUnit: one unit per table", () => {
   it("seconds once any value reaches a second, with one number of decimals", () => {
@@ -70,5 +73,57 @@ describe("Eta", () => {
     eta.update(1, 0);
     expect(eta.update(101, 10_000)).toBe("1 min 30 s"); // 899 left at 10/s: 89.9 s
     expect(eta.update(1000, 11_000)).toBe("0 s");
+  });
+});
+
+describe("p99InSystemMs: the capacity plot's p99 counts requests still inside", () => {
+  const sample = (tMs: number, o: Partial<CapacitySample>): CapacitySample => ({
+    tMs,
+    inFlight: 0,
+    queued: 0,
+    arrivals: 0,
+    rejected: 0,
+    ok: 0,
+    failed: 0,
+    timeouts: 0,
+    circuitOpen: 0,
+    goodputPerSecond: 0,
+    dependencyCallsPerSecond: 0,
+    p50Ms: Number.NaN,
+    p99Ms: Number.NaN,
+    ...o,
+  });
+
+  it("is the finished requests' p99 when nothing is inside, and null when nothing happened", () => {
+    const p = p99InSystemMs([sample(1000, { arrivals: 10, ok: 10, p99Ms: 250 }), sample(2000, {})]);
+    expect(p).toEqual([250, null]);
+  });
+
+  it("does not fall when workers get stuck: only quick requests finish, the rest wait", () => {
+    // 10 admitted per second. From t = 3 s, 20 stay stuck inside and more
+    // queue up; the only ones finishing are quick (20 ms).
+    const series = [
+      sample(1000, { arrivals: 10, ok: 10, p99Ms: 200 }),
+      sample(2000, { arrivals: 10, ok: 10, p99Ms: 210 }),
+      sample(3000, { arrivals: 10, ok: 2, p99Ms: 20, inFlight: 8 }),
+      sample(4000, { arrivals: 10, ok: 2, p99Ms: 20, inFlight: 10, queued: 6 }),
+      sample(5000, { arrivals: 10, ok: 2, p99Ms: 20, inFlight: 10, queued: 14 }),
+      sample(6000, { arrivals: 10, ok: 2, p99Ms: 20, inFlight: 10, queued: 22 }),
+    ];
+    const p = p99InSystemMs(series);
+    expect(p.slice(0, 2)).toEqual([200, 210]);
+    // Finished-only p99 would read 20 ms from t = 3 s on; counting the
+    // requests inside it rises with their wait: the oldest of 32 inside at
+    // t = 6 s arrived by t = 3 s (the 32nd most recent admission).
+    expect(p.slice(2)).toEqual([20, 1000, 2000, 3000]);
+    for (let i = 3; i < p.length; i++) expect(p[i]!).toBeGreaterThan(p[i - 1]!);
+  });
+
+  it("keeps the finished requests' p99 when it is the higher one", () => {
+    const p = p99InSystemMs([
+      sample(1000, { arrivals: 10, ok: 5, p99Ms: 4000, inFlight: 5 }),
+      sample(2000, { arrivals: 10, ok: 10, p99Ms: 4000, inFlight: 5 }),
+    ]);
+    expect(p).toEqual([4000, 4000]);
   });
 });

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { CapacityResult, DependencyPhase } from "../capacity.ts";
+import type { CapacityResult, CapacitySample, DependencyPhase } from "../capacity.ts";
 import type { SweepResult } from "../sweep.ts";
 import { formatSize, formatTime } from "../units.ts";
 
@@ -31,11 +31,28 @@ function limitLabel(ms: number): string {
 }
 
 /**
+ * The bottom of the y axis: 10 % when no candidate is below it (the low
+ * range then takes no room from the nines), else 1 %, with anything lower
+ * on the bottom edge, labelled "≤ 1 %".
+ */
+const SUCCESS_FLOORS = [0.1, 0.01];
+/** The y axis's ticks, as success probabilities. */
+const SUCCESS_TICKS = [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999];
+
+/** log10 of the odds of success: 0 at 50 %, +1 at 90.9 %, +2 at 99 %, −1 at 9.1 %. */
+function logOdds(p: number): number {
+  return Math.log10(p / (1 - p));
+}
+
+/**
  * Success probability against chunk size, one panel per total deadline, one
- * line per write-idle limit. The y axis is a log scale of the failure rate,
- * labelled as success (90 %, 99 %, 99.9 %…), so 99.9 % and 99.99 % are as
- * far apart as 90 % and 99 %; candidates with no failure sit on the floor
- * line, at half a failure per run.
+ * line per write-idle limit. The y axis is the log-odds of success: above
+ * 90 % every step is one more nine (99 %, 99.9 %, 99.99 % equally spaced,
+ * as on a log scale of the failure rate), and unlike a log failure scale it
+ * keeps the low range readable — 10 %, 25 %, 50 %, 75 % and 90 % are evenly
+ * spaced ticks, not squeezed into the bottom few pixels. Candidates with no
+ * failure sit on the top edge (half a failure per run); below 1 % on the
+ * bottom edge.
  */
 export function successSpec(
   result: SweepResult,
@@ -45,6 +62,11 @@ export function successSpec(
   } = {},
 ): Spec {
   const floor = 0.5 / result.trials;
+  const lowest = Math.min(...result.cells.map((c) => c.successRate));
+  const bottomP = lowest >= SUCCESS_FLOORS[0]! ? SUCCESS_FLOORS[0]! : SUCCESS_FLOORS[1]!;
+  const top = logOdds(1 - floor);
+  const bottom = logOdds(bottomP);
+  const y = (success: number) => logOdds(Math.min(1 - floor, Math.max(bottomP, success)));
   const idles = [...new Set(result.cells.map((c) => c.writeIdleMs))].sort((a, b) => a - b);
   const totals = [...new Set(result.cells.map((c) => c.totalMs))].sort((a, b) => a - b);
   // Lines that coincide (often: every limit loose enough gives the same
@@ -57,7 +79,7 @@ export function successSpec(
     writeIdle: limitLabel(c.writeIdleMs),
     total: `total ${limitLabel(c.totalMs)}`,
     totalOrder: totals.indexOf(c.totalMs),
-    fail: Math.max(floor, 1 - c.successRate),
+    y: y(c.successRate),
     success: c.successRate,
     // What screen readers say for a point (the y field is the failure share, so its own label would mislead).
     description: `${formatSize(c.chunkBytes)} chunks, writeIdle ${limitLabel(c.writeIdleMs)}, total ${limitLabel(c.totalMs)}: ${(c.successRate * 100).toFixed(2)} % succeed`,
@@ -68,8 +90,7 @@ export function successSpec(
       c.totalMs === options.chosen.totalMs,
   }));
   const chunks = [...new Set(result.cells.map((c) => c.chunkBytes / 1024))].sort((a, b) => a - b);
-  const ticks = [1, 0.1, 0.01, 0.001, 0.0001, 0.00001, 0.000001].filter((t) => t >= floor / 2);
-  const minFail = Math.min(...data.map((d) => d.fail));
+  const ticks = SUCCESS_TICKS.filter((t) => t >= bottomP && 1 - t >= floor).map(logOdds);
   const layers: Spec[] = [
     {
       mark: { type: "line", point: { size: 45, filled: true }, strokeWidth: 2 },
@@ -131,9 +152,9 @@ export function successSpec(
   ];
   if (options.target !== undefined) {
     layers.push({
-      data: { values: [{ fail: 1 - options.target }] },
+      data: { values: [{ y: y(options.target) }] },
       mark: { type: "rule", strokeDash: [6, 4], color: "#333", strokeWidth: 1.2 },
-      encoding: { y: { field: "fail", type: "quantitative" }, x: null, color: null },
+      encoding: { y: { field: "y", type: "quantitative" }, x: null, color: null },
     });
   }
   return {
@@ -146,8 +167,13 @@ export function successSpec(
             ? `; dashed line: target ${(options.target * 100).toFixed(2)} %`
             : "") +
           (options.chosen ? "; ringed: recommended" : ""),
-        ...(data.some((d) => d.fail === floor)
+        "Vertical axis: log-odds of success. Above 90 % each step is one more nine;",
+        "10 %, 25 %, 50 %, 75 % and 90 % are evenly spaced below.",
+        ...(data.some((d) => d.success === 1)
           ? [`Points on the top edge had no failure (fewer than 1 in ${result.trials}).`]
+          : []),
+        ...(data.some((d) => d.success < bottomP)
+          ? ["Points on the bottom edge: under 1 % succeed."]
           : []),
         "Series are nudged sideways so that equal ones stay visible.",
       ],
@@ -176,14 +202,15 @@ export function successSpec(
           axis: { values: chunks, format: "~r", grid: true },
         },
         y: {
-          field: "fail",
+          field: "y",
           type: "quantitative",
           title: "success probability",
-          // Domain [1, smallest failure rate]: 0 % success at the bottom, more nines higher up.
-          scale: { type: "log", domain: [1, Math.min(floor, minFail)], nice: false },
+          // 10 % or ≤ 1 % at the bottom, no failure at the top; 50 % at log-odds 0.
+          scale: { type: "linear", domain: [bottom, top], nice: false, zero: false },
           axis: {
             values: ticks,
-            labelExpr: "datum.value >= 1 ? '0 %' : format(1 - datum.value, '.4~%')",
+            // Back from log-odds to a probability; 4 significant digits drop float noise.
+            labelExpr: `${bottomP < SUCCESS_FLOORS[0]!} && datum.value <= ${bottom + 1e-9} ? '≤ 1 %' : replace(format(1 / (1 + pow(10, -datum.value)), '.4~%'), '%', ' %')`,
           },
         },
       },
@@ -192,6 +219,44 @@ export function successSpec(
     resolve: { scale: { y: "shared" } },
     config: CONFIG,
   };
+}
+
+/**
+ * Per interval, the p99 time in the system as the plot shows it (ms; `null`
+ * when the interval saw no request): the p99 of the requests that finished
+ * in it, raised to what the requests **still inside** at its end have
+ * already waited when they alone put the p99 higher. The p99 of finished
+ * requests alone falls when things get worse: while workers are stuck on a
+ * slow dependency only the quick requests finish, and the stuck ones count
+ * nowhere until they end.
+ *
+ * The series has no per-request ages, so the waits inside are bounded from
+ * the arrival counts: the requests inside are all admitted and unfinished,
+ * so the j-th youngest of them is at least as old as the j-th most recent
+ * admission, and an admission counted in an interval happened by its end.
+ * If the k oldest inside — k being the count at or above the p99 rank
+ * (nearest rank) of finished and inside together — have waited at least
+ * w, the p99 of all of them is at least w.
+ */
+export function p99InSystemMs(series: readonly CapacitySample[]): (number | null)[] {
+  const admitted = series.map((s) => s.arrivals - s.rejected);
+  return series.map((s, i) => {
+    const finished = s.ok + s.failed;
+    const inside = s.inFlight + s.queued;
+    const p99Finished = finished > 0 && !Number.isNaN(s.p99Ms) ? s.p99Ms : null;
+    // Nearest rank: the value at rank ceil(0.99 n) from below is the k-th from the top.
+    const all = finished + inside;
+    const k = all - Math.ceil(0.99 * all) + 1;
+    if (inside === 0 || inside < k) return p99Finished;
+    // The k-th oldest inside is the (inside − k + 1)-th youngest: find the
+    // interval of the (inside − k + 1)-th most recent admission.
+    const rank = inside - k + 1;
+    let j = i;
+    let counted = admitted[i]!;
+    while (counted < rank && j > 0) counted += admitted[--j]!;
+    const waited = s.tMs - series[j]!.tMs;
+    return Math.max(p99Finished ?? 0, waited);
+  });
 }
 
 /**
@@ -204,16 +269,18 @@ export function capacitySpec(
   phases: DependencyPhase[],
   title: string,
 ): Spec {
-  const rows = runs.flatMap(({ name, result }) =>
-    result.series.map((s) => ({
+  const rows = runs.flatMap(({ name, result }) => {
+    const p99 = p99InSystemMs(result.series);
+    return result.series.map((s, i) => ({
       variant: name,
       t: s.tMs / 1000,
       goodput: s.goodputPerSecond,
       rejected: s.rejected / 1,
-      p99: Number.isNaN(s.p99Ms) ? null : Math.max(1, s.p99Ms) / 1000,
+      // Log scale: 0 (instant fast failures, an open breaker) shows as 1 ms.
+      p99: p99[i] === null ? null : Math.max(1, p99[i]!) / 1000,
       inSystem: s.inFlight + s.queued,
-    })),
-  );
+    }));
+  });
   const endS = Math.max(...rows.map((r) => r.t));
   const base = phases[0]!;
   const shaded = phases
@@ -293,7 +360,11 @@ export function capacitySpec(
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: {
       text: title,
-      subtitle: "Shaded: the dependency's slow phase. One line per client configuration.",
+      subtitle: [
+        "Shaded: the dependency's slow phase. One line per client configuration.",
+        "p99: of the requests finished each second, raised to what the longest-waiting 1 % still inside",
+        "have waited at least (from the arrival counts): stuck requests count before they finish.",
+      ],
     },
     vconcat: [
       panel("goodput", "goodput (ok/s)", {}, true),
