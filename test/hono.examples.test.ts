@@ -8,6 +8,7 @@ import { basicApp } from "../examples/basic.ts";
 import { demoUpstream } from "../examples/demo-upstream.ts";
 import { inventoryService, storefront } from "../examples/propagation.ts";
 import { payload, proxyApp, uploadSink } from "../examples/proxy.ts";
+import { streamingApp } from "../examples/streaming.ts";
 
 let upstream: Running;
 beforeAll(async () => {
@@ -92,5 +93,42 @@ describe("examples/proxy.ts", () => {
       await front.close();
       await sink.close();
     }
+  });
+});
+
+describe("examples/streaming.ts", () => {
+  it("streams upstream answers as SSE until the caller's deadline cuts the stream", async () => {
+    const app = streamingApp(upstream.url, 50);
+    const t0 = performance.now();
+    const res = await app.request("/prices", { headers: { "timebound-budget-ms": "400" } });
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    let cut: unknown;
+    try {
+      for (;;) {
+        const r = await reader.read();
+        if (r.done) break;
+        text += decoder.decode(r.value, { stream: true });
+      }
+    } catch (e) {
+      cut = e;
+    }
+    const elapsed = performance.now() - t0;
+    expect(text.match(/event: price/g)?.length ?? 0).toBeGreaterThanOrEqual(3);
+    expect(cut).toBeDefined(); // truncated at the deadline, never a clean end
+    expect(elapsed).toBeGreaterThanOrEqual(390);
+    expect(elapsed).toBeLessThan(2_000);
+  });
+
+  it("a route-level timebound() only shrinks the app-level deadline", async () => {
+    const app = streamingApp(upstream.url);
+    expect(await (await app.request("/report")).json()).toEqual({
+      budgetMs: 2000,
+      source: "policy",
+    });
+    const res = await app.request("/report", { headers: { "timebound-budget-ms": "700" } });
+    expect(await res.json()).toEqual({ budgetMs: 700, source: "timebound-budget-ms" });
   });
 });
