@@ -16,6 +16,7 @@ const SCRIPTS: [string, number][] = [
   ["fetch-small", 900_000],
   ["stream-throughput", 600_000],
   ["heap-inflight", 600_000],
+  ["abandoned", 600_000],
   ["lateness", 900_000],
 ];
 
