@@ -241,14 +241,14 @@ describe("nested timebound() only shrinks the deadline", () => {
   it("a sub-app mounted with app.route() inherits; its c.var types are the same", async () => {
     const up = fakeUpstream();
     const sub = new Hono<TimeboundEnv>();
-    sub.use(timebound({ total: 200, fetch: up.fetch }));
+    sub.use(timebound({ total: "10s", fetch: up.fetch })); // the sub-app's own, longer policy
     sub.get("/d", (c) => {
       expectTypeOf(c.var.deadline).toEqualTypeOf<Deadline>();
       expectTypeOf(c.var.fetch).toEqualTypeOf<TimeboundFetch>();
       return c.json({ budgetMs: c.var.deadline.budgetMs });
     });
     sub.get("/call", async (c) => c.text(await (await c.var.fetch(`${UP}/hang`)).text()));
-    const app = new Hono<TimeboundEnv>().use(timebound({ total: "10s", fetch: up.fetch }));
+    const app = new Hono<TimeboundEnv>().use(timebound({ total: 200, fetch: up.fetch }));
     app.route("/sub", sub);
     // Chained, the middleware's type carries the variables into a sub-app's routes and nested ones.
     const inner = new Hono().use(timebound()).get("/", (c) => {
@@ -262,11 +262,12 @@ describe("nested timebound() only shrinks the deadline", () => {
       return c.text("ok");
     });
     expect((await nested.request("/")).status).toBe(200);
+    // The app's 200 ms stand: the sub-app cannot re-grant 10 s.
     expect(await (await app.request("/sub/d")).json()).toEqual({ budgetMs: 200 });
     const t0 = performance.now();
     expect((await app.request("/sub/call")).status).toBe(504);
     expect(performance.now() - t0).toBeLessThan(1_000);
-    // The outer header still wins when it is shorter.
+    // A shorter header still shrinks it.
     const res = await app.request("/sub/d", { headers: { "grpc-timeout": "50m" } });
     expect(await res.json()).toEqual({ budgetMs: 50 });
   });
