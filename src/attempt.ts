@@ -76,8 +76,11 @@ export interface AttemptInit {
   chunkSize: number;
   onProgress: ((progress: UploadProgress) => void) | undefined;
   onTimeout: ((error: TimeoutError) => void) | undefined;
-  /** Told once when the attempt is over (an object, not a closure: one fewer allocation per request). */
-  owner: { attemptEnded(attempt: Attempt, end: AttemptEnd): void };
+  /** Told once when the attempt is over, and of its timeout (an object, not closures: fewer allocations per request). */
+  owner: {
+    attemptEnded(attempt: Attempt, end: AttemptEnd): void;
+    attemptTimedOut(error: TimeoutError): void;
+  };
   breaker: CircuitBreaker | undefined;
   /** The breaker's admission, settled by the attempt: on the status when headers arrive. */
   ticket: BreakerTicket | undefined;
@@ -176,7 +179,10 @@ export class Attempt implements WatchHooks {
     // The runtime's own response (handed over unwatched, see `received`) has no body hook to end us.
     if (this.status !== undefined && this.body === undefined) this.end(this.timeout);
     // The caller's hook runs after the abort it reports; a throw is reported, not propagated.
-    if (!unread) callSafely(init.onTimeout, this.timeout);
+    if (!unread) {
+      init.owner.attemptTimedOut(this.timeout);
+      callSafely(init.onTimeout, this.timeout);
+    }
   }
 
   private stop(reason: unknown): void {

@@ -13,6 +13,7 @@
 import { type Clock, realClock } from "./clock.ts";
 import type { Duration } from "./duration.ts";
 import { CircuitOpenError } from "./errors.ts";
+import { callSafely } from "./report.ts";
 import { checkKeys, durationOption, integerOption, plainObject } from "./validate.ts";
 
 /** Options of {@linkcode CircuitBreaker}. */
@@ -27,6 +28,17 @@ export interface BreakerOptions {
   cooldown?: Duration;
   /** The clock. @default realClock */
   clock?: Clock;
+  /** Told of every state change, after it (a throw is reported, never propagated). @default none */
+  onStateChange?: (change: BreakerStateChange) => void;
+}
+
+/** A breaker's state changed for one origin. */
+export interface BreakerStateChange {
+  origin: string;
+  from: BreakerState;
+  to: BreakerState;
+  /** When, on the breaker's clock (ms). */
+  at: number;
 }
 
 /** A breaker's state. */
@@ -52,7 +64,7 @@ export interface BreakerTicket {
 
 /** The window is kept as this many buckets; counts age out a bucket at a time. */
 const BUCKETS = 10;
-const KEYS = new Set(["failureRatio", "minCalls", "window", "cooldown", "clock"]);
+const KEYS = new Set(["failureRatio", "minCalls", "window", "cooldown", "clock", "onStateChange"]);
 /** Past this many origins, idle closed ones are forgotten so the map stays bounded. */
 const MAX_IDLE_ORIGINS = 1000;
 
@@ -118,6 +130,7 @@ export class CircuitBreaker {
   private readonly bucketMs: number;
   private readonly cooldownMs: number;
   private readonly clock: Clock;
+  private readonly onStateChange: ((change: BreakerStateChange) => void) | undefined;
   private readonly origins = new Map<string, OriginState>();
 
   constructor(options: BreakerOptions = {}) {
@@ -145,6 +158,18 @@ export class CircuitBreaker {
       throw new TypeError("Invalid option 'breaker.clock': expected a Clock with now()");
     }
     this.clock = (o.clock as Clock | undefined) ?? realClock;
+    if (o.onStateChange !== undefined && typeof o.onStateChange !== "function") {
+      throw new TypeError("Invalid option 'breaker.onStateChange': expected a function");
+    }
+    this.onStateChange = o.onStateChange as ((change: BreakerStateChange) => void) | undefined;
+  }
+
+  /** Moves `origin` to `to`, then tells the subscriber. */
+  private move(origin: string, e: OriginState, to: BreakerState, now: number): void {
+    const from = e.state;
+    e.state = to;
+    if (to === "open") e.openedAt = now;
+    if (from !== to) callSafely(this.onStateChange, { origin, from, to, at: now });
   }
 
   private entry(origin: string, now: number): OriginState {
@@ -175,7 +200,7 @@ export class CircuitBreaker {
     if (e.state === "open") {
       const wait = e.openedAt + this.cooldownMs - now;
       if (wait > 0) throw new CircuitOpenError({ origin, retryAfterMs: wait });
-      e.state = "half-open";
+      this.move(origin, e, "half-open", now);
     }
     if (e.state === "half-open") {
       // One probe at a time; the others keep failing fast until it settles.
@@ -197,12 +222,9 @@ export class CircuitBreaker {
       e.probing = false;
       if (ok === undefined) return;
       if (ok) {
-        e.state = "closed";
         e.reset(now);
-      } else {
-        e.state = "open";
-        e.openedAt = now;
-      }
+        this.move(ticket.origin, e, "closed", now);
+      } else this.move(ticket.origin, e, "open", now);
       return;
     }
     if (ok === undefined || e.state !== "closed") return;
@@ -214,8 +236,7 @@ export class CircuitBreaker {
     e.bad[e.bucket]!++;
     const { calls, failures } = e.totals();
     if (calls >= this.minCalls && failures / calls >= this.failureRatio) {
-      e.state = "open";
-      e.openedAt = now;
+      this.move(ticket.origin, e, "open", now);
     }
   }
 

@@ -9,7 +9,8 @@ import { Attempt, type AttemptEnd, type BodyPlan } from "./attempt.ts";
 import type { BreakerTicket } from "./breaker.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { Duration } from "./duration.ts";
-import { isTimeoutError, type LimitSource, TimeoutError } from "./errors.ts";
+import { isTimeoutError, type LimitSource, redactUrl, TimeoutError } from "./errors.ts";
+import type { RetryRefusedEvent, TimeboundEvent, TimeboundEventListener } from "./events.ts";
 import { lengthFraming } from "./framing.ts";
 import {
   DEFAULT_UPLOAD_THRESHOLD,
@@ -21,6 +22,7 @@ import {
   type TimeboundOptions,
   type UploadProgress,
 } from "./policy.ts";
+import { callSafely } from "./report.ts";
 import { backoffMs, isIdempotent, RetryBudget, retryAfterMs } from "./retry.ts";
 import { type Body, bodySizeBound, bodySizeOf, isReplayable } from "./source.ts";
 import { attachTimings, createTimings, restartTimings, type Timings } from "./timings.ts";
@@ -205,6 +207,9 @@ class Call {
   private readonly timings: Timings;
   private current: Attempt | undefined;
   private handedOver: Attempt | undefined;
+  private readonly events: TimeboundEventListener | undefined;
+  /** The status of the response handed over (for `call-end`). */
+  private status: number | undefined;
   private sleeping: { timer: unknown; reject: (reason: unknown) => void } | undefined;
   private callerAborted = false;
   private callerReason: unknown;
@@ -280,6 +285,17 @@ class Call {
     // on workerd and allocates ~4 KB per call on Node 20; ARCHITECTURE.md).
     this.signal?.addEventListener("abort", this, { once: true });
     shared.budget?.begin(this.origin);
+    this.events = policy.events;
+    if (this.events) this.emit({ type: "call-start", ...this.eventBase() });
+  }
+
+  private eventBase(): { url: string; method: string; at: number } {
+    return { url: redactUrl(this.url), method: this.method, at: this.shared.clock.now() };
+  }
+
+  /** Tells the subscriber, after the state change; a throwing subscriber is reported, not propagated. */
+  private emit(event: TimeboundEvent): void {
+    callSafely(this.events, event);
   }
 
   /** The caller aborted (an EventListener object: no closure per call). */
@@ -295,12 +311,28 @@ class Call {
     }
   }
 
-  /** The call is over: the caller's signal and the retry budget are given back. Idempotent. */
-  private finish(): void {
+  /**
+   * The call is over: the caller's signal and the retry budget are given
+   * back. Idempotent. `error`: what ended it (`undefined`: a response whose
+   * body ended, was cancelled or released).
+   */
+  private finish(error?: unknown): void {
     if (this.done) return;
     this.done = true;
     this.signal?.removeEventListener("abort", this);
     this.shared.budget?.end(this.origin);
+    if (this.events) {
+      const base = this.eventBase();
+      this.emit({
+        type: "call-end",
+        ...base,
+        outcome: outcomeOf(error, this.callerAborted),
+        status: this.status,
+        attempts: this.timings.attempts,
+        durationMs: base.at - this.startedAt,
+        error,
+      });
+    }
   }
 
   private dropSlot(): void {
@@ -338,6 +370,7 @@ class Call {
       throw error;
     }
     this.current = attempt;
+    if (this.events) this.emit({ type: "attempt-start", ...this.eventBase(), attempt: n });
     if (this.callerAborted) attempt.abort(this.callerReason);
     return attempt;
   }
@@ -377,13 +410,44 @@ class Call {
   }
 
   /** An attempt is over: give back its budget slot; a handed-over one ends the call. */
-  attemptEnded(attempt: Attempt, _end: AttemptEnd): void {
+  attemptEnded(attempt: Attempt, end: AttemptEnd): void {
     if (attempt.retrySlot) this.shared.budget?.release(this.origin);
-    if (this.handedOver === attempt) this.finish();
+    if (this.events) {
+      const t = this.timings;
+      this.emit({
+        type: "attempt-end",
+        ...this.eventBase(),
+        attempt: t.attempts,
+        outcome: outcomeOf(end.error, end.byCaller),
+        status: end.status,
+        headersMs: t.headers,
+        bodyEndMs: t.bodyEnd,
+        bytesSent: t.bytesSent,
+        bytesReceived: t.bytesReceived,
+        error: end.error,
+      });
+    }
+    if (this.handedOver === attempt) this.finish(end.error);
+  }
+
+  /** A limit of an attempt passed (after its abort; not for a body never read). */
+  attemptTimedOut(error: TimeoutError): void {
+    if (!this.events) return;
+    this.emit({
+      type: "timeout",
+      ...this.eventBase(),
+      attempt: error.attempt,
+      phase: error.phase,
+      limitMs: error.limitMs,
+      elapsedMs: error.elapsedMs,
+      limitSource: error.limitSource,
+      error,
+    });
   }
 
   private handOver(attempt: Attempt, res: Response): Response {
     this.handedOver = attempt;
+    this.status = res.status;
     attachTimings(res, this.timings);
     if (attempt.over) this.finish(); // a body-less response ended with its headers
     return res;
@@ -396,14 +460,15 @@ class Call {
     try {
       attempt = this.startAttempt(1);
     } catch (error) {
-      this.finish();
+      this.finish(error);
       return Promise.reject(error);
     }
     return attempt.run().then(
       (res) => this.handOver(attempt, res),
       (error: unknown) => {
-        this.finish();
-        throw this.callerAborted ? this.callerReason : error;
+        const reason = this.callerAborted ? this.callerReason : error;
+        this.finish(reason);
+        throw reason;
       },
     );
   }
@@ -420,29 +485,42 @@ class Call {
         } catch (error) {
           if (this.callerAborted) throw this.callerReason;
           const why = this.whyNotRetry(n, error);
-          if (why !== undefined) throw annotate(error, why);
+          if (why !== undefined) throw annotate(error, this.refused(n, why));
           const delay = backoffMs(retry, n);
           if (clock.now() + delay >= this.deadline) {
             throw annotate(
               error,
-              `not retried: a backoff of ${Math.round(delay)} ms would cross the total deadline`,
+              this.refused(n, {
+                reason: "deadline",
+                text: `not retried: a backoff of ${Math.round(delay)} ms would cross the total deadline`,
+              }),
             );
           }
+          this.scheduled(
+            n,
+            delay,
+            isTimeoutError(error) ? "timeout" : "network",
+            undefined,
+            undefined,
+          );
           await this.sleep(delay);
           continue;
         }
-        if (retry.statusCodes.has(res.status) && this.whyNotRetry(n, undefined) === undefined) {
-          const asked = retryAfterMs(res.headers);
-          const delay = asked ?? backoffMs(retry, n);
-          const fits =
-            (asked === undefined || asked <= retry.maxRetryAfterMs) &&
-            clock.now() + delay < this.deadline;
-          if (fits) {
-            await res.body?.cancel();
-            await this.sleep(delay);
-            continue;
-          }
-          this.dropSlot();
+        if (retry.statusCodes.has(res.status)) {
+          const why = this.whyNotRetry(n, undefined);
+          if (why === undefined) {
+            const asked = retryAfterMs(res.headers);
+            const delay = asked ?? backoffMs(retry, n);
+            const tooLong = asked !== undefined && asked > retry.maxRetryAfterMs;
+            if (!tooLong && clock.now() + delay < this.deadline) {
+              await res.body?.cancel(); // ends the attempt (attempt-end) before the retry is announced
+              if (!this.callerAborted) this.scheduled(n, delay, "status", res.status, asked);
+              await this.sleep(delay);
+              continue;
+            }
+            this.dropSlot();
+            this.refused(n, { reason: tooLong ? "retry-after" : "deadline", text: "" });
+          } else this.refused(n, why);
         }
         if (this.callerAborted) {
           // Aborted while this response was on its way: its body is already failed.
@@ -453,38 +531,87 @@ class Call {
       }
     } catch (error) {
       this.dropSlot();
-      this.finish();
+      this.finish(error);
       throw error;
     }
   }
 
+  private scheduled(
+    n: number,
+    delayMs: number,
+    reason: "status" | "network" | "timeout",
+    status: number | undefined,
+    retryAfterMs: number | undefined,
+  ): void {
+    if (!this.events) return;
+    this.emit({
+      type: "retry-scheduled",
+      ...this.eventBase(),
+      attempt: n,
+      delayMs,
+      reason,
+      status,
+      retryAfterMs,
+    });
+  }
+
+  /** Reports a refusal worth reporting; returns its text for the error's message. */
+  private refused(n: number, why: Refusal): string {
+    if (this.events && why.reason) {
+      this.emit({ type: "retry-refused", ...this.eventBase(), attempt: n, reason: why.reason });
+    }
+    return why.text;
+  }
+
   /**
-   * Why attempt `n` may not be followed by another: a reason (empty when
-   * there is nothing worth saying), or `undefined` when it may, in which
+   * Why attempt `n` may not be followed by another (`reason` unset when it
+   * is simply not a retryable failure), or `undefined` when it may, in which
    * case a retry-budget slot is now held.
    */
-  private whyNotRetry(n: number, error: unknown): string | undefined {
+  private whyNotRetry(n: number, error: unknown): Refusal | undefined {
     const retry = this.shared.policy.retry;
     const budget = this.shared.budget;
-    if (!retry || retry.limit === 0) return "";
+    if (!retry || retry.limit === 0) return NOT_RETRYABLE;
     if (isTimeoutError(error)) {
-      if (!retryableTimeout(error, this.shared.policy.upload.chunkSize)) return "";
-    } else if (error !== undefined && this.redirectError) return "";
-    if (n > retry.limit) return `not retried: ${retry.limit} retries made`;
+      if (!retryableTimeout(error, this.shared.policy.upload.chunkSize)) return NOT_RETRYABLE;
+    } else if (error !== undefined && this.redirectError) return NOT_RETRYABLE;
+    if (n > retry.limit) {
+      return { reason: "limit", text: `not retried: ${retry.limit} retries made` };
+    }
     const headers = new Headers(this.request.headers ?? this.input?.headers);
     if (!isIdempotent(retry, this.method, headers)) {
-      return `not retried: ${this.method} is not idempotent (send an Idempotency-Key to allow it)`;
+      return {
+        reason: "method",
+        text: `not retried: ${this.method} is not idempotent (send an Idempotency-Key to allow it)`,
+      };
     }
     // Replay is a property of the source: a stream or iterable is read once.
     if (!this.replayable) {
-      return "not retried: the body is a stream or iterable, read once; it cannot be sent again";
+      return {
+        reason: "body",
+        text: "not retried: the body is a stream or iterable, read once; it cannot be sent again",
+      };
     }
     if (budget && !budget.tryAcquire(this.origin)) {
-      return "not retried: the retry budget for this origin is spent";
+      return { reason: "budget", text: "not retried: the retry budget for this origin is spent" };
     }
     this.slot = budget !== undefined;
     return undefined;
   }
+}
+
+/** Why no retry follows: an event's reason (none for a failure that is not retryable) and a note for the error. */
+interface Refusal {
+  reason?: RetryRefusedEvent["reason"];
+  text: string;
+}
+const NOT_RETRYABLE: Refusal = { text: "" };
+
+/** How a call or attempt ended, for events. */
+function outcomeOf(error: unknown, byCaller: boolean): "ok" | "timeout" | "aborted" | "error" {
+  if (byCaller) return "aborted";
+  if (error === undefined) return "ok";
+  return isTimeoutError(error) ? "timeout" : "error";
 }
 
 /**

@@ -15,6 +15,7 @@ export {
   type BreakerOptions,
   type BreakerSnapshot,
   type BreakerState,
+  type BreakerStateChange,
   type BreakerTicket,
   CircuitBreaker,
 } from "./breaker.ts";
@@ -29,6 +30,17 @@ export {
   type TimeoutDetails,
   TimeoutError,
 } from "./errors.ts";
+export type {
+  AttemptEndEvent,
+  AttemptStartEvent,
+  CallEndEvent,
+  CallStartEvent,
+  RetryRefusedEvent,
+  RetryScheduledEvent,
+  TimeboundEvent,
+  TimeboundEventListener,
+  TimeoutEvent,
+} from "./events.ts";
 export { createFetch, type TimeboundFetch, type TimeboundInit } from "./fetch.ts";
 export {
   CHUNK_MAX_BYTES,

@@ -9,6 +9,7 @@
 import { type BreakerOptions, CircuitBreaker } from "./breaker.ts";
 import type { Clock } from "./clock.ts";
 import { type Duration, describe } from "./duration.ts";
+import type { TimeboundEventListener } from "./events.ts";
 import {
   checkKeys,
   durationOption,
@@ -76,6 +77,8 @@ export interface TimeboundOptions extends Limits {
   upload?: UploadOptions;
   /** Called after each uploaded chunk. */
   onUploadProgress?: (progress: UploadProgress) => void;
+  /** Lifecycle events (calls, attempts, retries, timeouts), after each state change. @default none */
+  events?: TimeboundEventListener;
   /** Retries inside the total deadline; off unless given. */
   retry?: RetryOptions | false;
   /** A circuit breaker per origin: a {@linkcode CircuitBreaker} (shareable, inspectable) or its options. @default off */
@@ -131,6 +134,7 @@ export const OPTION_KEYS: ReadonlySet<string> = new Set<string>([
   ...LIMIT_KEYS,
   "upload",
   "onUploadProgress",
+  "events",
   "retry",
   "breaker",
   "route",
@@ -192,6 +196,7 @@ export interface Policy {
   limits: ResolvedLimits;
   upload: ResolvedUpload;
   onUploadProgress: ((progress: UploadProgress) => void) | undefined;
+  events: TimeboundEventListener | undefined;
   retry: ResolvedRetry | undefined;
   breaker: CircuitBreaker | undefined;
   route: Route | undefined;
@@ -213,6 +218,7 @@ export function resolveOptions(options: unknown): Policy {
     | ((progress: UploadProgress) => void)
     | undefined;
   const fetchFn = optionalFunction("fetch", obj.fetch) as typeof fetch | undefined;
+  const events = optionalFunction("events", obj.events) as TimeboundEventListener | undefined;
   let clock: Clock | undefined;
   if (obj.clock !== undefined) {
     const c = plainObject("clock", obj.clock);
@@ -234,7 +240,7 @@ export function resolveOptions(options: unknown): Policy {
     breaker = new CircuitBreaker({ clock, ...b } as BreakerOptions);
   }
   const route = optionalFunction("route", obj.route) as Route | undefined;
-  return { limits, upload, onUploadProgress, retry, breaker, route, fetch: fetchFn, clock };
+  return { limits, upload, onUploadProgress, events, retry, breaker, route, fetch: fetchFn, clock };
 }
 
 function resolveUpload(input: unknown, limits: ResolvedLimits): ResolvedUpload {

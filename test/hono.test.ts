@@ -73,7 +73,7 @@ describe("timebound(options) validates at call time", () => {
       "unknown key",
       { totl: "1s" },
       TypeError,
-      "Unknown option 'totl': expected one of total, headers, readIdle, writeIdle, minRate, upload, onUploadProgress, retry, breaker, route, fetch, clock, budgetHeaders, propagate, serverTiming, onError, onBudgetIgnored",
+      "Unknown option 'totl': expected one of total, headers, readIdle, writeIdle, minRate, upload, onUploadProgress, events, retry, breaker, route, fetch, clock, budgetHeaders, propagate, serverTiming, onError, onBudgetIgnored",
     ],
     ["not an object", "2s", TypeError, "Invalid option 'options': expected an object, got \"2s\""],
     [

@@ -60,7 +60,7 @@ describe("createFetch validates every option at construction", () => {
   it("rejects unknown keys, naming them (a typo must not silently disable a limit)", () => {
     expect(() => createFetch({ totl: 5 } as never)).toThrow(
       new TypeError(
-        "Unknown option 'totl': expected one of total, headers, readIdle, writeIdle, minRate, upload, onUploadProgress, retry, breaker, route, fetch, clock",
+        "Unknown option 'totl': expected one of total, headers, readIdle, writeIdle, minRate, upload, onUploadProgress, events, retry, breaker, route, fetch, clock",
       ),
     );
     expect(() => createFetch({ upload: { chunksize: 1 } } as never)).toThrow(
