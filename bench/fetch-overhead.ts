@@ -34,6 +34,8 @@ const stub = (async () =>
 
 const withAll = createFetch({ ...ALL_LIMITS, fetch: stub });
 const withTotal = createFetch({ total: "30s", fetch: stub });
+let heard = 0;
+const withEvents = createFetch({ total: "30s", fetch: stub, events: () => void heard++ });
 const kyClient = ky.create({ timeout: 10_000, retry: 0, fetch: stub });
 
 /** The pieces of timebound's cost, rebuilt by hand: a timer armed and cleared… */
@@ -66,6 +68,7 @@ const cases: [string, () => Promise<string>][] = [
   ["stub + setTimeout/clearTimeout", withTimer],
   ["stub + re-wrapped Response", rewrapped],
   ["timebound, total only", async () => (await withTotal(URL_)).text()],
+  ["timebound, total only, events heard", async () => (await withEvents(URL_)).text()],
   ["timebound, every limit", async () => (await withAll(URL_)).text()],
   ["ky, timeout", () => kyClient(URL_).text()],
 ];
