@@ -1,6 +1,8 @@
 /**
- * The simulator's discrete-event engine: a virtual {@linkcode Clock} over a
- * binary-heap event queue ordered by (time, sequence).
+ * The simulator's discrete-event engine: a virtual {@linkcode Clock} over an
+ * event queue ordered by (time, sequence): a binary heap while the queue is
+ * small, a two-tier ladder queue (Tang, Goh and Thng, "Ladder Queue", ACM
+ * TOMACS 15(3), 2005) in front of it once it is large.
  *
  * Virtual time moves only when an event runs, so a model (or the real
  * watchdog from `src/`) driven by a {@linkcode VirtualClock} behaves the same
@@ -40,6 +42,19 @@ const RUN_OPTION_KEYS = ["untilMs", "maxEvents"];
 /** Cancelled entries below which compacting is not worth it: skipping them at the top is cheap. */
 const MIN_COMPACT = 64;
 const INITIAL_CAPACITY = 64;
+/**
+ * Heap entries beyond which the queue becomes a ladder: a heap of 2,048
+ * entries (48 KB) stays in L1/L2; beyond that every pop walks levels that
+ * miss the cache (at 100 k pending, 17 levels over 2.4 MB).
+ */
+const SPILL = 2048;
+/**
+ * Entries per rung bucket the ladder aims for: a bucket becomes the heap when
+ * its turn comes, so this is the heap's usual size in ladder mode (5-6 levels).
+ */
+const PER_BUCKET = 48;
+/** Times sampled from the top to find where its bulk ends (outliers stay in the top). */
+const SAMPLES = 32;
 /** What the queue's next event time is when there is none: event times are always finite. */
 const EMPTY = Number.POSITIVE_INFINITY;
 
@@ -71,6 +86,19 @@ const hostYield: (fn: () => void) => unknown =
     ? globalThis.setImmediate.bind(globalThis)
     : globalThis.setTimeout.bind(globalThis);
 const macrotask = (): Promise<void> => new Promise<void>((resolve) => hostYield(resolve));
+
+/**
+ * `list` if it holds `min` numbers, else a copy with room for at least `min`
+ * (doubling), its length a multiple of 3 (whole entries).
+ */
+function grown(list: Float64Array<ArrayBuffer>, min: number): Float64Array<ArrayBuffer> {
+  if (list.length >= min) return list;
+  const bigger = new Float64Array(
+    3 * Math.ceil(Math.max(min, 2 * list.length, 3 * INITIAL_CAPACITY) / 3),
+  );
+  bigger.set(list);
+  return bigger;
+}
 
 function describe(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
@@ -108,7 +136,7 @@ function checkKeys(action: string, options: object, known: string[]) {
 
 /**
  * A virtual {@linkcode Clock} and discrete-event engine. Timers go into a
- * binary heap ordered by (due time, scheduling sequence); nothing happens
+ * queue ordered by (due time, scheduling sequence); nothing happens
  * until you run events with {@linkcode VirtualClock.step},
  * {@linkcode VirtualClock.run} or {@linkcode VirtualClock.runAsync}. It never
  * reads the real clock or arms a real timer (`runAsync` only yields to the
@@ -118,8 +146,10 @@ function checkKeys(action: string, options: object, known: string[]) {
  * - Events run in (time, sequence) order: time never goes backwards, and
  *   events due at the same time run first-in, first-out.
  * - The same calls produce the same run, on every runtime.
- * - A cleared timer never runs; clearing costs O(1) (the heap compacts once
+ * - A cleared timer never runs; clearing costs O(1) (the queue compacts once
  *   cancelled entries outnumber live ones).
+ * - Scheduling and running an event cost O(1) amortized once many are
+ *   pending (a ladder queue), O(log n) in the worst case (a heap).
  * - An exception thrown by an event propagates out of `step`/`run`/`runAsync`;
  *   that event counts as run and the clock stays at its time.
  *
@@ -159,10 +189,52 @@ export class VirtualClock implements Clock {
    * freed: its callback, undefined then, says it is free).
    */
   #slotSeqs = new Float64Array(INITIAL_CAPACITY);
-  #freeSlots: number[] = [];
-  /** Entries in the heap whose timer was cleared. */
+  /** A stack of free slots, as long as `#slotSeqs` (it never holds more slots than exist). */
+  #freeSlots = new Int32Array(INITIAL_CAPACITY);
+  #freeCount = 0;
+  /** Entries anywhere in the queue (heap, rung, top) whose timer was cleared. */
   #cancelled = 0;
   #running = false;
+  // The ladder (used once the heap would outgrow SPILL). Three tiers, each
+  // holding [time, seq, slot] triples, every entry of a lower tier due no
+  // later than any entry of a higher one:
+  // - the heap: the current bucket, plus events scheduled into its span;
+  // - the rung: `#nb` buckets of equal width from `#rungStart`, unsorted;
+  //   bucket `#cur` is the one the heap holds, later ones wait their turn;
+  // - the top: everything due at or after `#topStart`, unsorted (appending is
+  //   O(1) and sequential in memory).
+  // When the heap empties, the next non-empty bucket becomes the heap (Floyd's
+  // heapify, O(bucket)); when the rung is used up, one pass spreads the top
+  // over a new rung. An event is moved about twice (top, bucket, heap):
+  // O(1) amortized against a heap's O(log n) cache misses. (Outliers left in
+  // the top are scanned again at the next rung, but each rung takes most of
+  // the top.) A bucket that gets most events (a skewed spread) just makes a
+  // large heap: never worse than O(log n). Ties stay first-in, first-out:
+  // equal times always land in the same tier and bucket, except at
+  // `#topStart`, where the rung's entries were all scheduled before the top's.
+  // With no rung and an empty top, `#topStart` is Infinity: a plain heap.
+  #top = new Float64Array(0);
+  #topSize = 0;
+  #topStart = EMPTY;
+  /**
+   * The rung's buckets, one after another in one array (built by a counting
+   * sort, so appending to a bucket touches two cache lines, not four):
+   * bucket b fills `#rung` from where bucket b-1's room ends up to
+   * `#ends[2b]`, and has room up to `#ends[2b + 1]`.
+   */
+  #rung = new Float64Array(0);
+  #ends = new Int32Array(0);
+  /** Entries that found their bucket full, by bucket (rare: see the room `#buildRung` leaves). */
+  #overflow = new Map<number, number[]>();
+  /** The bucket of each top entry while a rung is built (-1: it stays in the top). */
+  #scratch = new Int32Array(0);
+  #nb = 0;
+  #cur = 0;
+  #rungStart = 0;
+  /** Buckets per ms: an event's bucket is floor((time - rungStart) * invWidth). */
+  #invWidth = 0;
+  /** Entries in buckets after `#cur`. */
+  #rungSize = 0;
 
   /**
    * @param options Where virtual time starts.
@@ -214,7 +286,7 @@ export class VirtualClock implements Clock {
    * ```
    */
   get pending(): number {
-    return this.#size - this.#cancelled;
+    return this.#size + this.#rungSize + this.#topSize - this.#cancelled;
   }
 
   /**
@@ -294,7 +366,12 @@ export class VirtualClock implements Clock {
       // Compact once most entries are dead: O(size) work paid for by more
       // than size/2 O(1) cancellations, so clearing stays O(1) amortized
       // and memory stays bounded however many timers are re-armed.
-      if (this.#cancelled >= MIN_COMPACT && this.#cancelled * 2 > this.#size) this.#compact();
+      if (
+        this.#cancelled >= MIN_COMPACT &&
+        this.#cancelled * 2 > this.#size + this.#rungSize + this.#topSize
+      ) {
+        this.#compact();
+      }
       return;
     }
     if (handle === undefined || handle === null) return;
@@ -501,13 +578,49 @@ export class VirtualClock implements Clock {
         `Cannot ${action} as 'fn' must be a function: current value is ${describe(fn)}`,
       );
     }
-    if (3 * this.#size === this.#heap.length) this.#grow();
     const seq = this.#seq++;
-    // Slots in use never outnumber heap entries, so a new one fits `#slotSeqs`.
-    const slot = this.#freeSlots.pop() ?? this.#fns.length;
-    if (slot === this.#fns.length) this.#fns.push(fn);
-    else this.#fns[slot] = fn;
+    let slot: number;
+    if (this.#freeCount > 0) {
+      slot = this.#freeSlots[--this.#freeCount]!;
+      this.#fns[slot] = fn;
+    } else {
+      slot = this.#fns.length;
+      this.#fns.push(fn);
+      if (slot === this.#slotSeqs.length) {
+        this.#slotSeqs = grown(this.#slotSeqs, slot + 1);
+        const free = new Int32Array(this.#slotSeqs.length);
+        free.set(this.#freeSlots);
+        this.#freeSlots = free;
+      }
+    }
     this.#slotSeqs[slot] = seq;
+    if (atMs >= this.#topStart) {
+      this.#toTop(atMs, seq, slot);
+    } else if (this.#nb > 0) {
+      const bucket = this.#bucketOf(atMs);
+      if (bucket > this.#cur) {
+        this.#toBucket(bucket, atMs, seq, slot);
+        this.#rungSize++;
+      } else {
+        this.#heapPush(atMs, seq, slot);
+      }
+    } else if (this.#size >= SPILL) {
+      // The heap has outgrown the cache: from now on it is a ladder. Its
+      // entries go to the top, and the next pop spreads them over a rung.
+      this.#top = grown(this.#top, 3 * (this.#topSize + this.#size + 1));
+      this.#top.set(this.#heap.subarray(0, 3 * this.#size), 3 * this.#topSize);
+      this.#topSize += this.#size;
+      this.#size = 0;
+      this.#topStart = -EMPTY;
+      this.#toTop(atMs, seq, slot);
+    } else {
+      this.#heapPush(atMs, seq, slot);
+    }
+    return new Timer(this, slot, seq);
+  }
+
+  #heapPush(atMs: number, seq: number, slot: number): void {
+    if (3 * this.#size + 3 > this.#heap.length) this.#heap = grown(this.#heap, 3 * this.#size + 3);
     const heap = this.#heap;
     // Sift up. The new entry has the largest sequence number, so an equal
     // time above it already comes first: comparing times alone is enough.
@@ -524,26 +637,257 @@ export class VirtualClock implements Clock {
     heap[3 * i] = atMs;
     heap[3 * i + 1] = seq;
     heap[3 * i + 2] = slot;
-    return new Timer(this, slot, seq);
   }
 
-  #grow(): void {
-    const heap = new Float64Array(this.#heap.length * 2);
-    heap.set(this.#heap);
-    this.#heap = heap;
-    const slotSeqs = new Float64Array(this.#slotSeqs.length * 2);
-    slotSeqs.set(this.#slotSeqs);
-    this.#slotSeqs = slotSeqs;
+  #toTop(atMs: number, seq: number, slot: number): void {
+    const n = 3 * this.#topSize++;
+    if (n + 3 > this.#top.length) this.#top = grown(this.#top, n + 3);
+    const top = this.#top;
+    top[n] = atMs;
+    top[n + 1] = seq;
+    top[n + 2] = slot;
+  }
+
+  #toBucket(bucket: number, atMs: number, seq: number, slot: number): void {
+    const ends = this.#ends;
+    const n = ends[2 * bucket]!;
+    if (n < ends[2 * bucket + 1]!) {
+      const rung = this.#rung;
+      rung[n] = atMs;
+      rung[n + 1] = seq;
+      rung[n + 2] = slot;
+      ends[2 * bucket] = n + 3;
+      return;
+    }
+    const list = this.#overflow.get(bucket);
+    if (list === undefined) this.#overflow.set(bucket, [atMs, seq, slot]);
+    else list.push(atMs, seq, slot);
+  }
+
+  /** Where bucket `b` starts in `#rung`. */
+  #bucketStart(b: number): number {
+    return b === 0 ? 0 : this.#ends[2 * b - 1]!;
+  }
+
+  /**
+   * The rung bucket of a time. Monotone in `atMs` (IEEE subtraction and
+   * multiplication round monotonically), so bucket order is time order;
+   * times before the rung give a negative index (they belong in the heap),
+   * times past its last bucket are clamped into it.
+   */
+  #bucketOf(atMs: number): number {
+    const k = Math.floor((atMs - this.#rungStart) * this.#invWidth);
+    return k < this.#nb ? k : this.#nb - 1;
+  }
+
+  /**
+   * Called when the heap is empty: makes the next non-empty bucket the heap,
+   * spreading the top over a new rung first when the rung is used up.
+   * Returns false once nothing is left; the queue is then a plain heap again.
+   */
+  #refill(): boolean {
+    for (;;) {
+      while (++this.#cur < this.#nb) {
+        const b = this.#cur;
+        const start = this.#bucketStart(b);
+        const n = this.#ends[2 * b]! - start;
+        const more = this.#overflow.size > 0 ? this.#overflow.get(b) : undefined;
+        if (n === 0 && more === undefined) continue;
+        this.#rungSize -= (n + (more === undefined ? 0 : more.length)) / 3;
+        this.#size = 0;
+        this.#load(this.#rung, start, start + n);
+        if (more !== undefined) {
+          this.#load(more, 0, more.length);
+          this.#overflow.delete(b);
+        }
+        for (let i = (this.#size >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+        if (this.#size > 0) return true;
+      }
+      this.#nb = 0;
+      if (this.#topSize === 0) {
+        this.#topStart = EMPTY;
+        return false;
+      }
+      if (this.#topSize <= SPILL) {
+        // Small enough to be a plain heap again.
+        const n = 3 * this.#topSize;
+        this.#topSize = 0;
+        this.#topStart = EMPTY;
+        this.#heapify(this.#top, n);
+        if (this.#size > 0) return true;
+        continue;
+      }
+      if (this.#buildRung()) return true;
+    }
+  }
+
+  /**
+   * Appends the live entries among numbers `from`–`to` of `list` to the
+   * heap (heapified by the caller), freeing the slots of cancelled ones.
+   * Reading each entry's callback here, in a tight loop, lets the CPU fetch
+   * their cache lines in parallel, so running them later does not wait on
+   * one miss after another.
+   */
+  #load(list: ArrayLike<number>, from: number, to: number): void {
+    const k0 = 3 * this.#size;
+    if (this.#heap.length < k0 + to - from) this.#heap = grown(this.#heap, k0 + to - from);
+    const heap = this.#heap;
+    const fns = this.#fns;
+    const seqs = this.#slotSeqs;
+    let k = k0;
+    for (let i = from; i < to; i += 3) {
+      const slot = list[i + 2]!;
+      if (fns[slot] === null) {
+        this.#freeSlot(slot);
+        this.#cancelled--;
+        continue;
+      }
+      heap[k] = list[i]!;
+      // A live entry's sequence is its slot's; reading it here also brings
+      // in the line that `#push` writes when it reuses the slot.
+      heap[k + 1] = seqs[slot]!;
+      heap[k + 2] = slot;
+      k += 3;
+    }
+    this.#size = k / 3;
+  }
+
+  /**
+   * Makes the heap of the live entries among the first `n` numbers of
+   * `from` (the heap is empty), freeing the slots of cancelled ones.
+   */
+  #heapify(from: ArrayLike<number>, n: number): void {
+    if (this.#heap.length < n) this.#heap = grown(this.#heap, n);
+    const heap = this.#heap;
+    const fns = this.#fns;
+    let k = 0;
+    for (let i = 0; i < n; i += 3) {
+      const slot = from[i + 2]!;
+      if (fns[slot] === null) {
+        this.#freeSlot(slot);
+        this.#cancelled--;
+        continue;
+      }
+      heap[k] = from[i]!;
+      heap[k + 1] = from[i + 1]!;
+      heap[k + 2] = slot;
+      k += 3;
+    }
+    this.#size = k / 3;
+    for (let i = (this.#size >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+  }
+
+  /**
+   * Spreads the top over a new rung of about PER_BUCKET entries per bucket,
+   * from the top's earliest time to where its bulk ends. A few far outliers
+   * (a 1e9 ms guard timer among events due within a second) would otherwise
+   * make every bucket but the first empty: they stay in the top. Returns
+   * true if it made a heap instead (the entries are nearly all due at once).
+   */
+  #buildRung(): boolean {
+    const top = this.#top;
+    const n = 3 * this.#topSize;
+    let lo = top[0]!;
+    let hi = lo;
+    for (let i = 3; i < n; i += 3) {
+      const t = top[i]!;
+      if (t < lo) lo = t;
+      else if (t > hi) hi = t;
+    }
+    // Where the bulk ends: the 94th percentile of evenly spaced samples of
+    // live entries (re-armed guard timers leave many cancelled far ones).
+    const samples: number[] = [];
+    const stride = 3 * Math.floor(this.#topSize / SAMPLES);
+    for (let j = 0; j < SAMPLES; j++) {
+      if (this.#fns[top[j * stride + 2]!] !== null) samples.push(top[j * stride]!);
+    }
+    samples.sort((a, b) => a - b);
+    const bulk = samples.length > 0 ? samples[Math.floor(samples.length * 0.94)]! : hi;
+    // Without outliers the rung takes everything; with them, twice the
+    // bulk's span, and later entries stay in the top.
+    const all = hi - lo <= 4 * (bulk - lo);
+    const end = all ? hi : lo + 2 * (bulk - lo);
+    if (end === lo) {
+      // Nearly all due at one instant: spreading them would gain nothing;
+      // the heap orders them (by sequence) in O(n log n) once.
+      this.#topSize = 0;
+      this.#topStart = EMPTY;
+      this.#heapify(top, n);
+      return this.#size > 0;
+    }
+    const nb = Math.max(1, Math.ceil(this.#topSize / PER_BUCKET));
+    this.#nb = nb;
+    this.#cur = -1;
+    this.#rungStart = lo;
+    this.#invWidth = nb / (end - lo);
+    this.#overflow.clear();
+    // Counting sort: count each bucket's entries, give each bucket room for
+    // twice the average more (events scheduled while the rung drains land in
+    // its later buckets: with delays spread evenly over the rung's span,
+    // pending events thin out towards its end and new ones fill it up), then
+    // place them.
+    if (this.#ends.length < 2 * nb) this.#ends = new Int32Array(4 * nb);
+    if (this.#scratch.length < this.#topSize) this.#scratch = new Int32Array(2 * this.#topSize);
+    const ends = this.#ends;
+    const where = this.#scratch;
+    ends.fill(0, 0, 2 * nb);
+    for (let i = 0, j = 0; i < n; i += 3, j++) {
+      const t = top[i]!;
+      if (all || t < end) {
+        const b = this.#bucketOf(t);
+        where[j] = b;
+        ends[2 * b] = ends[2 * b]! + 1;
+      } else {
+        where[j] = -1;
+      }
+    }
+    let moved = 0;
+    for (let b = 0; b < nb; b++) moved += ends[2 * b]!;
+    const room = 3 * (2 * Math.ceil(moved / nb) + 2);
+    let at = 0;
+    for (let b = 0; b < nb; b++) {
+      const count = ends[2 * b]!;
+      ends[2 * b] = at;
+      at += 3 * count + room;
+      ends[2 * b + 1] = at;
+    }
+    this.#rung = grown(this.#rung, at);
+    const rung = this.#rung;
+    let kept = 0;
+    for (let i = 0, j = 0; i < n; i += 3, j++) {
+      const b = where[j]!;
+      if (b >= 0) {
+        const k = ends[2 * b]!;
+        rung[k] = top[i]!;
+        rung[k + 1] = top[i + 1]!;
+        rung[k + 2] = top[i + 2]!;
+        ends[2 * b] = k + 3;
+      } else {
+        top[kept] = top[i]!;
+        top[kept + 1] = top[i + 1]!;
+        top[kept + 2] = top[i + 2]!;
+        kept += 3;
+      }
+    }
+    this.#topSize = kept / 3;
+    this.#rungSize = moved;
+    // Pushes from now on at or after `end` go to the top (with no outliers,
+    // `end` is the last entry: a later push that ties with it runs after it).
+    this.#topStart = end;
+    return false;
   }
 
   /** Drops cancelled entries from the top; returns the next live event's time or EMPTY. */
   #peek(): number {
-    while (this.#size > 0) {
-      if (this.#fns[this.#heap[2]!] !== null) return this.#heap[0]!;
-      this.#popRoot();
-      this.#cancelled--;
+    for (;;) {
+      while (this.#size > 0) {
+        if (this.#fns[this.#heap[2]!] !== null) return this.#heap[0]!;
+        this.#popRoot();
+        this.#cancelled--;
+      }
+      if (this.#topStart === EMPTY && this.#nb === 0) return EMPTY;
+      if (!this.#refill()) return EMPTY;
     }
-    return EMPTY;
   }
 
   /** Runs the event at the top, due at `at`; `#peek` has just skipped any cancelled ones. */
@@ -603,29 +947,50 @@ export class VirtualClock implements Clock {
 
   #freeSlot(slot: number): void {
     this.#fns[slot] = undefined;
-    this.#freeSlots.push(slot);
+    this.#freeSlots[this.#freeCount++] = slot;
   }
 
-  /** Removes every cancelled entry and restores the heap (Floyd's heapify, O(size)). */
+  /** Removes every cancelled entry from every tier and restores the heap (Floyd's heapify, O(size)). */
   #compact(): void {
     const heap = this.#heap;
+    const n = 3 * this.#size;
+    this.#size = 0;
+    this.#heapify(heap, n);
+    this.#topSize = this.#filter(this.#top, 3 * this.#topSize) / 3;
+    this.#rungSize = 0;
+    for (let b = this.#cur + 1; b < this.#nb; b++) {
+      const start = this.#bucketStart(b);
+      const n = this.#filter(
+        this.#rung.subarray(start, this.#ends[2 * b]!),
+        this.#ends[2 * b]! - start,
+      );
+      this.#ends[2 * b] = start + n;
+      this.#rungSize += n / 3;
+      const more = this.#overflow.get(b);
+      if (more !== undefined) {
+        more.length = this.#filter(more, more.length);
+        this.#rungSize += more.length / 3;
+      }
+    }
+  }
+
+  /** Drops cancelled entries from the first `n` numbers of `list` in place; returns how many numbers remain. */
+  #filter(list: { [i: number]: number }, n: number): number {
     const fns = this.#fns;
-    const size = this.#size;
     let k = 0;
-    for (let i = 0; i < size; i++) {
-      const slot = heap[3 * i + 2]!;
+    for (let i = 0; i < n; i += 3) {
+      const slot = list[i + 2]!;
       if (fns[slot] === null) {
         this.#freeSlot(slot);
+        this.#cancelled--;
         continue;
       }
-      heap[3 * k] = heap[3 * i]!;
-      heap[3 * k + 1] = heap[3 * i + 1]!;
-      heap[3 * k + 2] = slot;
-      k++;
+      list[k] = list[i]!;
+      list[k + 1] = list[i + 1]!;
+      list[k + 2] = slot;
+      k += 3;
     }
-    this.#size = k;
-    this.#cancelled = 0;
-    for (let i = (k >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+    return k;
   }
 
   #siftDown(start: number): void {

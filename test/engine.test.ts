@@ -5,7 +5,7 @@
  */
 import { fc, it } from "@fast-check/vitest";
 import { describe, expect, vi } from "vitest";
-import { VirtualClock } from "../sim/mod.ts";
+import { seededRandom, VirtualClock } from "../sim/mod.ts";
 
 // Note: fast-check keeps arrays short (about 10) unless told `size: "max"`;
 // the arrays whose length is the point of the test say so.
@@ -539,4 +539,127 @@ describe("VirtualClock.runAsync", () => {
     await expect(clock.runAsync()).rejects.toThrow("boom");
     expect(await clock.runAsync()).toBe(0); // the flag was released
   });
+});
+
+// ---------------------------------------------------------------------------
+// At scale: past 2,048 pending events the queue is a ladder (top, rung of
+// buckets, heap). Programs here are generated from a seed so that they can be
+// large: thousands of timers, delays shaped to stress the buckets (even,
+// ties, a few far guard timers among near ones, spread over many orders of
+// magnitude), callbacks that schedule and clear, and runs cut at `untilMs`.
+
+/** Timers set up front: from below the ladder threshold to a few rungs' worth. */
+const LADDER_MIN = 1_500;
+const LADDER_MAX = 9_000;
+const SHAPES = ["even", "ties", "guards", "tail", "spread"] as const;
+
+function ladderDelay(shape: (typeof SHAPES)[number], random: () => number): number {
+  switch (shape) {
+    case "even":
+      return random() * 1000;
+    case "ties":
+      return Math.floor(random() * 5);
+    case "guards":
+      return random() < 0.05 ? 1e9 + random() : random() * 100;
+    case "tail":
+      return random() < 0.03 ? random() * 10_000 : random() * 100;
+    case "spread":
+      return Math.exp(random() * 20) - 1;
+  }
+}
+
+interface LadderRun {
+  /** Scheduling order and time of every event run, in running order. */
+  ranIds: number[];
+  ranAt: number[];
+  /** Events that ran although cleared or already run. */
+  wrong: number;
+  cleared: number;
+  scheduled: number;
+  pendingChecks: [number, number][];
+}
+
+function runLadder(
+  seed: number,
+  timers: number,
+  shape: (typeof SHAPES)[number],
+  clearShare: number,
+  cuts: number[],
+): LadderRun {
+  const random = seededRandom(seed);
+  const clock = new VirtualClock();
+  const handles: unknown[] = [];
+  // Checked after the run: an expect() per event would dominate the test's time.
+  const done: boolean[] = [];
+  let finished = 0;
+  const out: LadderRun = {
+    ranIds: [],
+    ranAt: [],
+    wrong: 0,
+    cleared: 0,
+    scheduled: 0,
+    pendingChecks: [],
+  };
+  let budget = 2 * timers;
+  const clear = (id: number) => {
+    if (!done[id]) {
+      out.cleared++;
+      finished++;
+    }
+    done[id] = true;
+    clock.clearTimer(handles[id]);
+  };
+  const set = (delayMs: number) => {
+    const id = handles.length;
+    done.push(false);
+    handles.push(
+      clock.setTimer(() => {
+        if (done[id]) out.wrong++;
+        else finished++;
+        done[id] = true;
+        out.ranIds.push(id);
+        out.ranAt.push(clock.now());
+        if (budget-- <= 0) return;
+        const children = Math.floor(random() * 3);
+        for (let k = 0; k < children; k++) set(ladderDelay(shape, random));
+        if (random() < clearShare) clear(Math.floor(random() * handles.length));
+      }, delayMs),
+    );
+  };
+  for (let i = 0; i < timers; i++) set(ladderDelay(shape, random));
+  for (let i = 0; i < timers * clearShare; i++) clear(Math.floor(random() * handles.length));
+  for (const cut of cuts) {
+    clock.run({ untilMs: clock.now() + cut, maxEvents: Infinity });
+    out.pendingChecks.push([clock.pending, handles.length - finished]);
+  }
+  clock.run({ maxEvents: Infinity });
+  out.scheduled = handles.length;
+  return out;
+}
+
+describe("VirtualClock at scale (ladder queue)", () => {
+  it.prop(
+    [
+      fc.integer(),
+      fc.integer({ min: LADDER_MIN, max: LADDER_MAX }),
+      fc.constantFrom(...SHAPES),
+      fc.double({ min: 0, max: 0.6, noNaN: true }),
+      fc.array(fc.double({ min: 0, max: 500, noNaN: true }), { maxLength: 4 }),
+    ],
+    { numRuns: 25 },
+  )(
+    "runs every timer not cleared exactly once, in (time, scheduling order), and counts pending right",
+    (seed, timers, shape, clearShare, cuts) => {
+      const run = runLadder(seed, timers, shape, clearShare, cuts);
+      let outOfOrder = 0;
+      for (let i = 1; i < run.ranIds.length; i++) {
+        const [t0, t1] = [run.ranAt[i - 1]!, run.ranAt[i]!];
+        if (!(t1 > t0 || (t1 === t0 && run.ranIds[i]! > run.ranIds[i - 1]!))) outOfOrder++;
+      }
+      expect(outOfOrder).toBe(0);
+      expect(run.wrong).toBe(0);
+      expect(run.ranIds.length + run.cleared).toBe(run.scheduled);
+      for (const [pending, live] of run.pendingChecks) expect(pending).toBe(live);
+    },
+  );
 });
