@@ -453,16 +453,25 @@ function endAll(state: RequestState, idle: boolean): void {
 function watchStreams(c: Context, state: RequestState): void {
   const body = c.body;
   const newResponse = c.newResponse;
-  const isStream = (data: unknown): boolean =>
-    typeof data === "object" &&
-    data !== null &&
-    typeof (data as ReadableStream).getReader === "function";
+  // A stream given with the Response it came from is a finished response
+  // re-wrapped (Hono's error handler answers `c.newResponse(res.body, res)`),
+  // not a producer that may still call out.
+  const note = (data: unknown, init: unknown): void => {
+    if (
+      typeof data === "object" &&
+      data !== null &&
+      typeof (data as ReadableStream).getReader === "function" &&
+      !(init instanceof Response)
+    ) {
+      state.streamed = true;
+    }
+  };
   c.body = ((data: unknown, ...rest: unknown[]) => {
-    if (isStream(data)) state.streamed = true;
+    note(data, rest[0]);
     return (body as (...a: unknown[]) => Response)(data, ...rest);
   }) as typeof c.body;
   c.newResponse = ((data: unknown, ...rest: unknown[]) => {
-    if (isStream(data)) state.streamed = true;
+    note(data, rest[0]);
     return (newResponse as (...a: unknown[]) => Response)(data, ...rest);
   }) as typeof c.newResponse;
 }
@@ -486,8 +495,9 @@ function settle(c: Context, state: RequestState): void {
       replaceResponse(c, res);
     }
   }
-  // Past the deadline nothing may go on: end() aborts what still runs.
-  if (cur.expired) {
+  // Past the deadline nothing may go on: end() aborts what still runs (a
+  // streamed body is wrapped below, and cut at once).
+  if (cur.expired && !state.streamed) {
     endAll(state, false);
     return;
   }

@@ -196,6 +196,37 @@ describe("the scope lives as long as the response", () => {
   });
 });
 
+describe("a stream answered past the deadline", () => {
+  it("is cut at once, and its producer's calls fail; a problem response re-wrapped by Hono is not cut", async () => {
+    const up = fakeUpstream();
+    const app = new Hono<TimeboundEnv>().use(timebound({ total: 100, fetch: up.fetch }));
+    let late: unknown;
+    app.get("/", async (c) => {
+      await sleep(150);
+      return streamText(c, async (s) => {
+        late = await c.var.fetch(`${UP}/ok`).catch((e: unknown) => e);
+        await s.write("x");
+      });
+    });
+    app.get("/hang", async (c) => c.text(await (await c.var.fetch(`${UP}/hang`)).text()));
+    const { error } = await readUntilCut(await app.request("/"));
+    expect(isTimeoutError(error)).toBe(true);
+    await within(
+      (async () => {
+        while (late === undefined) await sleep(5);
+      })(),
+      2_000,
+      "the producer's call",
+    );
+    expect(up.calls).toHaveLength(0);
+    // Hono's error handler answers c.newResponse(res.body, res): a finished
+    // body, past the deadline, that must arrive whole.
+    const res = await app.request("/hang");
+    expect(res.status).toBe(504);
+    expect((await res.json()).phase).toBe("total");
+  });
+});
+
 describe("nested timebound() only shrinks the deadline", () => {
   it("a route-level timebound inherits the app-level deadline and can shrink it", async () => {
     const up = fakeUpstream();
