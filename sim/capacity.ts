@@ -87,6 +87,34 @@ export interface CapacityOptions {
   sampleEvery?: Duration;
   /** Seed of the arrivals, latencies and jitter. @default 1 */
   seed?: number;
+  /**
+   * The service's own callers, who give up and retry: each waits at most
+   * `patienceMs` for its answer, then leaves (a request still queued is
+   * dropped when `dropAbandoned`; one in service keeps its worker busy — the
+   * herd), and retries a failure or a give-up up to `retries` times after a
+   * backoff. @default none: callers wait forever and never retry
+   */
+  callers?: CapacityCallers;
+}
+
+/** The service's callers (see {@linkcode CapacityOptions.callers}). */
+export interface CapacityCallers {
+  /** How long a caller waits for its answer, in ms. */
+  patienceMs: Distribution;
+  /** Retries after a failed answer or a give-up. @default 0 */
+  retries?: number;
+  /** Backoff before retry n: base × 2^(n−1), capped. @default { base: "100ms", cap: "5s" } */
+  backoff?: { base?: Duration; cap?: Duration };
+  /** Full jitter on the backoff (uniform in [0, backoff]); without it retries come in waves. @default true */
+  jitter?: boolean;
+  /** The service notices a caller that left while queued (a disconnect check) and drops its request. @default true */
+  dropAbandoned?: boolean;
+  /**
+   * The service passes each caller's remaining patience to its dependency
+   * call as timebound's `callerBudget` (deadline propagation): a caller who
+   * gives up frees its worker. @default false
+   */
+  propagateDeadline?: boolean;
 }
 
 /** One interval of the time series; counts are for the interval, levels at its end. */
@@ -115,6 +143,10 @@ export interface CapacitySample {
   p99Ms: number;
   /** The breaker's state at the end of the interval, when there is one. */
   breaker?: "closed" | "open" | "half-open";
+  /** With `callers`: callers who gave up in the interval. */
+  abandoned?: number;
+  /** With `callers`: requests that were callers' retries. */
+  callerRetries?: number;
 }
 
 /** Little's law over the whole run. */
@@ -144,6 +176,18 @@ export interface CapacityResult {
     timeouts: number;
     circuitOpen: number;
     dependencyCalls: number;
+    /** With `callers`: callers who gave up waiting (in the queue or in service). */
+    abandoned?: number;
+    /** …of which while still queued (the Erlang-A "abandonment"). */
+    abandonedQueued?: number;
+    /** Requests that finished after their caller had left: work done for nobody. */
+    wasted?: number;
+    /** Worker time spent on requests after their caller had left, in ms. */
+    wastedWorkerMs?: number;
+    /** Requests that were callers' retries. */
+    callerRetries?: number;
+    /** Callers (first arrivals) who got a successful answer in the end. */
+    callersServed?: number;
     /** When the last request finished (arrivals stop at `duration`). */
     endMs: number;
     /** Time in the system over all admitted requests. */
@@ -165,6 +209,15 @@ const OPTION_KEYS = new Set([
   "localMs",
   "sampleEvery",
   "seed",
+  "callers",
+]);
+const CALLER_KEYS = new Set([
+  "patienceMs",
+  "retries",
+  "backoff",
+  "jitter",
+  "dropAbandoned",
+  "propagateDeadline",
 ]);
 const CLIENT_KEYS = new Set(["total", "headers", "retry", "breaker"]);
 const PHASE_KEYS = new Set(["fromMs", "latencyMs", "errorRate"]);
@@ -228,6 +281,66 @@ function checkPhases(value: unknown): DependencyPhase[] {
   });
 }
 
+/** One of the service's callers, across its tries. */
+interface Caller {
+  /** Requests it has sent so far. */
+  tries: number;
+}
+
+/** One request in the service. */
+interface Req {
+  arrivedAt: number;
+  calls: boolean;
+  work: number;
+  caller: Caller | undefined;
+  /** When its caller gives up (Infinity without `callers`). */
+  deadline: number;
+  patience: unknown;
+  queued: boolean;
+  /** Its caller is gone: gave up, or has its answer. */
+  left: boolean;
+  /** When its caller gave up. */
+  leftAt: number;
+  /** Dropped from the queue after its caller left. */
+  dropped: boolean;
+}
+
+interface ResolvedCallers {
+  patienceMs: Distribution;
+  retries: number;
+  baseMs: number;
+  capMs: number;
+  jitter: boolean;
+  dropAbandoned: boolean;
+  propagateDeadline: boolean;
+}
+
+function checkCallers(value: unknown): ResolvedCallers {
+  const o = plainObject("callers", value);
+  checkKeys("callers", o, CALLER_KEYS);
+  if (o.patienceMs === undefined) {
+    throw new TypeError("Invalid option 'callers.patienceMs': expected a distribution in ms");
+  }
+  const b = plainObject("callers.backoff", o.backoff ?? {});
+  checkKeys("callers.backoff", b, new Set(["base", "cap"]));
+  const flag = (name: string, v: unknown, d: boolean): boolean => {
+    if (v === undefined) return d;
+    if (typeof v !== "boolean") {
+      throw new TypeError(`Invalid option 'callers.${name}': expected a boolean, got ${String(v)}`);
+    }
+    return v;
+  };
+  return {
+    patienceMs: checkDistribution("callers.patienceMs", o.patienceMs),
+    retries: o.retries === undefined ? 0 : integerOption("callers.retries", o.retries, 0, 100),
+    baseMs: b.base === undefined ? 100 : durationOption("callers.backoff.base", b.base),
+    capMs: b.cap === undefined ? 5000 : durationOption("callers.backoff.cap", b.cap),
+    jitter: flag("jitter", o.jitter, true),
+    dropAbandoned: flag("dropAbandoned", o.dropAbandoned, true),
+    propagateDeadline: flag("propagateDeadline", o.propagateDeadline, false),
+  };
+}
+
 /**
  * Simulates a service under load calling a dependency through timebound,
  * on virtual time: Poisson arrivals at `arrivalsPerSecond`, `concurrency`
@@ -281,6 +394,7 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
   const localMs = o.localMs === undefined ? 20 : checkDistribution("localMs", o.localMs, false);
   const client = plainObject("client", o.client ?? { total: false });
   checkKeys("client", client, CLIENT_KEYS);
+  const callers = o.callers === undefined ? undefined : checkCallers(o.callers);
   if (durationMs / sampleMs > 1_000_000) {
     throw new RangeError(
       "Invalid option 'sampleEvery': more than 1,000,000 intervals; sample less often",
@@ -294,6 +408,8 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
   const dependencyRandom = seededRandom(seed, 2);
   const jitterRandom = seededRandom(seed, 3);
   const kindRandom = seededRandom(seed, 4);
+  const patienceRandom = seededRandom(seed, 5);
+  const callerJitter = seededRandom(seed, 6);
 
   let breaker: CircuitBreaker | undefined;
   if (client.breaker !== undefined && client.breaker !== false) {
@@ -345,9 +461,9 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
   });
 
   // --- the service ---------------------------------------------------------
-  /** Waiting requests: arrival time, whether it calls the dependency, local work. */
-  const queue: [number, boolean, number][] = [];
+  const queue: Req[] = [];
   let queueHead = 0;
+  let queuedNow = 0; // entries in the queue not dropped
   let busy = 0;
   let area = 0; // ∫ (in system) dt, exact
   let lastChange = 0;
@@ -360,6 +476,16 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
   let cur = { arrivals: 0, rejected: 0, ok: 0, failed: 0, timeouts: 0, circuitOpen: 0 };
   let curTimes = new DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
   const series: CapacitySample[] = [];
+  const crowd = {
+    abandoned: 0,
+    abandonedQueued: 0,
+    wasted: 0,
+    wastedWorkerMs: 0,
+    callerRetries: 0,
+    callersServed: 0,
+  };
+  let curAbandoned = 0;
+  let curRetries = 0;
 
   const level = (delta: number): void => {
     const now = clock.now();
@@ -368,26 +494,72 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
     inSystem += delta;
   };
 
-  const serve = async (arrivedAt: number, calls: boolean, localWorkMs: number): Promise<void> => {
+  /** A caller gives up, or got a failure: another try after the backoff, if it has one left. */
+  const retryLater = (caller: Caller): void => {
+    if (!callers || caller.tries > callers.retries) return;
+    const n = caller.tries; // retries made so far + 1
+    const ceiling = Math.min(callers.capMs, callers.baseMs * 2 ** (n - 1));
+    const delay = callers.jitter ? callerJitter() * ceiling : ceiling;
+    clock.setTimer(() => {
+      crowd.callerRetries++;
+      curRetries++;
+      enter(caller);
+    }, delay);
+  };
+
+  const giveUp = (req: Req): void => {
+    if (req.left) return;
+    req.left = true;
+    req.leftAt = clock.now();
+    crowd.abandoned++;
+    curAbandoned++;
+    if (req.queued) {
+      crowd.abandonedQueued++;
+      if (callers!.dropAbandoned) {
+        req.dropped = true;
+        req.queued = false;
+        queuedNow--;
+        level(-1);
+        sojournSum += clock.now() - req.arrivedAt;
+      }
+    }
+    retryLater(req.caller!);
+  };
+
+  const serve = async (req: Req): Promise<void> => {
     busy++;
     let outcome: "ok" | "failed" | "timeout" | "open";
-    if (calls) {
+    if (req.calls) {
       try {
-        const res = await fetchDependency(`${ORIGIN}/translate`);
+        let init: { callerBudget: number } | undefined;
+        if (callers?.propagateDeadline && req.caller) {
+          init = { callerBudget: Math.max(1, req.deadline - clock.now()) };
+        }
+        const res = await fetchDependency(`${ORIGIN}/translate`, init);
         outcome = res.ok ? "ok" : "failed";
       } catch (error) {
         outcome = isTimeoutError(error) ? "timeout" : isCircuitOpenError(error) ? "open" : "failed";
       }
     } else {
-      await new Promise<void>((resolve) => clock.setTimer(resolve, localWorkMs));
+      await new Promise<void>((resolve) => clock.setTimer(resolve, req.work));
       outcome = "ok";
     }
     busy--;
     level(-1);
-    const t = clock.now() - arrivedAt;
+    const t = clock.now() - req.arrivedAt;
     sojournSum += t;
     allTimes.accept(t);
     curTimes.accept(t);
+    if (req.left) {
+      // The caller is gone: whatever the answer, it was work done for nobody.
+      crowd.wasted++;
+      crowd.wastedWorkerMs += clock.now() - req.leftAt;
+    } else if (req.caller) {
+      clock.clearTimer(req.patience);
+      req.left = true;
+      if (outcome === "ok") crowd.callersServed++;
+      else retryLater(req.caller);
+    }
     for (const c of [tot, cur]) {
       if (outcome === "ok") c.ok++;
       else {
@@ -396,43 +568,73 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
         else if (outcome === "open") c.circuitOpen++;
       }
     }
-    if (queueHead < queue.length) {
+    while (queueHead < queue.length) {
       const next = queue[queueHead++]!;
       if (queueHead > 1024 && queueHead * 2 > queue.length) {
         queue.splice(0, queueHead);
         queueHead = 0;
       }
-      void serve(next[0], next[1], next[2]);
+      if (next.dropped) continue;
+      next.queued = false;
+      queuedNow--;
+      void serve(next);
+      break;
     }
   };
 
-  const arrive = (): void => {
+  /** A request of `caller` (a new one, or a retry) reaches the service. */
+  const enter = (caller: Caller | undefined): void => {
     const now = clock.now();
     tot.arrivals++;
     cur.arrivals++;
     // Drawn for every arrival (kind, then local work), so the streams stay aligned.
     const calls = kindRandom() < callShare;
     const work = Math.max(0, sample(localMs, kindRandom));
-    if (busy < concurrency) {
-      admitted++;
-      level(+1);
-      void serve(now, calls, work);
-    } else if (queue.length - queueHead < queueLimit) {
-      admitted++;
-      level(+1);
-      queue.push([now, calls, work]);
-      maxQueued = Math.max(maxQueued, queue.length - queueHead);
-    } else {
+    const req: Req = {
+      arrivedAt: now,
+      calls,
+      work,
+      caller,
+      deadline: Number.POSITIVE_INFINITY,
+      patience: undefined,
+      queued: false,
+      left: false,
+      leftAt: 0,
+      dropped: false,
+    };
+    if (caller) caller.tries++;
+    if (busy >= concurrency && queuedNow >= queueLimit) {
       tot.rejected++;
       cur.rejected++;
+      if (caller) retryLater(caller);
+      return;
     }
+    admitted++;
+    level(+1);
+    if (caller && callers) {
+      const patience = Math.max(0, sample(callers.patienceMs, patienceRandom));
+      req.deadline = now + patience;
+      req.patience = clock.setTimer(() => giveUp(req), patience);
+    }
+    if (busy < concurrency) void serve(req);
+    else {
+      req.queued = true;
+      queue.push(req);
+      queuedNow++;
+      maxQueued = Math.max(maxQueued, queuedNow);
+    }
+  };
+
+  const arrive = (): void => {
+    const now = clock.now();
+    enter(callers ? { tries: 0 } : undefined);
     const gap = -Math.log(1 - arrivalRandom()) * (1000 / lambda);
     if (now + gap < durationMs) clock.setTimer(arrive, gap);
   };
 
   let sampledArea = 0;
   const sampleTick = (): void => {
-    const queued = queue.length - queueHead;
+    const queued = queuedNow;
     const s: CapacitySample = {
       tMs: clock.now(),
       inFlight: busy,
@@ -444,6 +646,12 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
       p99Ms: nearestRank(curTimes, 0.99),
     };
     if (breaker) s.breaker = breaker.state(ORIGIN);
+    if (callers) {
+      s.abandoned = curAbandoned;
+      s.callerRetries = curRetries;
+      curAbandoned = 0;
+      curRetries = 0;
+    }
     series.push(s);
     sampledArea += (busy + queued) * sampleMs;
     cur = { arrivals: 0, rejected: 0, ok: 0, failed: 0, timeouts: 0, circuitOpen: 0 };
@@ -471,6 +679,7 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
     totals: {
       ...tot,
       dependencyCalls,
+      ...(callers ? crowd : {}),
       endMs,
       p50Ms: nearestRank(allTimes, 0.5),
       p99Ms: nearestRank(allTimes, 0.99),

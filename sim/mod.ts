@@ -12,6 +12,7 @@ export * from "./capacity.ts";
 export * from "./engine.ts";
 export * from "./observations.ts";
 export * from "./pool.ts";
+export * from "./queueing.ts";
 export * from "./random.ts";
 export * from "./recommend.ts";
 export * from "./sweep.ts";
