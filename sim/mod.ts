@@ -11,6 +11,7 @@ export * from "./budget.ts";
 export * from "./capacity.ts";
 export * from "./engine.ts";
 export * from "./observations.ts";
+export * from "./observer.ts";
 export * from "./pool.ts";
 export * from "./queueing.ts";
 export * from "./random.ts";

@@ -13,6 +13,7 @@ import { describe } from "../src/duration.ts";
 import type { Timings } from "../src/timings.ts";
 import { checkKeys, plainObject, positiveNumber } from "../src/validate.ts";
 import { nearestRank } from "./_quantile.ts";
+import { Observer, type SketchesJSON, type SketchPhase } from "./observer.ts";
 import { formatTime } from "./units.ts";
 
 /**
@@ -211,6 +212,105 @@ export function fromObservations(
   samples: Observation[],
   options: FromObservationsOptions = {},
 ): ObservedTimeouts {
+  const { quantile, margin } = checkOptions(options);
+  if (!Array.isArray(samples) || samples.length === 0) {
+    throw new TypeError(
+      `Invalid argument 'samples': expected a non-empty array, got ${describe(samples)}`,
+    );
+  }
+  const phases = samples.map(toPhases);
+  const pick = (f: (p: PhaseSample) => number | undefined) =>
+    phases.map(f).filter((v): v is number => v !== undefined);
+  const sketchOf = (values: number[]) => {
+    if (values.length === 0) return undefined;
+    const sketch = new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY });
+    // DDSketch keeps zeros apart from its log buckets; fine for 0 ms phases.
+    for (const v of values) sketch.accept(v);
+    // Exact share of the samples above a limit (the sketch's would be within its accuracy).
+    return { sketch, exceed: (ms: number) => values.filter((v) => v > ms).length / values.length };
+  };
+  const gaps = pick((p) => p.maxReadGapMs);
+  const uploads = pick((p) =>
+    p.uploadMs !== undefined && p.uploadMs > 0 ? p.uploadMs : undefined,
+  );
+  return propose(
+    {
+      total: sketchOf(pick((p) => p.totalMs)),
+      headers: sketchOf(pick((p) => p.headersMs)),
+      readGap: sketchOf(gaps),
+      body: sketchOf(pick((p) => p.bodyMs)),
+      upload: sketchOf(uploads),
+    },
+    phases.length,
+    quantile,
+    margin,
+  );
+}
+
+/**
+ * Proposes limits from sketches that production kept — an {@linkcode Observer}
+ * or its JSON form — for one origin, as {@linkcode fromObservations} does
+ * from samples: each limit the chosen quantile (the false-timeout rate you
+ * accept is 1 − quantile) times `margin`. `readIdle` comes from whole-body
+ * durations, `writeIdle` from whole-upload durations (safe, loose; notes say
+ * so); the share of observations a limit would have cut is read from the
+ * sketch (within its 1 % accuracy).
+ *
+ * @param sketches An Observer, or its JSON form.
+ * @param origin Whose sketches (`https://api.example`).
+ * @param options The quantile and the margin.
+ * @throws {TypeError} For malformed sketches or options, or an origin with no `total` observations.
+ *
+ * @example
+ * ```ts
+ * import { fromSketches, Observer } from "timebound/sim";
+ * const obs = new Observer();
+ * for (let i = 0; i < 1000; i++) obs.record("https://api.example/q", "headers", 80 + (i % 100));
+ * for (let i = 0; i < 1000; i++) obs.record("https://api.example/q", "total", 100 + (i % 100));
+ * const { timeouts } = fromSketches(obs, "https://api.example", { quantile: 0.999, margin: 1.5 });
+ * console.assert(timeouts.headers === 270 && timeouts.total === 300);
+ * ```
+ */
+export function fromSketches(
+  sketches: Observer | SketchesJSON,
+  origin: string,
+  options: FromObservationsOptions = {},
+): ObservedTimeouts {
+  const { quantile, margin } = checkOptions(options);
+  const obs = sketches instanceof Observer ? sketches : Observer.fromJSON(sketches);
+  const of = (phase: SketchPhase) => {
+    const sketch = obs.get(origin, phase);
+    if (!sketch || sketch.count === 0) return undefined;
+    return { sketch, exceed: (ms: number) => shareAbove(sketch, ms) };
+  };
+  if (!of("total")) {
+    const known = obs.origins();
+    throw new TypeError(
+      `No observations of whole calls for ${JSON.stringify(origin)}; the sketches hold ${known.length ? known.map((k) => JSON.stringify(k)).join(", ") : "no origin"}`,
+    );
+  }
+  return propose(
+    { total: of("total"), headers: of("headers"), body: of("body"), upload: of("upload") },
+    obs.count(origin, "total"),
+    quantile,
+    margin,
+  );
+}
+
+/** The share of what `sketch` holds above `ms` (by bisection on its quantiles). */
+function shareAbove(sketch: DDSketch, ms: number): number {
+  if (sketch.max <= ms) return 0;
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 40; i++) {
+    const mid = (lo + hi) / 2;
+    if (sketch.getValueAtQuantile(mid) <= ms) lo = mid;
+    else hi = mid;
+  }
+  return 1 - lo;
+}
+
+function checkOptions(options: FromObservationsOptions): { quantile: number; margin: number } {
   const o = plainObject("options", options);
   checkKeys("", o, OPTION_KEYS);
   const quantile = o.quantile === undefined ? 0.99 : (o.quantile as number);
@@ -223,75 +323,58 @@ export function fromObservations(
   if (margin < 1) {
     throw new RangeError(`Invalid option 'margin': expected a number >= 1, got ${margin}`);
   }
-  if (!Array.isArray(samples) || samples.length === 0) {
-    throw new TypeError(
-      `Invalid argument 'samples': expected a non-empty array, got ${describe(samples)}`,
-    );
-  }
-  const phases = samples.map(toPhases);
+  return { quantile, margin };
+}
+
+type Phase = { sketch: DDSketch; exceed: (ms: number) => number } | undefined;
+
+/** Limits from per-phase sketches: the one rule behind fromObservations and fromSketches. */
+function propose(
+  phases: { total: Phase; headers: Phase; readGap?: Phase; body: Phase; upload: Phase },
+  samples: number,
+  quantile: number,
+  margin: number,
+): ObservedTimeouts {
   const notes: string[] = [];
   const pct = `p${Number((quantile * 100).toPrecision(4))}`;
   // Below ~10/(1 − q) samples, the quantile rests on a handful of points.
   const enough = Math.ceil(10 / (1 - quantile));
-  if (phases.length < enough) {
+  if (samples < enough) {
     notes.push(
-      `only ${phases.length} samples: ${pct} rests on the few slowest; collect ≥ ${enough} for a stable ${pct}`,
+      `only ${samples} samples: ${pct} rests on the few slowest; collect ≥ ${enough} for a stable ${pct}`,
     );
   }
-
-  const propose = (values: number[], label: string): ProposedLimit | undefined => {
-    if (values.length === 0) return undefined;
-    const sketch = new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY });
-    for (const v of values) {
-      // DDSketch keeps zeros apart from its log buckets; fine for 0 ms phases.
-      sketch.accept(v);
-    }
+  const one = (p: Phase, label: string): ProposedLimit | undefined => {
+    if (!p) return undefined;
     // Nearest rank: a limit from DDSketch's interpolated rank could be
     // below values observed, and trip on the very data it came from.
-    const q = nearestRank(sketch, quantile);
-    const max = sketch.max;
+    const q = nearestRank(p.sketch, quantile);
+    const max = p.sketch.max;
     const ms = roundUp2(q * margin);
-    const exceed = values.filter((v) => v > ms).length / values.length;
     return {
       ms,
       quantileMs: q,
       maxMs: max,
-      samples: values.length,
-      exceedRate: exceed,
+      samples: p.sketch.count,
+      exceedRate: p.exceed(ms),
       how: `${label}: ${pct} ${formatTime(q)} × ${margin} → ${formatTime(ms)} (max seen ${formatTime(max)})`,
     };
   };
-
-  const pick = (f: (p: PhaseSample) => number | undefined) =>
-    phases.map(f).filter((v): v is number => v !== undefined);
   const limits: ObservedTimeouts["limits"] = {};
-  limits.total = propose(
-    pick((p) => p.totalMs),
-    "total",
-  );
-  limits.headers = propose(
-    pick((p) => p.headersMs),
-    "headers",
-  );
-  const gaps = pick((p) => p.maxReadGapMs);
-  if (gaps.length > 0) {
-    limits.readIdle = propose(gaps, "readIdle from the longest read gaps");
+  limits.total = one(phases.total, "total");
+  limits.headers = one(phases.headers, "headers");
+  if (phases.readGap) {
+    limits.readIdle = one(phases.readGap, "readIdle from the longest read gaps");
   } else {
-    limits.readIdle = propose(
-      pick((p) => p.bodyMs),
-      "readIdle from whole-body durations",
-    );
+    limits.readIdle = one(phases.body, "readIdle from whole-body durations");
     if (limits.readIdle) {
       notes.push(
         "readIdle is taken from whole-body durations (no read gaps were measured): safe, but loose for large bodies",
       );
     }
   }
-  const uploads = pick((p) =>
-    p.uploadMs !== undefined && p.uploadMs > 0 ? p.uploadMs : undefined,
-  );
-  if (uploads.length > 0) {
-    limits.writeIdle = propose(uploads, "writeIdle from whole-upload durations");
+  if (phases.upload) {
+    limits.writeIdle = one(phases.upload, "writeIdle from whole-upload durations");
     notes.push(
       "writeIdle is taken from whole-upload durations: safe, but loose; simulate the upload (timebound recommend) for a tighter value",
     );
@@ -303,5 +386,5 @@ export function fromObservations(
   if (limits.headers) timeouts.headers = limits.headers.ms;
   if (limits.readIdle) timeouts.readIdle = limits.readIdle.ms;
   if (limits.writeIdle) timeouts.writeIdle = limits.writeIdle.ms;
-  return { timeouts, limits, quantile, margin, samples: phases.length, notes };
+  return { timeouts, limits, quantile, margin, samples, notes };
 }

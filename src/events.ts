@@ -53,6 +53,11 @@ export interface AttemptEndEvent extends EventBase {
   attempt: number;
   outcome: "ok" | "timeout" | "aborted" | "error";
   status: number | undefined;
+  /** This attempt started. */
+  attemptStartMs: number;
+  /** The first and last pull of a streamed request body. */
+  uploadStartMs: number | undefined;
+  uploadEndMs: number | undefined;
   /** Response headers arrived (time to first byte). */
   headersMs: number | undefined;
   /** The response body ended. */

@@ -210,6 +210,8 @@ class Call {
   private readonly events: TimeboundEventListener | undefined;
   /** The status of the response handed over (for `call-end`). */
   private status: number | undefined;
+  /** When the current attempt started, in ms since the call's start (for `attempt-end`). */
+  private attemptStartMs = 0;
   private sleeping: { timer: unknown; reject: (reason: unknown) => void } | undefined;
   private callerAborted = false;
   private callerReason: unknown;
@@ -370,7 +372,11 @@ class Call {
       throw error;
     }
     this.current = attempt;
-    if (this.events) this.emit({ type: "attempt-start", ...this.eventBase(), attempt: n });
+    if (this.events) {
+      const base = this.eventBase();
+      this.attemptStartMs = base.at - this.startedAt;
+      this.emit({ type: "attempt-start", ...base, attempt: n });
+    }
     if (this.callerAborted) attempt.abort(this.callerReason);
     return attempt;
   }
@@ -420,6 +426,9 @@ class Call {
         attempt: t.attempts,
         outcome: outcomeOf(end.error, end.byCaller),
         status: end.status,
+        attemptStartMs: this.attemptStartMs,
+        uploadStartMs: t.uploadStart,
+        uploadEndMs: t.uploadEnd,
         headersMs: t.headers,
         bodyEndMs: t.bodyEnd,
         bytesSent: t.bytesSent,

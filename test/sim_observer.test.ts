@@ -1,0 +1,118 @@
+/**
+ * Observing in production (issue 13, item 3): per-origin sketches from a
+ * real fetch's events, their JSON round trip and merge, and limits planned
+ * from them (item 4, the library half).
+ */
+import { fc, it as prop } from "@fast-check/vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fromSketches, Observer, SKETCH_PHASES } from "../sim/mod.ts";
+import { createFetch } from "../src/mod.ts";
+import { startServer, type TestServer } from "./_server.ts";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer({
+    // Headers after 10–30 ms, then a body in two parts 5 ms apart.
+    "/api": (_req, res) => {
+      setTimeout(
+        () => {
+          res.writeHead(200).write("part one;");
+          setTimeout(() => res.end("part two"), 5);
+        },
+        10 + Math.floor(Math.random() * 20),
+      );
+    },
+  });
+});
+afterAll(() => server.close());
+
+const values = fc.array(fc.double({ min: 0, max: 60_000, noNaN: true }), {
+  minLength: 1,
+  maxLength: 300,
+});
+
+describe("Observer", () => {
+  prop.prop([values], { numRuns: 60 })("JSON round trip keeps every quantile", (vs) => {
+    const a = new Observer();
+    for (const v of vs) a.record("https://x.example/", "headers", v);
+    const b = Observer.fromJSON(JSON.parse(JSON.stringify(a.toJSON())));
+    expect(b.count("https://x.example", "headers")).toBe(vs.length);
+    for (const q of [0, 0.1, 0.5, 0.9, 0.99, 1]) {
+      expect(b.get("https://x.example", "headers")!.getValueAtQuantile(q)).toBe(
+        a.get("https://x.example", "headers")!.getValueAtQuantile(q),
+      );
+    }
+  });
+
+  prop.prop([values, values], { numRuns: 60 })(
+    "sketches from two processes merge into what one would have kept",
+    (xs, ys) => {
+      const one = new Observer();
+      const a = new Observer();
+      const b = new Observer();
+      for (const v of xs) {
+        one.record("https://x.example/", "total", v);
+        a.record("https://x.example/", "total", v);
+      }
+      for (const v of ys) {
+        one.record("https://x.example/", "total", v);
+        b.record("https://x.example/", "total", v);
+      }
+      a.merge(b.toJSON());
+      for (const q of [0.5, 0.99]) {
+        expect(a.get("https://x.example", "total")!.getValueAtQuantile(q)).toBe(
+          one.get("https://x.example", "total")!.getValueAtQuantile(q),
+        );
+      }
+    },
+  );
+
+  it("rejects what is not its JSON, naming what is wrong", () => {
+    expect(() => Observer.fromJSON({ version: 2 })).toThrow(
+      new TypeError("Invalid sketches: expected version 1, got 2"),
+    );
+    const good = new Observer();
+    good.record("https://x.example/", "body", 5);
+    const json = good.toJSON();
+    const bad = JSON.parse(JSON.stringify(json));
+    bad.origins["https://x.example"].nope = bad.origins["https://x.example"].body;
+    expect(() => Observer.fromJSON(bad)).toThrow(/unknown phase "nope"/);
+    const other = JSON.parse(JSON.stringify(json));
+    other.relativeAccuracy = 0.02;
+    expect(() => Observer.fromJSON(other)).toThrow(/gamma/);
+  });
+});
+
+describe("observe → plan → run", () => {
+  it("a fetch's events fill the sketches; the limits planned from them run as printed", async () => {
+    const observer = new Observer();
+    const f = createFetch({ total: "5s", events: observer.events });
+    await Promise.all(
+      Array.from({ length: 100 }, async () => (await f(`${server.url}/api?k=secret`)).text()),
+    );
+    expect(observer.origins()).toEqual([server.url]);
+    for (const phase of ["total", "headers", "body"] as const) {
+      expect(observer.count(server.url, phase)).toBe(100);
+    }
+    expect(observer.count(server.url, "upload")).toBe(0);
+    expect(SKETCH_PHASES).toContain("upload");
+    const plan = fromSketches(observer.toJSON(), server.url, { quantile: 0.99, margin: 2 });
+    // Headers came after 10–30 ms (more on a loaded machine): the limit is
+    // twice the p99, never below what was seen at that rank.
+    expect(plan.timeouts.headers!).toBeGreaterThanOrEqual(2 * 10);
+    expect(plan.limits.headers!.quantileMs).toBeGreaterThanOrEqual(9.9);
+    expect(plan.timeouts.total).toBeGreaterThanOrEqual(plan.timeouts.headers!);
+    expect(plan.limits.total!.exceedRate).toBe(0);
+    // What it proposes, createFetch takes.
+    const g = createFetch(plan.timeouts);
+    expect(await (await g(`${server.url}/api`)).text()).toBe("part one;part two");
+  });
+
+  it("an origin with no observations is named, with those that have some", () => {
+    const o = new Observer();
+    o.record("https://a.example/x", "total", 10);
+    expect(() => fromSketches(o, "https://b.example")).toThrow(
+      'No observations of whole calls for "https://b.example"; the sketches hold "https://a.example"',
+    );
+  });
+});
