@@ -14,6 +14,7 @@ const out = join(root, ".cache", "doc-examples");
 const ENTRY: Record<string, string> = {
   timebound: "src/mod.ts",
   "timebound/hono": "src/hono.ts",
+  "timebound/otel": "src/otel.ts",
   "timebound/sim": "sim/mod.ts",
 };
 
