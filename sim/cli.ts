@@ -8,11 +8,10 @@
  *   timebound budget         the worst case of a timeout configuration
  *   timebound capacity       a service under load with a slowing dependency
  *   timebound probe <url>    time real requests, propose limits from them
+ *   timebound plan --from F  propose limits from sketches production kept
  *
  * Runs as `node sim/cli.ts …` on Node ≥ 22.18 (TypeScript is stripped by
- * Node itself); the package's `bin` points here. A published build would
- * point `bin` at `dist/sim/cli.js` (tsconfig.build.json excludes this file
- * today because it is the only Node-specific module in sim/).
+ * Node itself); the package's `bin` is the build, `dist/sim/cli.js`.
  *
  * Exit status: 0 done; 1 failed while running; 2 invalid input (one line on
  * stderr naming the flag); 3 `recommend` found no candidate that reaches the
@@ -51,6 +50,7 @@ const load = {
   budget: () => import("./budget.ts"),
   capacity: () => import("./capacity.ts"),
   observations: () => import("./observations.ts"),
+  observer: () => import("./observer.ts"),
   recommend: () => import("./recommend.ts"),
   sweep: () => import("./sweep.ts"),
   trace: () => import("./trace.ts"),
@@ -1101,6 +1101,83 @@ function probeCommand(): Command {
   return cmd;
 }
 
+function planCommand(): Command {
+  const cmd = new Command("plan")
+    .description(
+      "propose limits from what production observed: the sketches an Observer (timebound/sim) exported as JSON",
+    )
+    .requiredOption(
+      "--from <file>",
+      "sketches JSON (Observer.toJSON()), e.g. merged from several hosts",
+    )
+    .option("--origin <origin>", "the origin to plan for (default: every origin in the file)")
+    .option(
+      "--quantile <q>",
+      "quantile the limits come from: 1 − the false-timeout rate you accept",
+      arg.probability(true),
+      0.999,
+    )
+    .option("--margin <x>", "limits are the quantile times this", arg.positive, 1.5);
+  outputOptions(cmd, undefined);
+  cmd.addHelpText(
+    "after",
+    examples([
+      "timebound plan --from sketches.json",
+      "timebound plan --from sketches.json --origin https://api.example --quantile 99.9% --margin 2 --json",
+    ]),
+  );
+  cmd.action(async (o) => {
+    if (o.margin < 1)
+      throw new UsageError(
+        `option '--margin <x>' argument '${o.margin}' is invalid. expected a number >= 1`,
+      );
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(o.from, "utf8"));
+    } catch (e) {
+      throw new UsageError(`cannot read --from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
+    }
+    const { Observer } = await load.observer();
+    const { fromSketches } = await load.observations();
+    let observer: InstanceType<typeof Observer>;
+    try {
+      observer = Observer.fromJSON(json);
+    } catch (e) {
+      throw new UsageError(`--from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
+    }
+    const origins = o.origin ? [String(o.origin)] : observer.origins();
+    if (origins.length === 0)
+      throw new UsageError(`--from ${JSON.stringify(o.from)} holds no origin`);
+    const plans = origins.map((origin) => {
+      try {
+        return {
+          origin,
+          plan: fromSketches(observer, origin, { quantile: o.quantile, margin: o.margin }),
+        };
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    });
+    if (o.json) {
+      printJson({ command: "plan", plans });
+      return;
+    }
+    for (const { origin, plan } of plans) {
+      const q = `p${Number((plan.quantile * 100).toPrecision(4))}`;
+      console.log(`${origin} (${plan.samples} calls; ${q} × ${plan.margin}, rounded up):`);
+      for (const l of Object.values(plan.limits)) {
+        const cut =
+          l!.exceedRate > 0 ? `; would have cut ${(l!.exceedRate * 100).toPrecision(2)} %` : "";
+        console.log(`  ${l!.how}${cut}`);
+      }
+      console.log(`\n  ${createFetchSnippet(plan.timeouts)}`);
+      for (const n of plan.notes) console.log(`Note: ${n}`);
+      console.log("");
+    }
+  });
+  return cmd;
+}
+
 // --- program -------------------------------------------------------------
 
 /** This package's version: the nearest package.json named "timebound" above this file (sim/ or dist/sim/). */
@@ -1130,6 +1207,7 @@ export function program(): Command {
   p.addCommand(budgetCommand());
   p.addCommand(capacityCommand());
   p.addCommand(probeCommand());
+  p.addCommand(planCommand());
   p.addHelpText(
     "after",
     examples([

@@ -3,6 +3,11 @@
  * real fetch's events, their JSON round trip and merge, and limits planned
  * from them (item 4, the library half).
  */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { fc, it as prop } from "@fast-check/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromSketches, Observer, SKETCH_PHASES } from "../sim/mod.ts";
@@ -114,5 +119,57 @@ describe("observe → plan → run", () => {
     expect(() => fromSketches(o, "https://b.example")).toThrow(
       'No observations of whole calls for "https://b.example"; the sketches hold "https://a.example"',
     );
+  });
+});
+
+describe("timebound plan --from", () => {
+  const cli = fileURLToPath(new URL("../sim/cli.ts", import.meta.url));
+  const run = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [cli, ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr }),
+      ),
+    );
+
+  it("prints, per origin, limits and a createFetch line that createFetch accepts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "timebound-plan-"));
+    try {
+      const obs = new Observer();
+      for (let i = 0; i < 2000; i++) {
+        obs.record("https://api.example/v1", "total", 150 + (i % 100));
+        obs.record("https://api.example/v1", "headers", 100 + (i % 100));
+        obs.record("https://api.example/v1", "body", 20);
+      }
+      const file = join(dir, "sketches.json");
+      writeFileSync(file, JSON.stringify(obs.toJSON()));
+      const r = await run(["plan", "--from", file, "--quantile", "99.9%", "--margin", "1.5"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("https://api.example (2000 calls; p99.9 × 1.5, rounded up):");
+      const line = /createFetch\(\{.*\}\)/.exec(r.stdout)![0];
+      const options = new Function(`return ${line.slice("createFetch(".length, -1)}`)();
+      expect(() => createFetch(options)).not.toThrow();
+      expect(options.headers).toBe("300ms"); // p99.9 ≈ 199 ms × 1.5, rounded up
+
+      const json = await run(["plan", "--from", file, "--json"]);
+      // The defaults: p99.9 × 1.5; p99.9 of the totals ≈ 249 ms → 374 → 380.
+      expect(JSON.parse(json.stdout).plans[0].plan.timeouts.total).toBe(380);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a file that is not sketches is one line and exit 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "timebound-plan-"));
+    try {
+      const file = join(dir, "x.json");
+      writeFileSync(file, JSON.stringify({ version: 9 }));
+      const r = await run(["plan", "--from", file]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain("expected version 1, got 9");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
