@@ -5,12 +5,13 @@
 //
 // - `npm pack` (prepack builds dist/); the tarball holds LICENSE, README.md,
 //   the built CLI and entry points, and no tests or benchmarks.
-// - A fresh project installs the tarball (its dependencies, hono as the
-//   peer, and @types/node from the registry).
+// - A fresh project installs the tarball (its dependencies, hono and
+//   @opentelemetry/api as the peers, and @types/node from the registry).
 // - With the system Node (20): `npx timebound --help`, `--version`, a short
-//   `recommend`, and a plain-JS ESM file importing timebound, timebound/hono
-//   and timebound/sim (a real request through createFetch to a loopback
-//   server, a Hono route, a simulated upload).
+//   `recommend`, and a plain-JS ESM file importing timebound, timebound/hono,
+//   timebound/otel and timebound/sim (a real request through createFetch to
+//   a loopback server, one through the OpenTelemetry hooks carrying what the
+//   registered propagator injects, a Hono route, a simulated upload).
 // - The installed CLI and the ESM file again with Node 24, Bun and Deno.
 // - examples/worker/ (a Cloudflare Worker) type-checked and bundled against
 //   the installed package, served by workerd, and a request sent through it
@@ -273,6 +274,7 @@ try {
       "--prefer-offline",
       tarball,
       `hono@${installedVersion("hono")}`,
+      `@opentelemetry/api@${installedVersion("@opentelemetry/api")}`,
       `@types/node@${installedVersion("@types/node")}`,
     ],
     { cwd: app, timeoutMs: 300_000 },
@@ -315,7 +317,7 @@ try {
   // 2b. What a plain `npm install timebound` pulls (README, "What npm
   // install pulls"): the tarball alone in another fresh project, counted;
   // and what the wrapper's entry points load of it (nothing but the package
-  // itself and, for timebound/hono, the hono peer).
+  // itself and, for timebound/hono and timebound/otel, their peers).
   const bare = join(tmp, "bare");
   await exec("mkdir", ["-p", bare]);
   writeFileSync(join(bare, "package.json"), '{ "name": "bare", "private": true }\n');
@@ -348,7 +350,7 @@ try {
     const lines = [];
     try {
       const { build } = await import("esbuild");
-      for (const entry of ["timebound", "timebound/hono"]) {
+      for (const entry of ["timebound", "timebound/hono", "timebound/otel"]) {
         const r = await build({
           stdin: { contents: `export * from "${entry}";`, resolveDir: bare, loader: "js" },
           absWorkingDir: bare,
@@ -359,8 +361,8 @@ try {
           format: "esm",
           platform: "neutral",
           conditions: ["workerd", "worker", "browser"],
-          // hono: the peer, installed by the user; not part of what we measure.
-          external: ["hono", "hono/*"],
+          // The peers, installed by the user; not part of what we measure.
+          external: ["hono", "hono/*", "@opentelemetry/api"],
           logLevel: "silent",
         });
         const inputs = Object.keys(r.metafile.inputs).filter((f) => f !== "<stdin>");
@@ -433,20 +435,35 @@ try {
     `import { createServer } from "node:http";
 import { createFetch, isTimeoutError, parseDuration, TimeoutError, timingsOf } from "timebound";
 import { timebound } from "timebound/hono";
+import { instrument } from "timebound/otel";
 import { simulateUpload } from "timebound/sim";
 import { Hono } from "hono";
+import { propagation } from "@opentelemetry/api";
 
 const assert = (ok, what) => { if (!ok) throw new Error("failed: " + what); };
 assert(parseDuration("1.5s") === 1500, "parseDuration");
 
 // A real request through createFetch, to a loopback server.
-const server = createServer((req, res) => { res.end("hello"); });
+const server = createServer((req, res) => {
+  res.end(req.url === "/echo" ? String(req.headers["x-otel-check"]) : "hello");
+});
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 try {
   const f = createFetch({ total: "5s", headers: "2s" });
   const res = await f("http://127.0.0.1:" + server.address().port + "/");
   assert((await res.text()) === "hello", "body");
   assert(timingsOf(res) !== undefined, "timingsOf");
+  // timebound/otel: the global (no-op) providers, and a propagator whose header reaches the server.
+  propagation.setGlobalPropagator({
+    inject: (_ctx, carrier, setter) => setter.set(carrier, "x-otel-check", "1"),
+    extract: (ctx) => ctx,
+    fields: () => ["x-otel-check"],
+  });
+  const telemetry = instrument();
+  const traced = createFetch(telemetry.options({ total: "5s" }));
+  const echo = await traced("http://127.0.0.1:" + server.address().port + "/echo");
+  assert((await echo.text()) === "1", "otel: the propagator's header was not sent");
+  propagation.disable();
   // A deadline that passes: a TimeoutError naming the phase.
   const slow = createServer(() => {});
   await new Promise((r) => slow.listen(0, "127.0.0.1", r));
@@ -477,12 +494,12 @@ const r = simulateUpload({
   timeouts: { writeIdle: "3s", total: "60s" },
 });
 assert(r.outcome === "ok" && r.bytesDelivered === 2_400_000, "simulateUpload: " + JSON.stringify(r));
-console.log("consumer ok: timebound, timebound/hono, timebound/sim; simulated " + r.elapsedMs.toFixed(0) + " ms");
+console.log("consumer ok: timebound, timebound/hono, timebound/otel, timebound/sim; simulated " + r.elapsedMs.toFixed(0) + " ms");
 `,
   );
   const consumerOk = contains("consumer ok");
   await check(
-    `ESM import of timebound, /hono, /sim (Node ${n20})`,
+    `ESM import of timebound, /hono, /otel, /sim (Node ${n20})`,
     NODE20,
     ["consumer.mjs"],
     { cwd: app },
@@ -567,10 +584,12 @@ console.log("consumer ok: timebound, timebound/hono, timebound/sim; simulated " 
     join(app, "consumer.ts"),
     `import { createFetch, isTimeoutError, parseDuration, type Timings, timingsOf } from "timebound";
 import { type TimeboundEnv, timebound } from "timebound/hono";
+import { instrument, type Telemetry } from "timebound/otel";
 import { simulateUpload, type UploadResult } from "timebound/sim";
 import { Hono } from "hono";
 
-const f = createFetch({ total: "5s", retry: { limit: 1 } });
+const telemetry: Telemetry = instrument({ propagate: true });
+const f = createFetch(telemetry.options({ total: "5s", retry: { limit: 1 } }));
 export const plain: typeof fetch = f;
 export async function get(url: string): Promise<Timings | undefined> {
   try {
@@ -581,7 +600,7 @@ export async function get(url: string): Promise<Timings | undefined> {
   }
 }
 const app = new Hono<TimeboundEnv>();
-app.use(timebound({ total: "2s" }));
+app.use(timebound(telemetry.options({ total: "2s" })));
 app.get("/", async (c) => c.text(String(c.var.deadline.remaining())));
 export const ms: number = parseDuration("1.5s");
 export const r: UploadResult = simulateUpload({
