@@ -858,7 +858,8 @@ function capacityCommand(): Command {
       percent(r.totals.rejected / r.totals.arrivals),
       String(r.totals.timeouts),
       String(r.totals.circuitOpen),
-      slowGoodput(r).toFixed(1),
+      // No interval inside the slow phase (a run shorter than its start): nothing to say.
+      Number.isNaN(slowGoodput(r)) ? "–" : slowGoodput(r).toFixed(1),
       latency.number(r.totals.p50Ms),
       latency.number(r.totals.p99Ms),
       String(r.totals.maxQueued),
