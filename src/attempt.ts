@@ -76,6 +76,7 @@ export interface AttemptInit {
   chunkSize: number;
   onProgress: ((progress: UploadProgress) => void) | undefined;
   onTimeout: ((error: TimeoutError) => void) | undefined;
+  onBodyError: ((error: unknown) => void) | undefined;
   /** Told once when the attempt is over, and of its timeout (an object, not closures: fewer allocations per request). */
   owner: {
     attemptEnded(attempt: Attempt, end: AttemptEnd): void;
@@ -199,6 +200,10 @@ export class Attempt implements WatchHooks {
   /** The body ended (read, cancelled, dropped, or errored). */
   onEnd(error: unknown): void {
     this.end(error);
+    // An upstream failure mid-body (not a limit, not the caller): tell the caller's hook, after.
+    if (error !== undefined && !this.byCaller && this.timeout === undefined) {
+      callSafely(this.init.onBodyError, error);
+    }
   }
 
   /** Gives the breaker its outcome once: from the status, or neutral. */
@@ -327,8 +332,12 @@ export class Attempt implements WatchHooks {
       }
       this.status = res.status;
       this.wd.headersReceived();
-      // The breaker hears the upstream's answer now; what the caller does with the body is not evidence.
-      this.settle(res.status < 500);
+      // The breaker hears the upstream's answer now; what the caller does with
+      // the body is not evidence. A 504 to a call whose deadline a remote
+      // caller set is that caller's budget running out downstream (it was
+      // propagated), not the upstream failing.
+      const byCallerBudget = res.status === 504 && this.init.totalSource === "caller";
+      this.settle(byCallerBudget ? undefined : res.status < 500);
       if (!this.wd.running) {
         // A limit passed, or the caller aborted, just as the headers arrived.
         res.body?.cancel().catch(noop);

@@ -40,6 +40,13 @@ export interface TimeboundInit extends RequestInit {
    */
   onTimeout?: (error: TimeoutError) => void;
   /**
+   * Called once when the response body fails with an upstream error (a
+   * connection reset mid-body, say), after the attempt ended — so a
+   * framework can answer 502 for it. Not for a timeout (`onTimeout`) nor
+   * for your own abort.
+   */
+  onBodyError?: (error: unknown) => void;
+  /**
    * A budget a remote caller sent (an inbound deadline header): it can only
    * shorten `total`, and a timeout it causes is the caller's doing — marked
    * `limitSource: "caller"`, never counted against the upstream by the breaker.
@@ -135,6 +142,7 @@ function nativeRejection(
     timeouts: _t,
     onUploadProgress: _p,
     onTimeout: _o,
+    onBodyError: _e,
     callerBudget: _b,
     ...request
   } = init ?? {};
@@ -199,6 +207,7 @@ class Call {
   private readonly totalSource: LimitSource;
   private readonly onProgress: ((progress: UploadProgress) => void) | undefined;
   private readonly onTimeout: ((error: TimeoutError) => void) | undefined;
+  private readonly onBodyError: ((error: unknown) => void) | undefined;
   private readonly signal: AbortSignal | null | undefined;
   private readonly origin: string;
   private readonly fetch: typeof fetch;
@@ -248,6 +257,7 @@ class Call {
       timeouts: _timeouts,
       onUploadProgress: _onUploadProgress,
       callerBudget: _callerBudget,
+      onBodyError,
       onTimeout,
       signal,
       body,
@@ -257,6 +267,7 @@ class Call {
     this.input = req;
     this.url = req ? req.url : typeof input === "string" ? input : String(input);
     this.onTimeout = onTimeout;
+    this.onBodyError = onBodyError;
     // `init.signal` replaces the Request's own, as in `new Request(input, init)`.
     this.signal = signal !== undefined ? signal : req?.signal;
     this.body = body;
@@ -408,6 +419,7 @@ class Call {
       chunkSize: policy.upload.chunkSize,
       onProgress: this.onProgress,
       onTimeout: this.onTimeout,
+      onBodyError: this.onBodyError,
       owner: this,
       breaker: policy.breaker,
       ticket,

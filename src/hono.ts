@@ -740,6 +740,13 @@ function bindFetch(
       tag(error, "upstream");
       own?.(error);
     };
+    // A connection broken while the handler reads the body (`await res.text()`):
+    // the same gateway failure as one before the answer (502).
+    const ownBodyError = req.onBodyError;
+    req.onBodyError = (error) => {
+      if (!(error instanceof RangeError)) tag(error, "gateway");
+      ownBodyError?.(error);
+    };
     try {
       let res = await cfg.fetch(input, req);
       if (follow) res = await followRedirects(href, method, req, input, res);

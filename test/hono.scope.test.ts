@@ -445,6 +445,50 @@ describe("errors name the right request and get a gateway answer", () => {
     expect(custom.status).toBe(599);
   });
 
+  it("a connection broken while the handler reads the body is a 502 too", async () => {
+    // An upstream that sends headers and a first chunk, then breaks the connection.
+    const breaking: typeof fetch = async () =>
+      new Response(
+        new ReadableStream({
+          start(c) {
+            c.enqueue(new TextEncoder().encode("partial"));
+          },
+          pull(c) {
+            c.error(new TypeError("terminated", { cause: new Error("read ECONNRESET") }));
+          },
+        }),
+      );
+    const app = new Hono<TimeboundEnv>().use(timebound({ fetch: breaking }));
+    app.get("/", async (c) => c.text(await (await c.var.fetch(`${UP}/`)).text()));
+    const res = await app.request("/");
+    expect(res.status).toBe(502);
+    expect(JSON.parse(await res.text())).toMatchObject({ status: 502, title: "Bad Gateway" });
+  });
+
+  it("with propagation, the 504s a tiny client budget causes downstream do not open the shared breaker", async () => {
+    const breaker = new CircuitBreaker({ minCalls: 3, failureRatio: 0.5 });
+    // The downstream honours the propagated budget: a 5 ms budget gets an immediate 504.
+    const downstream: typeof fetch = async (_input, init) => {
+      const budget = Number(new Headers(init?.headers).get("timebound-budget-ms") ?? "Infinity");
+      return new Response(budget < 100 ? "deadline exceeded" : "ok", {
+        status: budget < 100 ? 504 : 200,
+      });
+    };
+    const app = new Hono<TimeboundEnv>().use(
+      timebound({ total: "2s", breaker, fetch: downstream, propagate: { to: [UP] } }),
+    );
+    app.get("/", async (c) => {
+      const r = await c.var.fetch(`${UP}/x`);
+      return c.text(await r.text(), r.status as 200);
+    });
+    for (let i = 0; i < 6; i++) {
+      const res = await app.request("/", { headers: { "timebound-budget-ms": "5" } });
+      expect(res.status).toBe(504);
+    }
+    expect(breaker.state(UP)).toBe("closed");
+    expect((await app.request("/")).status).toBe(200);
+  });
+
   it("errors of the handler's own making stay Hono's", async () => {
     const quiet = vi.spyOn(console, "error").mockImplementation(() => {});
     const app = new Hono<TimeboundEnv>().use(timebound());
