@@ -8,10 +8,10 @@
  *
  * @module
  */
-import type { DDSketch } from "@datadog/sketches-js";
+import type { QuantileSketch } from "./observer.ts";
 
 /** The nearest-rank `q` quantile of what `sketch` holds; NaN when it is empty. */
-export function nearestRank(sketch: DDSketch, q: number): number {
+export function nearestRank(sketch: QuantileSketch, q: number): number {
   const n = sketch.count;
   if (n === 0) return Number.NaN;
   const rank = Math.max(1, Math.ceil(q * n));

@@ -13,7 +13,7 @@ import { describe } from "../src/duration.ts";
 import type { Timings } from "../src/timings.ts";
 import { checkKeys, plainObject, positiveNumber } from "../src/validate.ts";
 import { nearestRank } from "./_quantile.ts";
-import { Observer, type SketchesJSON, type SketchPhase } from "./observer.ts";
+import { Observer, type QuantileSketch, type SketchesJSON, type SketchPhase } from "./observer.ts";
 import { formatTime } from "./units.ts";
 
 /**
@@ -298,7 +298,7 @@ export function fromSketches(
 }
 
 /** The share of what `sketch` holds above `ms` (by bisection on its quantiles). */
-function shareAbove(sketch: DDSketch, ms: number): number {
+function shareAbove(sketch: QuantileSketch, ms: number): number {
   if (sketch.max <= ms) return 0;
   let lo = 0;
   let hi = 1;
@@ -326,7 +326,7 @@ function checkOptions(options: FromObservationsOptions): { quantile: number; mar
   return { quantile, margin };
 }
 
-type Phase = { sketch: DDSketch; exceed: (ms: number) => number } | undefined;
+type Phase = { sketch: QuantileSketch; exceed: (ms: number) => number } | undefined;
 
 /** Limits from per-phase sketches: the one rule behind fromObservations and fromSketches. */
 function propose(

@@ -50,6 +50,18 @@ export interface SketchesJSON {
   origins: Record<string, Partial<Record<SketchPhase, SketchJSON>>>;
 }
 
+/**
+ * What a phase's sketch offers its reader: the count, the largest value
+ * (within the accuracy) and quantiles. (A DDSketch; the type is kept to
+ * this so the package's types need no sketch library's own.)
+ */
+export interface QuantileSketch {
+  readonly count: number;
+  readonly max: number;
+  /** The value at quantile `q` (DDSketch's rank q·(n − 1)). */
+  getValueAtQuantile(q: number): number;
+}
+
 /** What this module reads of a DDSketch's internals (its logarithmic mapping and dense store). */
 interface SketchInternals {
   mapping: { gamma: number; value(key: number): number };
@@ -157,7 +169,7 @@ export class Observer {
   }
 
   /** The sketch of `phase` for `origin` (live; do not change it). */
-  get(origin: string, phase: SketchPhase): DDSketch | undefined {
+  get(origin: string, phase: SketchPhase): QuantileSketch | undefined {
     return this.byOrigin.get(origin)?.[phase];
   }
 
@@ -172,7 +184,7 @@ export class Observer {
     for (const [origin, phases] of from.byOrigin) {
       for (const phase of SKETCH_PHASES) {
         const s = phases[phase];
-        if (s) this.sketch(origin, phase, true)?.merge(s);
+        if (s) this.sketch(origin, phase, true)?.merge(s as DDSketch);
       }
     }
     return this;
