@@ -19,6 +19,13 @@
  *   1/3 of the buffer's drain time, whatever the chunk size below that.
  * - The buffer holds bytes until they are acknowledged: it drains as the ACKs
  *   of what was sent come back, one RTT after sending.
+ * - The buffer grows (issue 12): Linux sizes it at connection setup to
+ *   2 × 10 segments of skb memory and, on ACKs, to 2 × cwnd segments
+ *   (`tcp_sndbuf_expand`: 4,352 B of skb per segment, 98 % of it payload in
+ *   a queue of TSO skbs), up to `tcp_wmem[2]` (`sendBufferBytes`). With no
+ *   loss cwnd = IW + acked, so the buffer is 5.9 × (IW + acked) until the
+ *   ceiling: 85 kB at first, and always ≥ 3.9 × cwnd ahead of what is in
+ *   flight, so growth moves the pulls, never the bytes on the wire.
  * - Sending is a piecewise-linear fluid (sim/_link.ts) at
  *   min(client, proxy upstream, server read rate), payload rates being
  *   1448/1514 of the wire rates when `wireOverhead` is on (`tc tbf` counts
@@ -99,8 +106,22 @@ export interface UploadParams {
   proxyMode?: ProxyMode;
   /** Round-trip time between client and server (the proxy sits at the server's end). @default 0 */
   rttMs?: number;
-  /** The kernel send buffer (SO_SNDBUF's payload capacity). @default 4194304 (Linux's `tcp_wmem` maximum) */
+  /**
+   * The kernel send buffer's payload capacity: with `sendBufferGrowth`, the
+   * ceiling it grows towards (`tcp_wmem[2]`); without, its size from the
+   * start (SO_SNDBUF set by hand).
+   * @default 4194304 (Linux's `tcp_wmem` maximum)
+   */
   sendBufferBytes?: number;
+  /**
+   * The send buffer grows with the congestion window, as Linux autotunes it
+   * (`tcp_sndbuf_expand`): from 2 × 10 segments' worth of skbs at
+   * connection setup, to 2 × cwnd × 4,352 bytes of skb memory, up to
+   * `sendBufferBytes`. `false`: the whole `sendBufferBytes` from t = 0 (a
+   * socket with SO_SNDBUF set, or this simulator before issue 12).
+   * @default true
+   */
+  sendBufferGrowth?: boolean;
   /** The receiver's window: the most bytes in flight. @default Infinity (never the limit) */
   receiveWindowBytes?: number;
   /** How fast the server reads the body, in bytes/s: a tarpit when low. @default Infinity */
@@ -160,6 +181,28 @@ export interface UploadResult {
  */
 export const SKB_OVERSHOOT_BYTES = (45 * SEGMENT_PAYLOAD_BYTES) / 2;
 const DEFAULT_SEND_BUFFER = 4 * 1024 * 1024;
+/**
+ * The skb memory Linux budgets per segment when it grows a send buffer
+ * (`tcp_sndbuf_expand`, net/ipv4/tcp_input.c): the worst case of one skb per
+ * frame, its head kmalloc'ed in a power-of-two area. At MTU 1500:
+ * roundup_pow_of_two(1460 MSS clamp + MAX_TCP_HEADER 320 + skb_shared_info
+ * 320) + sk_buff 256 = 4096 + 256.
+ */
+export const SNDBUF_PER_SEGMENT_BYTES = 4352;
+/**
+ * Payload per byte of skb memory in a queue of full TSO skbs: the kernel lab
+ * read 251 KiB of payload in a 256 KiB `tcp_wmem` (bench/README.md, stalls,
+ * RTT 0), a 2 % overhead.
+ */
+export const PAYLOAD_PER_SKB_BYTE = 251 / 256;
+/**
+ * Payload capacity per byte of congestion window: `tcp_sndbuf_expand` sets
+ * sk_sndbuf = 2 × cwnd (segments) × 4,352 (Cubic's 1.7 rounded up to 2:
+ * room to refill the window during fast recovery), and that much skb memory
+ * holds 98 % of it as payload: 2 × 4352 / 1448 × 0.98 ≈ 5.9.
+ */
+const GROWTH_PER_WINDOW_BYTE =
+  ((2 * SNDBUF_PER_SEGMENT_BYTES) / SEGMENT_PAYLOAD_BYTES) * PAYLOAD_PER_SKB_BYTE;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** The largest send buffer Linux allows (`sk_sndbuf` is an int). */
 const MAX_BUFFER = 2 ** 31 - 1;
@@ -176,6 +219,7 @@ const PARAM_KEYS = new Set([
   "proxyMode",
   "rttMs",
   "sendBufferBytes",
+  "sendBufferGrowth",
   "receiveWindowBytes",
   "serverReadBytesPerSecond",
   "tarpitAtMs",
@@ -262,6 +306,7 @@ interface Resolved {
   mode: ProxyMode;
   rtt: number;
   buffer: number;
+  growth: boolean;
   rwnd: number;
   /** Server read rate, bytes/ms. */
   serverRate: number;
@@ -290,6 +335,7 @@ function resolve(params: unknown): Resolved {
     o.sendBufferBytes === undefined
       ? DEFAULT_SEND_BUFFER
       : integerOption("sendBufferBytes", o.sendBufferBytes, MIN_BUFFER, MAX_BUFFER);
+  const growth = flag("sendBufferGrowth", o.sendBufferGrowth, true);
   const rwnd = integerOrOff("receiveWindowBytes", o.receiveWindowBytes, 1);
   const serverRead = positiveOrOff("serverReadBytesPerSecond", o.serverReadBytesPerSecond);
   const tarpitAt = nonNegative("tarpitAtMs", o.tarpitAtMs, 0);
@@ -319,6 +365,8 @@ function resolve(params: unknown): Resolved {
     mode,
     rtt,
     buffer,
+    // A connection without slow start is warm: its buffer grew long ago.
+    growth: growth && slowStart,
     rwnd,
     serverRate: serverRead / 1000,
     tarpitAt: serverRead === INFINITY ? INFINITY : tarpitAt,
@@ -362,6 +410,7 @@ export function simulateUpload(params: UploadParams): UploadResult {
   return new UploadRun(resolve(params)).run();
 }
 
+const INITIAL_WINDOW_BYTES = INITIAL_WINDOW_SEGMENTS * SEGMENT_PAYLOAD_BYTES;
 const OUTCOME_NONE = 0;
 const OUTCOME_OK = 1;
 const OUTCOME_TIMEOUT = 2;
@@ -380,9 +429,8 @@ class UploadRun {
   /** The proxy's sending curve in store-and-forward mode. */
   private readonly forward: SendCurve | undefined;
   private readonly headersAt: number;
-  /** Queue length at which the writer wakes: 2/3 of the buffer. */
+  /** Queue length at which the writer wakes once the buffer is at its ceiling: 2/3 of it. */
   private readonly wakeQueue: number;
-  private readonly freeAtWake: number;
   private readonly trace: UploadTraceEntry[] | undefined;
 
   private written = 0;
@@ -400,15 +448,24 @@ class UploadRun {
   private timeoutNote = "";
 
   private readonly onStart = (): void => {
-    this.fill(0, this.p.buffer);
+    this.fill(0, this.bufferAt(0));
   };
   private readonly onWake = (): void => {
     this.wakeHandle = undefined;
     if (this.outcome !== OUTCOME_NONE) return;
     const now = this.clock.now();
     this.record(now, "wake", 0, `queue drained to 2/3 of the buffer: writable`);
-    this.fill(now, this.freeAtWake);
+    // A woken writer refills the third that drained, and then some: Linux's
+    // tcp_sendmsg checks the buffer limit only before it starts a new skb,
+    // and first tops up the current one (up to 45 segments with TSO). So
+    // each refill overshoots by 0 to one skb; the model takes half of one.
+    // Measured under tc on this kernel: without it, pull gaps came out
+    // 30–46 % short (bench/README.md, "Kernel validation").
+    const acked = this.wakeAcked;
+    this.fill(now, this.bufferAt(acked) - (this.written - acked) + SKB_OVERSHOOT_BYTES);
   };
+  /** Acknowledged bytes at the pending wake-up. */
+  private wakeAcked = 0;
   private readonly onHeaders = (): void => {
     this.headersHandle = undefined;
     if (this.outcome !== OUTCOME_NONE) return;
@@ -427,13 +484,6 @@ class UploadRun {
     this.p = p;
     this.trace = p.trace ? [] : undefined;
     this.wakeQueue = (2 * p.buffer) / 3;
-    // A woken writer refills the third that drained, and then some: Linux's
-    // tcp_sendmsg checks the buffer limit only before it starts a new skb,
-    // and first tops up the current one (up to 45 segments with TSO). So
-    // each refill overshoots by 0 to one skb; the model takes half of one.
-    // Measured under tc on this kernel: without it, pull gaps came out
-    // 30–46 % short (bench/README.md, "Kernel validation").
-    this.freeAtWake = p.buffer - this.wakeQueue + SKB_OVERSHOOT_BYTES;
     const streaming = p.mode === "streaming";
     // Bytes that reach the proxy after it goes silent are lost; it sits at
     // the far end of the RTT, so that is what was sent before drop − RTT/2.
@@ -617,8 +667,28 @@ class UploadRun {
     if (this.outcome !== OUTCOME_NONE || this.bodyEnded) return;
     // Blocked with part of a chunk: Linux wakes the writer when the queue is
     // down to 2/3 of the buffer, i.e. once ACKs reach written − 2/3·buffer.
-    const wakeAt = this.sent.timeOf(this.written - this.wakeQueue) + p.rtt;
+    // A growing buffer (2/3 of it is g·(IW + acked)) is there sooner:
+    // written − a ≤ (2/3)·g·(IW + a) once a ≥ (written − (2/3)·g·IW) / (1 + (2/3)·g).
+    let target = this.written - this.wakeQueue;
+    if (p.growth) {
+      const g = (2 / 3) * GROWTH_PER_WINDOW_BYTE;
+      target = Math.max(target, (this.written - g * INITIAL_WINDOW_BYTES) / (1 + g));
+    }
+    this.wakeAcked = Math.max(0, target);
+    const wakeAt = this.sent.timeOf(target) + p.rtt;
     if (wakeAt !== INFINITY) this.wakeHandle = this.clock.schedule(wakeAt, this.onWake);
+  }
+
+  /**
+   * The send buffer's payload capacity once `acked` bytes are acknowledged:
+   * Linux grows it on ACKs to 2 × cwnd segments of skb memory, and in slow
+   * start (no loss here) cwnd = IW + acked. From 85 kB at connection setup
+   * (`tcp_init_buffer_space` expands the 16 KiB `tcp_wmem[1]` at once).
+   */
+  private bufferAt(acked: number): number {
+    const p = this.p;
+    if (!p.growth) return p.buffer;
+    return Math.min(p.buffer, GROWTH_PER_WINDOW_BYTE * (INITIAL_WINDOW_BYTES + acked));
   }
 
   // --- trace --------------------------------------------------------------
@@ -662,7 +732,7 @@ class UploadRun {
         now,
         "block",
         0,
-        `send buffer full (${formatBytes(this.p.buffer)}): ${formatBytes(this.held)} of chunk ${last} wait`,
+        `send buffer full (${formatBytes(this.bufferAt(this.acked(now)))}): ${formatBytes(this.held)} of chunk ${last} wait`,
       );
     }
   }

@@ -225,14 +225,48 @@ describe("the seed's story (README, examples/sim-upload.ts)", () => {
   });
 });
 
+describe("send-buffer growth (issue 12, item 2)", () => {
+  it("starts at 2 × 10 segments of skb memory and grows with cwnd towards the ceiling", () => {
+    // tcp_init_buffer_space expands the 16 KiB tcp_wmem[1] at once to
+    // 2 × 10 × 4352 = 87,040 B of skb memory: 85,340 B of payload at 98 %.
+    const { trace } = simulateUpload({ ...SEED_PATH, chunkBytes: 16 * 1024, trace: true });
+    expect(trace![0]!.queuedBytes).toBe(85_340);
+    expect(formatTrace(trace!, { state: false }).split("\n")[1]).toBe(
+      "    0.000 s  block     send buffer full (85.3 kB): 13.0 kB of chunk 6 wait",
+    );
+    // Fixed, the whole 512 KiB ceiling is there at t = 0.
+    const fixed = simulateUpload({ ...SEED_PATH, sendBufferGrowth: false, trace: true });
+    expect(fixed.trace![0]!.queuedBytes).toBe(512 * 1024);
+  });
+
+  it("hands a small body to the kernel after a few RTTs, not at once (the proxy lab: 0.35–0.6 s)", () => {
+    const path = {
+      payloadBytes: 500_000,
+      chunkBytes: 16 * 1024,
+      clientBitsPerSecond: 1e9,
+      proxyBitsPerSecond: 2e6,
+      rttMs: 100,
+      timeouts: { total: false },
+    } satisfies UploadParams;
+    const grown = simulateUpload(path);
+    expect(grown.uploadEndMs).toBeGreaterThan(350);
+    expect(grown.uploadEndMs).toBeLessThan(600);
+    const fixed = simulateUpload({ ...path, sendBufferGrowth: false });
+    expect(fixed.uploadEndMs).toBe(0);
+    expect(grown.elapsedMs).toBe(fixed.elapsedMs);
+  });
+});
+
 describe("watchdog behaviours the simulator exposes", () => {
   it("headers counts from when the body is in the kernel, not from its delivery", () => {
-    // With Linux's 4 MiB send buffer the whole 2.4 MB is handed over at
+    // With a fixed 4 MiB send buffer the whole 2.4 MB is handed over at
     // t = 0 (writeEnd), so a 5 s `headers` limit fires during a healthy
-    // ~10 s upload, and write-idle never gets to guard it.
+    // ~10 s upload, and write-idle never gets to guard it. (A growing
+    // buffer takes it all at 1.75 s: the same, a little later.)
     const r = simulateUpload({
       ...SEED_PATH,
       sendBufferBytes: 4 * MIB,
+      sendBufferGrowth: false,
       timeouts: { headers: "5s", writeIdle: "1s", total: "60s" },
     });
     expect(r.uploadEndMs).toBe(0);
@@ -244,10 +278,11 @@ describe("watchdog behaviours the simulator exposes", () => {
     // 512 KiB / 3 at 2 Mbit/s (1.91 of payload) ≈ 0.73 s between pulls,
     // whatever the chunk size below that. The first gap is longer: the
     // first ACK comes an RTT late (0.88 s), and slow start's three rounds
-    // make it 1.0 s.
+    // make it 1.0 s. (A fixed buffer: one that grows has short gaps first.)
     for (const chunkBytes of [1024, 16 * 1024, 64 * 1024]) {
       const tight = simulateUpload({
         ...SEED_PATH,
+        sendBufferGrowth: false,
         chunkBytes,
         timeouts: { writeIdle: "950ms", total: false },
       });
@@ -255,12 +290,14 @@ describe("watchdog behaviours the simulator exposes", () => {
       expect(tight.elapsedMs).toBe(950);
       const enough = simulateUpload({
         ...SEED_PATH,
+        sendBufferGrowth: false,
         chunkBytes,
         timeouts: { writeIdle: "1050ms", total: false },
       });
       expect(enough.outcome).toBe("ok");
       const noSlowStart = simulateUpload({
         ...SEED_PATH,
+        sendBufferGrowth: false,
         chunkBytes,
         slowStart: false,
         timeouts: { writeIdle: "900ms", total: false },
@@ -452,7 +489,7 @@ describe("parameter validation", () => {
   it("rejects unknown keys, naming them", () => {
     expect(() => simulateUpload({ ...base, chunkSize: 1 } as UploadParams)).toThrow(
       new TypeError(
-        "Unknown option 'chunkSize': expected one of payloadBytes, chunkBytes, clientBitsPerSecond, proxyBitsPerSecond, proxyMode, rttMs, sendBufferBytes, receiveWindowBytes, serverReadBytesPerSecond, tarpitAtMs, dropAtMs, proxyBurstBytes, proxyPeakBitsPerSecond, slowStart, wireOverhead, timeouts, timerLatenessMs, seed, trace",
+        "Unknown option 'chunkSize': expected one of payloadBytes, chunkBytes, clientBitsPerSecond, proxyBitsPerSecond, proxyMode, rttMs, sendBufferBytes, sendBufferGrowth, receiveWindowBytes, serverReadBytesPerSecond, tarpitAtMs, dropAtMs, proxyBurstBytes, proxyPeakBitsPerSecond, slowStart, wireOverhead, timeouts, timerLatenessMs, seed, trace",
       ),
     );
   });
@@ -479,6 +516,7 @@ describe("trace", () => {
   it("prints like a socket trace: writes, blocks, wakes, the timer that fired", () => {
     const { trace } = simulateUpload({
       ...SEED_PATH,
+      sendBufferGrowth: false,
       chunkBytes: 16 * 1024,
       dropAtMs: 4000,
       timeouts: { writeIdle: "3s", total: "60s" },

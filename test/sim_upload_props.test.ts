@@ -8,7 +8,11 @@ import { fc, it } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
 import {
   goodputBitsPerSecond,
+  INITIAL_WINDOW_SEGMENTS,
+  PAYLOAD_PER_SKB_BYTE,
+  SEGMENT_PAYLOAD_BYTES,
   SKB_OVERSHOOT_BYTES,
+  SNDBUF_PER_SEGMENT_BYTES,
   simulateUpload,
   type UploadParams,
 } from "../sim/mod.ts";
@@ -56,6 +60,7 @@ const pathArb = fc.record(
     proxyMode: fc.constantFrom("streaming" as const, "store-and-forward" as const),
     rttMs: fc.oneof(fc.constant(0), fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
     sendBufferBytes: fc.integer({ min: MIN_BUFFER, max: MAX_BUFFER }),
+    sendBufferGrowth: opt(fc.boolean()),
     receiveWindowBytes: opt(fc.integer({ min: 1, max: 8 * 1024 * 1024 })),
     serverReadBytesPerSecond: opt(fc.double({ min: 1e3, max: 3e7, noNaN: true })),
     tarpitAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
@@ -185,6 +190,61 @@ describe("monotonicity (no limits: time to the response, Infinity for a hang)", 
   );
 });
 
+// --- send-buffer growth (issue 12, item 2) --------------------------------
+
+describe("send-buffer growth", () => {
+  it.prop(
+    [tracedPathArb, fc.constantFrom<UploadParams["timeouts"]>(NO_LIMITS, { writeIdle: 3000 })],
+    {
+      numRuns: RUNS,
+    },
+  )(
+    "a growing buffer never queues more than 2 × cwnd segments of skb memory (plus one skb's overshoot), nor more than its ceiling",
+    (path, timeouts) => {
+      const r = simulateUpload({ ...path, sendBufferGrowth: true, timeouts, trace: true });
+      const ceiling = path.sendBufferBytes ?? MAX_BUFFER;
+      // tcp_sndbuf_expand: 2 × cwnd × 4352 B of skb memory; cwnd = IW + acked in slow start.
+      const perByte =
+        ((2 * SNDBUF_PER_SEGMENT_BYTES) / SEGMENT_PAYLOAD_BYTES) * PAYLOAD_PER_SKB_BYTE;
+      const iw = INITIAL_WINDOW_SEGMENTS * SEGMENT_PAYLOAD_BYTES;
+      const slack = EPS * path.payloadBytes;
+      for (const e of r.trace!) {
+        const grown =
+          path.slowStart === false ? ceiling : Math.min(ceiling, perByte * (iw + e.ackedBytes));
+        expect(e.queuedBytes).toBeLessThanOrEqual(grown + SKB_OVERSHOOT_BYTES + slack);
+      }
+    },
+  );
+
+  it.prop([pathArb, upArb], { numRuns: RUNS })(
+    "a larger ceiling never makes an upload slower",
+    (path, up) => {
+      const base = { ...path, timeouts: NO_LIMITS };
+      const small = simulateUpload(base);
+      const ceiling = Math.min(2 ** 31 - 1, Math.round((base.sendBufferBytes ?? MAX_BUFFER) * up));
+      const large = simulateUpload({ ...base, sendBufferBytes: ceiling });
+      // (Not: its body into the kernel sooner. The writer wakes once the
+      // queue is down to 2/3 of the buffer, so a buffer δ larger, filled δ
+      // further, wakes it when δ/3 more is acknowledged: the last pull can
+      // come a little later.)
+      expect(large.elapsedMs).toBeLessThanOrEqual(small.elapsedMs * (1 + EPS));
+    },
+  );
+
+  it.prop([pathArb], { numRuns: RUNS })(
+    "growth changes when the body reaches the kernel, not how long the upload takes",
+    (path) => {
+      const base = { ...path, timeouts: NO_LIMITS };
+      const fixed = simulateUpload({ ...base, sendBufferGrowth: false });
+      const growing = simulateUpload({ ...base, sendBufferGrowth: true });
+      expect(growing.outcome).toBe(fixed.outcome);
+      expect(growing.elapsedMs).toBe(fixed.elapsedMs);
+      expect(growing.bytesDelivered).toBe(fixed.bytesDelivered);
+      // A buffer always 3.9 × cwnd ahead of what is in flight never starves the link.
+    },
+  );
+});
+
 // --- the watchdog's timers -------------------------------------------------
 
 /** Write-idle limits from 50 ms (below most wake gaps) to 20 s (above most). */
@@ -266,6 +326,8 @@ describe("timers", () => {
           proxyBitsPerSecond: proxy,
           rttMs,
           sendBufferBytes: buffer,
+          // A fixed buffer: one still growing may drain a third of itself in time.
+          sendBufferGrowth: false,
           serverReadBytesPerSecond,
           timeouts: { total: false, writeIdle: idle },
         });
