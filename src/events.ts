@@ -14,6 +14,8 @@ import type { LimitSource, Phase, TimeoutError } from "./errors.ts";
 
 /** What every event carries. */
 interface EventBase {
+  /** The call the event belongs to: unique in the process, the same for all of a call's events. */
+  callId: number;
   /** The request URL without credentials, query or fragment. */
   url: string;
   method: string;

@@ -174,6 +174,9 @@ function isRequestLike(input: unknown): input is Request {
 
 const noop = (): void => {};
 
+/** The last call id given out (events name their call with one). */
+let lastCallId = 0;
+
 /**
  * Whether a `Request` may carry a body, without touching `request.body`: on
  * Deno reading that property turns the body into a stream of unknown length,
@@ -221,6 +224,8 @@ class Call {
   private status: number | undefined;
   /** When the current attempt started, in ms since the call's start (for `attempt-end`). */
   private attemptStartMs = 0;
+  /** Names the call in its events (set only when someone listens). */
+  private callId = 0;
   private sleeping: { timer: unknown; reject: (reason: unknown) => void } | undefined;
   private callerAborted = false;
   private callerReason: unknown;
@@ -299,11 +304,19 @@ class Call {
     this.signal?.addEventListener("abort", this, { once: true });
     shared.budget?.begin(this.origin);
     this.events = policy.events;
-    if (this.events) this.emit({ type: "call-start", ...this.eventBase() });
+    if (this.events) {
+      this.callId = ++lastCallId;
+      this.emit({ type: "call-start", ...this.eventBase() });
+    }
   }
 
-  private eventBase(): { url: string; method: string; at: number } {
-    return { url: redactUrl(this.url), method: this.method, at: this.shared.clock.now() };
+  private eventBase(): { callId: number; url: string; method: string; at: number } {
+    return {
+      callId: this.callId,
+      url: redactUrl(this.url),
+      method: this.method,
+      at: this.shared.clock.now(),
+    };
   }
 
   /** Tells the subscriber, after the state change; a throwing subscriber is reported, not propagated. */

@@ -102,12 +102,9 @@ interface Sent {
 
 /** One call, from its route (synchronously before `call-start`) to `call-end`. */
 interface CallState {
-  key: string;
   span: Span;
   ctx: Context;
   attrs: Attributes;
-  /** `call-start`'s time, on the fetch's clock, to tell identical calls apart at their end. */
-  startAt: number | undefined;
   sent: number;
   current: Sent | undefined;
 }
@@ -187,13 +184,14 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
       }
     });
 
-  /** Calls between their route and `call-end`, by method and URL, oldest first. */
-  const open = new Map<string, CallState[]>();
+  /** Calls between their `call-start` and `call-end`, by the events' call id. */
+  const byId = new Map<number, CallState>();
   /** The call whose route ran and whose `call-start` is due (both in one synchronous step). */
   let starting: CallState | undefined;
 
   function begin(info: RouteInfo): CallState {
-    if (starting) forget(starting); // its call never started (its constructor threw)
+    // A call whose route ran but that never started (its constructor threw): close its span.
+    if (starting) starting.span.end();
     const url = redactUrl(info.url);
     const method = info.method.toUpperCase();
     const attrs = baseAttributes(method, url);
@@ -203,28 +201,14 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
       context.active(),
     );
     const state: CallState = {
-      key: `${method} ${url}`,
       span,
       ctx: trace.setSpan(context.active(), span),
       attrs,
-      startAt: undefined,
       sent: 0,
       current: undefined,
     };
-    const list = open.get(state.key);
-    if (list) list.push(state);
-    else open.set(state.key, [state]);
     starting = state;
     return state;
-  }
-
-  function forget(state: CallState): void {
-    if (starting === state) starting = undefined;
-    const list = open.get(state.key);
-    if (!list) return;
-    const i = list.indexOf(state);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) open.delete(state.key);
   }
 
   /** A request goes out: a CLIENT span under the call's, its context in the headers. */
@@ -286,42 +270,17 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
     finishSpan(sent.span, outcome, sent.status, error);
   }
 
-  /** The open call an end event belongs to (see the note on identical calls in the README). */
-  function find(
-    e: { method: string; url: string },
-    accept: (c: CallState) => boolean,
-    rank: (c: CallState) => number,
-  ): CallState | undefined {
-    const list = open.get(`${e.method} ${e.url}`);
-    if (!list) return undefined;
-    let best: CallState | undefined;
-    let bestRank = Number.POSITIVE_INFINITY;
-    for (const c of list) {
-      if (!accept(c)) continue;
-      const r = rank(c);
-      if (r < bestRank) {
-        best = c;
-        bestRank = r;
-      }
-    }
-    return best;
-  }
-
   const events: TimeboundEventListener = (e: TimeboundEvent) => {
     switch (e.type) {
       case "call-start": {
-        if (starting) starting.startAt = e.at;
+        if (starting) byId.set(e.callId, starting);
         starting = undefined;
         return;
       }
       case "attempt-start":
         return;
       case "attempt-end": {
-        const c = find(
-          e,
-          (c) => c.current !== undefined,
-          (c) => (c.current!.status === e.status ? 0 : 1),
-        );
+        const c = byId.get(e.callId);
         if (c) endSent(c, e.outcome, e.error);
         if (e.headersMs !== undefined && e.bodyEndMs !== undefined) {
           bodyDuration.record((e.bodyEndMs - e.headersMs) / 1000, {
@@ -332,12 +291,7 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
         return;
       }
       case "call-end": {
-        const started = e.at - e.durationMs;
-        const c = find(
-          e,
-          () => true,
-          (c) => Math.abs((c.startAt ?? Number.POSITIVE_INFINITY) - started),
-        );
+        const c = byId.get(e.callId);
         const attrs = baseAttributes(e.method, e.url);
         const type = errorType(e.outcome, e.status, e.error);
         const point: Attributes = metricAttributes(attrs);
@@ -345,7 +299,7 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
         if (type !== undefined) point["error.type"] = type;
         requestDuration.record(e.durationMs / 1000, point);
         if (!c) return;
-        forget(c);
+        byId.delete(e.callId);
         endSent(c, e.outcome, e.error);
         c.span.setAttribute("timebound.attempts", e.attempts);
         if (e.status !== undefined) c.span.setAttribute("http.response.status_code", e.status);
@@ -357,12 +311,7 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
           ...metricAttributes(baseAttributes(e.method, e.url)),
           "timebound.retry.reason": e.reason,
         });
-        const c = find(
-          e,
-          () => true,
-          (c) => (c.sent >= e.attempt ? 0 : 1),
-        );
-        c?.span.addEvent("retry-scheduled", {
+        byId.get(e.callId)?.span.addEvent("retry-scheduled", {
           "timebound.attempt": e.attempt,
           "timebound.retry.reason": e.reason,
           "timebound.retry.delay_ms": e.delayMs,

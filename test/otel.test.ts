@@ -253,6 +253,31 @@ describe("timebound/otel", () => {
     ).toBeUndefined();
   });
 
+  it("identical calls in flight at once each end on their own spans (events carry the call's id)", async () => {
+    const f = createFetch(setup().options({ total: "5s" }));
+    const ac = new AbortController();
+    // Same method and URL: the first is aborted by its caller, the second answered.
+    const first = f(`${server.url}/hang`, { signal: ac.signal }).catch((e: unknown) => e);
+    const second = f(`${server.url}/hang`, { timeouts: { total: 100 } }).catch((e: unknown) => e);
+    setTimeout(() => ac.abort(), 30);
+    await Promise.all([first, second]);
+    const { calls, requests } = await spans();
+    expect(calls).toHaveLength(2);
+    expect(requests).toHaveLength(2);
+    const outcomes = calls.map(
+      (c) => c.attributes["timebound.outcome"] ?? c.attributes["error.type"],
+    );
+    expect(outcomes.sort()).toEqual(["aborted", "timeout"]);
+    for (const call of calls) {
+      const children = requests.filter((r) => parentOf(r) === call.spanContext().spanId);
+      expect(children).toHaveLength(1);
+      // The request span ended the way its own call did.
+      expect(
+        children[0]!.attributes["timebound.outcome"] ?? children[0]!.attributes["error.type"],
+      ).toBe(call.attributes["timebound.outcome"] ?? call.attributes["error.type"]);
+    }
+  });
+
   it("trace context: the active span parents the call, and the request carries traceparent", async () => {
     const f = createFetch(setup().options({ total: "5s" }));
     let parentCtx: { traceId: string; spanId: string } | undefined;
