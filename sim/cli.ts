@@ -29,7 +29,7 @@ import { formatDuration } from "../src/duration.ts";
 import { DEFAULT_TOTAL_MS } from "../src/policy.ts";
 import type { CapacityClient, CapacityResult, DependencyPhase } from "./capacity.ts";
 import * as arg from "./cli/args.ts";
-import { percent, printJson, progress, sizeUnit, table, timeUnit } from "./cli/output.ts";
+import { percent, printJson, progress, say, sizeUnit, table, timeUnit } from "./cli/output.ts";
 import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } from "./cli/plot.ts";
 import { floorProposal, type ProbeSample, probeOnce } from "./cli/probe.ts";
 import { createFetchSnippet } from "./cli/snippet.ts";
@@ -66,6 +66,12 @@ class UsageError extends Error {}
 
 function limitText(v: number | false | undefined): string {
   return v === false || v === undefined || v === Infinity ? "off" : formatTime(v);
+}
+
+/** A total deadline for a table header: in seconds below ten minutes, so the columns share a unit. */
+function totalHead(v: number | false): string {
+  if (v === false || v === Infinity || v >= 600_000 || v < 1000) return limitText(v);
+  return `${Number((v / 1000).toFixed(1))} s`;
 }
 
 function examples(lines: string[]): string {
@@ -324,12 +330,13 @@ function sweepTable(result: SweepResult): string {
     const extra = r.splice(idx, 2);
     r.push(...extra);
   }
+  // Totals in one unit across the header (seconds up to ten minutes): "90 s", not "1 min 30 s".
   const head = [
     "chunk",
     "writeIdle",
-    ...totals.map((t) => `total ${limitText(t)}`),
-    `p50 / p99 ok at ${limitText(longest)} (${times.unit})`,
-    `failures at ${limitText(longest)}`,
+    ...totals.map((t) => `total ${totalHead(t)}`),
+    `p50 / p99 ok at ${totalHead(longest)} (${times.unit})`,
+    `failures at ${totalHead(longest)}`,
   ];
   return table(head, rows, [...totals.map((_, i) => i + 2), totals.length + 2]);
 }
@@ -397,7 +404,7 @@ function simCommand(): Command {
       printJson({ command: "sim upload", params, result: r });
       return;
     }
-    if (o.trace && r.trace) console.log(`${(await load.trace()).formatTrace(r.trace)}\n`);
+    if (o.trace && r.trace) say(`${(await load.trace()).formatTrace(r.trace)}\n`);
     const time = timeUnit([r.elapsedMs, r.uploadEndMs ?? Number.NaN, r.stallDetectionMs ?? 0]);
     const size = sizeUnit([r.bytesSent, Math.round(r.bytesDelivered)]);
     const rows = [
@@ -409,14 +416,12 @@ function simCommand(): Command {
     ];
     if (r.stallDetectionMs !== undefined)
       rows.push(["stall detected after", time.format(r.stallDetectionMs)]);
-    console.log(
+    say(
       `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${formatRate(o.proxy)} ${o.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
     );
-    console.log(table(["", "result"], rows));
+    say(table(["", "result"], rows));
     if (r.outcome === "hang") {
-      console.log(
-        "No limit ended the stall: a real request would wait forever. Set total or writeIdle.",
-      );
+      say("No limit ended the stall: a real request would wait forever. Set total or writeIdle.");
     }
   });
   sim.addCommand(upload);
@@ -449,8 +454,8 @@ function sweepCommand(): Command {
       printJson({ command: "sweep", ...result, plots });
       return;
     }
-    console.log(report);
-    for (const p of plots) console.log(`Plot written to ${p}`);
+    say(report);
+    for (const p of plots) say(`Plot written to ${p}`);
   });
   return cmd;
 }
@@ -561,8 +566,8 @@ function recommendCommand(): Command {
       const { sweep: s, ...rest } = r;
       printJson({ command: "recommend", ...rest, sweep: s, plots });
     } else {
-      console.log(report);
-      for (const p of plots) console.log(`Plot written to ${p}`);
+      say(report);
+      for (const p of plots) say(`Plot written to ${p}`);
     }
     if (!r.met) process.exitCode = EXIT_TARGET_MISSED;
   });
@@ -644,14 +649,14 @@ function budgetCommand(): Command {
     ]);
     rows.push(["bound", ...r.columns.map((c) => time.number(c.boundMs))]);
     const heads = [`phase (${time.unit})`, "timebound", "got-style", "ky-style", "requests-style"];
-    console.log(
+    say(
       `Worst case of total ${limitText(o.total)}, headers ${limitText(o.headers)}, readIdle ${limitText(o.readIdle)}, writeIdle ${limitText(o.writeIdle)}, connect ${limitText(o.connect)}, ${o.retries} retries; body ${formatSize(o.payload)}, response ${o.responseSize === undefined ? "of unknown size" : formatSize(o.responseSize)}`,
     );
-    console.log(table(heads, rows, [1, 2, 3, 4]));
+    say(table(heads, rows, [1, 2, 3, 4]));
     for (const c of r.columns) {
-      console.log(`\n${heads[r.columns.indexOf(c) + 1]}: ${c.mapping}`);
-      for (const row of c.rows) if (row.ms !== 0) console.log(`  ${names[row.phase]}: ${row.how}`);
-      console.log(
+      say(`\n${heads[r.columns.indexOf(c) + 1]}: ${c.mapping}`);
+      for (const row of c.rows) if (row.ms !== 0) say(`  ${names[row.phase]}: ${row.how}`);
+      say(
         `  bound: ${c.boundMs === Infinity ? "∞ — nothing caps it" : `${formatTime(c.boundMs)}, capped by ${c.cappedBy}`}`,
       );
     }
@@ -947,8 +952,8 @@ function capacityCommand(): Command {
       });
       return;
     }
-    console.log(report);
-    for (const p of plots) console.log(`Plot written to ${p}`);
+    say(report);
+    for (const p of plots) say(`Plot written to ${p}`);
   });
   return cmd;
 }
@@ -1057,7 +1062,7 @@ function probeCommand(): Command {
       const size = sizeUnit(samples.map((s) => s.bytes));
       const ms = (s: number | undefined) => (s === undefined ? "–" : time.number(s * 1000));
       const u = ` (${time.unit})`;
-      console.log(
+      say(
         table(
           [
             "#",
@@ -1087,14 +1092,14 @@ function probeCommand(): Command {
       if (proposal) {
         const t = proposal.timeouts;
         const q = `p${Number((proposal.quantile * 100).toPrecision(4))}`;
-        console.log(
+        say(
           `\nProposed limits (${good.length} good samples; ${q} × ${proposal.margin}, rounded up):`,
         );
-        for (const l of Object.values(proposal.limits)) console.log(`  ${l!.how}`);
-        console.log(`\n  ${createFetchSnippet(t)}`);
-        for (const n of proposal.notes) console.log(`Note: ${n}`);
+        for (const l of Object.values(proposal.limits)) say(`  ${l!.how}`);
+        say(`\n  ${createFetchSnippet(t)}`);
+        for (const n of proposal.notes) say(`Note: ${n}`);
       } else {
-        console.log("\nNo successful request: nothing to propose limits from.");
+        say("\nNo successful request: nothing to propose limits from.");
       }
     }
     if (good.length === 0) process.exitCode = EXIT_RUNTIME;
@@ -1165,15 +1170,15 @@ function planCommand(): Command {
     }
     for (const { origin, plan } of plans) {
       const q = `p${Number((plan.quantile * 100).toPrecision(4))}`;
-      console.log(`${origin} (${plan.samples} calls; ${q} × ${plan.margin}, rounded up):`);
+      say(`${origin} (${plan.samples} calls; ${q} × ${plan.margin}, rounded up):`);
       for (const l of Object.values(plan.limits)) {
         const cut =
           l!.exceedRate > 0 ? `; would have cut ${(l!.exceedRate * 100).toPrecision(2)} %` : "";
-        console.log(`  ${l!.how}${cut}`);
+        say(`  ${l!.how}${cut}`);
       }
-      console.log(`\n  ${createFetchSnippet(plan.timeouts)}`);
-      for (const n of plan.notes) console.log(`Note: ${n}`);
-      console.log("");
+      say(`\n  ${createFetchSnippet(plan.timeouts)}`);
+      for (const n of plan.notes) say(`Note: ${n}`);
+      say("");
     }
   });
   return cmd;

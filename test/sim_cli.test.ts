@@ -406,7 +406,8 @@ describe("advice runs as printed", () => {
     expect(sure.stdout).toMatch(/^✔ Chunks of /m);
     expect(unsure.code).toBe(0);
     expect(unsure.stdout).not.toContain("✔");
-    expect(unsure.stdout).toMatch(/^\? Chunks of .*95 % CI 91\.\d %–100 %/m);
+    // The verdict line may wrap at 100 columns.
+    expect(unsure.stdout).toMatch(/^\? Chunks of [\s\S]*?95 % CI\s+91\.\d %–100 %/m);
     expect(unsure.stdout).toContain("reaches below the target");
     const j = JSON.parse(
       (await run(["recommend", ...common, "--target", "0.95", "--json"])).stdout,
@@ -531,5 +532,20 @@ describe("plots", () => {
     expect(t.some((x) => x.startsWith("dependency: "))).toBe(true);
     // Three panels × four client variants.
     expect(svg.match(/class="mark-line role-mark/g)).toHaveLength(12);
+  });
+});
+
+describe("output fits 100 columns", () => {
+  it.each([
+    ["sweep", "--trials", "50", "--chunks", "8KiB,64KiB"],
+    ["recommend", "--trials", "50", "--chunks", "8KiB,64KiB", "--target", "0.95"],
+    ["capacity", "--duration", "30s"],
+    ["budget"],
+    ["budget", "--read-idle", "5s", "--connect", "5s", "--response-size", "10KiB"],
+  ])("timebound %s …", async (...args) => {
+    const r = await run(args);
+    expect(r.stderr).toBe("");
+    const widest = Math.max(...r.stdout.split("\n").map((l) => [...l].length));
+    expect(widest).toBeLessThanOrEqual(100);
   });
 });

@@ -13,7 +13,7 @@ import Table from "cli-table3";
 /** Tables fit a terminal this wide where their content allows. */
 export const TABLE_COLUMNS = 100;
 /** A text column wrapped to fit is never narrower than this (unless its longest word is longer). */
-const MIN_WRAP = 24;
+const MIN_WRAP = 20;
 
 /** No rule between rows: the header's rule is drawn by {@linkcode table} itself. */
 const NO_ROW_RULES = { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" };
@@ -48,8 +48,14 @@ export function table(head: string[], rows: string[][], rightAlign: number[] = [
     if (rightAlign.includes(i) || colWidths[i]! <= floor[i]!) break;
     colWidths[i] = Math.max(floor[i]!, colWidths[i]! - (width() - TABLE_COLUMNS));
   }
+  // Still too wide (many numeric columns): one space of padding, on the
+  // side away from the border each column's text leans on, instead of two.
+  const tight = width() > TABLE_COLUMNS;
+  if (tight) for (let i = 0; i < colWidths.length; i++) colWidths[i]! -= 1;
   const options = {
-    style: { head: [], border: [] },
+    style: tight
+      ? { head: [], border: [], "padding-left": 1, "padding-right": 0 }
+      : { head: [], border: [] },
     colWidths,
     wordWrap: true,
     chars: NO_ROW_RULES,
@@ -240,6 +246,42 @@ export function progress(label: string, total: number, unit: string): Progress {
       bar?.stop();
     },
   };
+}
+
+/**
+ * Prints `text` for a person: prose lines longer than {@linkcode TABLE_COLUMNS}
+ * are wrapped at spaces, continuing under the line's indent plus two
+ * spaces. Tables and code (a `createFetch(…)` line, meant to be copied) are
+ * printed as they are.
+ */
+/** A word that is a unit (maybe followed by punctuation or a range): it belongs to the number before it. */
+const UNIT = /^(%|ms|s|min|h|B|KiB|MiB|GiB|kB|MB|GB|Mbit|kbit)(\/s)?([),.;:–-].*)?$/;
+
+export function say(text = ""): void {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.length <= TABLE_COLUMNS || /^[│┌├└]/.test(line) || line.includes("createFetch(")) {
+      out.push(line);
+      continue;
+    }
+    const indent = /^ */.exec(line)![0];
+    // A unit stays with its number ("100 %", "5.3 s", "64 KiB"): never a line of its own.
+    const words: string[] = [];
+    for (const w of line.slice(indent.length).split(" ")) {
+      if (words.length > 0 && UNIT.test(w)) words[words.length - 1] += ` ${w}`;
+      else words.push(w);
+    }
+    let cur = indent;
+    for (const word of words) {
+      if (cur.trim() === "") cur += word;
+      else if (cur.length + 1 + word.length > TABLE_COLUMNS) {
+        out.push(cur);
+        cur = `${indent}  ${word}`;
+      } else cur += ` ${word}`;
+    }
+    out.push(cur);
+  }
+  console.log(out.join("\n"));
 }
 
 /** Formats a probability for a table: `99.95 %`, `100 %`, `0 %`. */
