@@ -103,7 +103,8 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
     policy,
     clock: policy.clock ?? realClock,
     budget,
-    needsOrigin: policy.breaker !== undefined || budget !== undefined,
+    needsOrigin:
+      policy.breaker !== undefined || budget !== undefined || policy.learnedHeaders !== undefined,
   };
   const timeboundFetch: TimeboundFetch = (input, init) => {
     const signal = init?.signal;
@@ -206,7 +207,7 @@ class Call {
   /** `redirect: "error"`: fetch reports a redirect as a network error, which is no reason to retry. */
   private readonly redirectError: boolean;
   private readonly plan: BodyPlan;
-  private readonly limits: ResolvedLimits;
+  private limits: ResolvedLimits;
   private readonly totalSource: LimitSource;
   private readonly onProgress: ((progress: UploadProgress) => void) | undefined;
   private readonly onTimeout: ((error: TimeoutError) => void) | undefined;
@@ -288,6 +289,11 @@ class Call {
     this.redirectError = (request.redirect ?? req?.redirect) === "error";
     this.plan = planBody(body, req, request, policy.upload.threshold);
     this.origin = shared.needsOrigin ? new URL(this.url).origin : "";
+    const learned = policy.learnedHeaders;
+    if (learned && init?.timeouts?.headers === undefined) {
+      // This origin's learned limit, now (a per-call `timeouts.headers` wins).
+      this.limits = { ...this.limits, headers: learned.valueFor(this.origin) };
+    }
     this.fetch =
       policy.route?.({
         url: this.url,
@@ -396,10 +402,10 @@ class Call {
       throw error;
     }
     this.current = attempt;
-    if (this.events) {
+    if (this.events || policy.learnedHeaders) {
       const base = this.eventBase();
       this.attemptStartMs = base.at - this.startedAt;
-      this.emit({ type: "attempt-start", ...base, attempt: n });
+      if (this.events) this.emit({ type: "attempt-start", ...base, attempt: n });
     }
     if (this.callerAborted) attempt.abort(this.callerReason);
     return attempt;
@@ -443,6 +449,16 @@ class Call {
   /** An attempt is over: give back its budget slot; a handed-over one ends the call. */
   attemptEnded(attempt: Attempt, end: AttemptEnd): void {
     if (attempt.retrySlot) this.shared.budget?.release(this.origin);
+    const learned = this.shared.policy.learnedHeaders;
+    if (learned) {
+      const t = this.timings;
+      if (t.headers !== undefined) {
+        learned.observe(this.origin, t.headers - (t.uploadEnd ?? this.attemptStartMs));
+      } else if (isTimeoutError(end.error) && end.error.phase === "headers") {
+        // Censored: it took at least the limit. A slowdown so pushes the limit up (to its ceiling).
+        learned.observe(this.origin, end.error.limitMs);
+      }
+    }
     if (this.events) {
       const t = this.timings;
       this.emit({

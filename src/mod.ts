@@ -42,6 +42,7 @@ export type {
   TimeoutEvent,
 } from "./events.ts";
 export { createFetch, type TimeboundFetch, type TimeboundInit } from "./fetch.ts";
+export { type Learned, LearnedLimit, type LearnOptions } from "./learn.ts";
 export {
   CHUNK_MAX_BYTES,
   CHUNK_MIN_BYTES,

@@ -7,9 +7,10 @@
  * @module
  */
 import { type BreakerOptions, CircuitBreaker } from "./breaker.ts";
-import type { Clock } from "./clock.ts";
+import { type Clock, realClock } from "./clock.ts";
 import { type Duration, describe } from "./duration.ts";
 import type { TimeboundEventListener } from "./events.ts";
+import { isLearned, type Learned, LearnedLimit } from "./learn.ts";
 import {
   checkKeys,
   durationOption,
@@ -40,8 +41,12 @@ export interface MinRate {
 export interface Limits {
   /** Hard deadline for the whole exchange, response body included. @default 30 s */
   total?: Duration | false;
-  /** Longest wait for response headers once the request body is handed over. @default off */
-  headers?: Duration | false;
+  /**
+   * Longest wait for response headers once the request body is handed over;
+   * or `{ learn: { floor, ceiling, … } }` to follow each origin's recent
+   * times (on `createFetch` only, not per call). @default off
+   */
+  headers?: Duration | false | Learned;
   /** Longest wait for response bytes while the caller is reading. @default off */
   readIdle?: Duration | false;
   /** Longest gap between two pulls of the request body by the runtime. @default off */
@@ -147,6 +152,13 @@ const MIN_RATE_KEYS = new Set(["bytes", "per"]);
 function limit(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (value === false) return Number.POSITIVE_INFINITY;
+  if (isLearned(value)) {
+    throw new TypeError(
+      name.endsWith("headers")
+        ? `Invalid option '${name}': a learned limit is set on createFetch, not per call`
+        : `Invalid option '${name}': only 'headers' can be learned (set on createFetch), got { learn }`,
+    );
+  }
   return durationOption(name, value);
 }
 
@@ -202,6 +214,8 @@ export interface Policy {
   route: Route | undefined;
   fetch: typeof fetch | undefined;
   clock: Clock | undefined;
+  /** A learned `headers` limit, resolved per call and origin. */
+  learnedHeaders: LearnedLimit | undefined;
 }
 
 /**
@@ -210,8 +224,11 @@ export interface Policy {
  * @throws {TypeError} for an unknown key or a wrong type; {@link RangeError} for a value out of range.
  */
 export function resolveOptions(options: unknown): Policy {
-  const obj = plainObject("options", options ?? {});
-  checkKeys("", obj, OPTION_KEYS);
+  const given = plainObject("options", options ?? {});
+  checkKeys("", given, OPTION_KEYS);
+  // A learned `headers` is resolved below; the static limits see its initial value.
+  const learnHeaders = isLearned(given.headers) ? given.headers : undefined;
+  const obj = learnHeaders ? { ...given, headers: undefined } : given;
   const limits = resolveLimits(obj, DEFAULT_LIMITS);
   const upload = resolveUpload(obj.upload, limits);
   const onUploadProgress = optionalFunction("onUploadProgress", obj.onUploadProgress) as
@@ -240,7 +257,23 @@ export function resolveOptions(options: unknown): Policy {
     breaker = new CircuitBreaker({ clock, ...b } as BreakerOptions);
   }
   const route = optionalFunction("route", obj.route) as Route | undefined;
-  return { limits, upload, onUploadProgress, events, retry, breaker, route, fetch: fetchFn, clock };
+  let learned: LearnedLimit | undefined;
+  if (learnHeaders) {
+    learned = new LearnedLimit("headers", learnHeaders, clock ?? realClock);
+    limits.headers = learned.initial;
+  }
+  return {
+    limits,
+    upload,
+    onUploadProgress,
+    events,
+    retry,
+    breaker,
+    route,
+    fetch: fetchFn,
+    clock,
+    learnedHeaders: learned,
+  };
 }
 
 function resolveUpload(input: unknown, limits: ResolvedLimits): ResolvedUpload {

@@ -1,0 +1,130 @@
+/**
+ * Limits learned online (issue 13, item 5), on virtual time through the
+ * real createFetch: a steady dependency gets a tight limit, one that drifts
+ * from 200 ms to 5 s (the seeds' story) is cut at the ceiling and never
+ * waited on longer, the limit comes back once the dependency recovers, and
+ * `total` stays absolute.
+ */
+import { describe, expect, it } from "vitest";
+import { VirtualClock } from "../sim/engine.ts";
+import { createFetch, isTimeoutError } from "../src/mod.ts";
+
+/** A dependency on virtual time whose latency is `latency(now)`; it honours the abort. */
+function dependency(clock: VirtualClock, latency: (now: number) => number): typeof fetch {
+  return ((_input: RequestInfo | URL, init?: RequestInit) =>
+    new Promise<Response>((resolve, reject) => {
+      const signal = init!.signal!;
+      const timer = clock.setTimer(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(new Response("ok"));
+      }, latency(clock.now()));
+      const onAbort = () => {
+        clock.clearTimer(timer);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+    })) as typeof fetch;
+}
+
+/** `n` calls one after another; what each took and whether it timed out. */
+async function calls(clock: VirtualClock, f: typeof fetch, n: number) {
+  const out: { ms: number; timeout: boolean; phase?: string }[] = [];
+  const run = (async () => {
+    for (let i = 0; i < n; i++) {
+      const t0 = clock.now();
+      try {
+        await (await f("http://dep.test/x")).text();
+        out.push({ ms: clock.now() - t0, timeout: false });
+      } catch (e) {
+        out.push({ ms: clock.now() - t0, timeout: true, phase: isTimeoutError(e) ? e.phase : "?" });
+      }
+    }
+  })();
+  await clock.runAsync({ maxEvents: 1_000_000 });
+  await run;
+  return out;
+}
+
+const LEARN = {
+  learn: {
+    quantile: 0.999,
+    factor: 1.5,
+    floor: "100ms",
+    ceiling: "1s",
+    warmup: 100,
+    window: "60s",
+  },
+};
+
+describe("a learned headers limit", () => {
+  it("follows a steady dependency tightly, is cut at the ceiling when it drifts to 5 s, and recovers", async () => {
+    const clock = new VirtualClock();
+    let slow = false;
+    // 180–220 ms, or 5 s while slow.
+    let k = 0;
+    const f = createFetch({
+      clock,
+      total: "30s",
+      headers: LEARN,
+      fetch: dependency(clock, () => (slow ? 5000 : 180 + ((k++ * 7) % 41))),
+    });
+    const warm = await calls(clock, f, 300);
+    expect(warm.every((c) => !c.timeout)).toBe(true); // no false timeout while learning
+
+    slow = true;
+    const drift = await calls(clock, f, 40);
+    // Every call is cut, by `headers`, and none waits longer than the ceiling.
+    expect(drift.every((c) => c.timeout && c.phase === "headers")).toBe(true);
+    expect(Math.max(...drift.map((c) => c.ms))).toBeLessThanOrEqual(1000);
+    // The first cuts come at the tight learned limit, well below the ceiling…
+    expect(drift[0]!.ms).toBeLessThan(400);
+    // …and the limit climbs to the ceiling, never past it.
+    expect(drift.at(-1)!.ms).toBe(1000);
+
+    slow = false;
+    await clock.advance(120_000); // the slow minute ages out of the window
+    const back = await calls(clock, f, 300);
+    expect(back.every((c) => !c.timeout)).toBe(true);
+    slow = true;
+    const again = await calls(clock, f, 1);
+    expect(again[0]!.ms).toBeLessThan(400); // tight again
+  });
+
+  it("the total deadline stays absolute", async () => {
+    const clock = new VirtualClock();
+    const f = createFetch({
+      clock,
+      total: 500,
+      headers: { learn: { floor: "1s", ceiling: "10s" } },
+      fetch: dependency(clock, () => 5000),
+    });
+    const [c] = await calls(clock, f, 1);
+    expect(c).toMatchObject({ timeout: true, phase: "total", ms: 500 });
+  });
+
+  it.each([
+    [
+      { headers: { learn: { floor: "2s", ceiling: "1s" } } },
+      RangeError,
+      /floor \(2000 ms\) is above ceiling/,
+    ],
+    [{ headers: { learn: { floor: "1s" } } }, TypeError, /'floor' and 'ceiling' are required/],
+    [{ headers: { learn: { floor: "1s", ceiling: "2s", quantile: 1 } } }, RangeError, /quantile/],
+    [{ headers: { learn: { floor: "1s", ceiling: "2s", bogus: 1 } } }, TypeError, /bogus/],
+    [
+      { readIdle: { learn: { floor: "1s", ceiling: "2s" } } },
+      TypeError,
+      /only 'headers' can be learned/,
+    ],
+  ])("rejects %j", (options, kind, message) => {
+    expect(() => createFetch(options as never)).toThrow(kind);
+    expect(() => createFetch(options as never)).toThrow(message);
+  });
+
+  it("is set on createFetch, not per call", async () => {
+    const f = createFetch({ total: "1s" });
+    await expect(
+      f("http://127.0.0.1:9/", { timeouts: { headers: LEARN as never } }),
+    ).rejects.toThrow(/a learned limit is set on createFetch, not per call/);
+  });
+});
