@@ -24,6 +24,7 @@ import { type BreakerOptions, CircuitBreaker } from "../src/breaker.ts";
 import type { Duration } from "../src/duration.ts";
 import { isCircuitOpenError, isTimeoutError } from "../src/errors.ts";
 import { createFetch } from "../src/fetch.ts";
+import type { Learned } from "../src/learn.ts";
 import type { RetryOptions } from "../src/retry.ts";
 import {
   checkKeys,
@@ -53,7 +54,8 @@ export interface DependencyPhase {
  */
 export interface CapacityClient {
   total?: Duration | false;
-  headers?: Duration | false;
+  /** Per attempt; `{ learn: … }` for a limit learned online (see `createFetch`). */
+  headers?: Duration | false | Learned;
   /** Retries as `createFetch` takes them; the jitter is drawn from the run's seed unless `random` is given. */
   retry?: RetryOptions | false;
   /** A circuit breaker on the dependency's origin (runs on virtual time). */
@@ -455,7 +457,7 @@ export async function capacity(options: CapacityOptions = {}): Promise<CapacityR
     clock,
     fetch: dependency as typeof fetch,
     total: client.total as Duration | false | undefined,
-    headers: client.headers as Duration | false | undefined,
+    headers: client.headers as Duration | false | Learned | undefined,
     retry,
     breaker: breaker ?? false,
   });

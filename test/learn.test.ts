@@ -6,6 +6,7 @@
  * `total` stays absolute.
  */
 import { describe, expect, it } from "vitest";
+import { capacity } from "../sim/capacity.ts";
 import { VirtualClock } from "../sim/engine.ts";
 import { createFetch, isTimeoutError } from "../src/mod.ts";
 
@@ -126,5 +127,48 @@ describe("a learned headers limit", () => {
     await expect(
       f("http://127.0.0.1:9/", { timeouts: { headers: LEARN as never } }),
     ).rejects.toThrow(/a learned limit is set on createFetch, not per call/);
+  });
+});
+
+describe("the capacity model, static against learned (the seeds' service, 40 req/s, 20 workers)", () => {
+  const base = {
+    arrivalsPerSecond: 40,
+    concurrency: 20,
+    queueLimit: 100,
+    duration: "180s",
+    callShare: 0.5,
+    seed: 5,
+  } as const;
+  const learned = { learn: { floor: "100ms", ceiling: "1s", window: "30s" } };
+  const lognormal = (median: number) => ({ kind: "lognormal" as const, median, sigma: 0.25 });
+  const drift = (slowMs: number) => [
+    { fromMs: 0, latencyMs: lognormal(200) },
+    { fromMs: 60_000, latencyMs: lognormal(slowMs) },
+    { fromMs: 120_000, latencyMs: lognormal(200) },
+  ];
+  const run = (slowMs: number, headers: unknown) =>
+    capacity({
+      ...base,
+      dependency: drift(slowMs),
+      client: { total: "10s", headers: headers as never },
+    });
+
+  it("a moderate drift (200 → 600 ms): the learned limit follows it; a static one set from healthy data cuts it", async () => {
+    // 650 ms is what the healthy data says (p99.9 × 1.5): the static choice a team makes once.
+    const fixed = await run(600, "650ms");
+    const learning = await run(600, learned);
+    // Seen: static 456 timeouts, learned 27.
+    expect(learning.totals.timeouts).toBeLessThan(fixed.totals.timeouts / 5);
+    expect(learning.totals.ok).toBeGreaterThan(fixed.totals.ok);
+  });
+
+  it("the seeds' drift (200 ms → 5 s): the learned limit cuts at its ceiling, no false timeouts while healthy", async () => {
+    const learning = await run(5000, learned);
+    const generous = await run(5000, "5s");
+    const healthy = learning.series.filter((s) => s.tMs <= 60_000 || s.tMs > 125_000);
+    expect(healthy.reduce((a, s) => a + s.timeouts, 0)).toBe(0);
+    // Seen: learned p99 3.4 s, 31 rejected; a generous static limit p99 17 s, 1,806 rejected.
+    expect(learning.totals.p99Ms).toBeLessThan(generous.totals.p99Ms / 3);
+    expect(learning.totals.rejected).toBeLessThan(generous.totals.rejected / 10);
   });
 });
