@@ -6,7 +6,10 @@
  * client runs in its own process; peak RSS is sampled every 20 ms. Target:
  * the wrapper's peak within 1.2× of bare fetch's.
  *
- *   node_modules/.bin/node bench/abandoned.ts [--requests 5000] [--rounds 3]
+ *   node_modules/.bin/node bench/abandoned.ts [--requests 5000] [--rounds 3] [--clone]
+ *
+ * `--clone`: half the responses are cloned before both are dropped (bare
+ * undici frees such a pair when it is collected; the wrapper must too).
  *
  * @module
  */
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     child: { type: "string" },
     url: { type: "string" },
+    clone: { type: "boolean", default: false },
   },
 });
 const REQUESTS = Number(values.requests);
@@ -42,6 +46,8 @@ if (values.child) {
       while (next++ < REQUESTS) {
         const res = await f(`${values.url}/bytes?n=${BYTES}`);
         if (res.status !== 200) throw new Error(`status ${res.status}`);
+        // --clone: half the responses are cloned before being dropped (both dropped).
+        if (values.clone && next % 2 === 0) res.clone();
       }
     }),
   );
@@ -54,6 +60,7 @@ if (values.child) {
 function runChild(kind: string, url: string): Promise<{ peakMb: number; ms: number }> {
   const self = fileURLToPath(import.meta.url);
   const args = [self, "--child", kind, "--url", url, "--requests", String(REQUESTS)];
+  if (values.clone) args.push("--clone");
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";

@@ -90,10 +90,9 @@ export interface AttemptInit {
 }
 
 /**
- * Responses the caller dropped without reading or cancelling their body are
- * released when collected, as fetch releases them (undici cancels a collected
- * body the same way). Nothing reachable from the attempt's timer refers to
- * the returned response, so it can be collected before `total`.
+ * The runtime's own response handed over unwatched (see `received`), when
+ * collected, ends the attempt. (Watched responses are tracked by their body:
+ * response.ts.)
  */
 const dropped =
   typeof FinalizationRegistry === "function"
@@ -152,16 +151,11 @@ export class Attempt implements WatchHooks {
     this.stop(reason);
   }
 
-  /**
-   * The response was collected without its body finished: cancelled, neither
-   * a success nor a failure — unless the caller still holds the body (a
-   * reader, a tee, a pipe), which then stays theirs, guarded as before.
-   */
+  /** The runtime's own response, handed over unwatched, was collected: the attempt ends. */
   release(): void {
-    if (this.ended || this.body?.inUse) return;
+    if (this.ended) return;
     this.wd.end();
-    if (this.body) this.body.fail(undefined);
-    else this.end(undefined);
+    this.end(undefined);
   }
 
   private expired(e: Expiry): void {
@@ -356,7 +350,6 @@ export class Attempt implements WatchHooks {
         return res;
       }
       this.body = watched.body;
-      if (watched.body !== undefined) dropped?.register(watched.response, this, this);
       return watched.response;
     } catch (error) {
       res.body?.cancel().catch(noop);

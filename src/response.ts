@@ -39,6 +39,23 @@ interface Meta {
 }
 
 const META = Symbol("timebound.meta");
+/** Which of its watched body's handles a response is (0 the first; clones after). */
+const HANDLE = Symbol("timebound.handle");
+
+/**
+ * Responses the caller dropped without finishing their body are released
+ * when collected, as fetch releases them (undici cancels a collected body the
+ * same way). A clone is a handle too: the body is released once every
+ * response sharing it is collected, unless the caller still holds one of
+ * their bodies (a reader, a pipe): then it stays theirs, under its limits.
+ * Nothing reachable from the attempt's timer refers to these responses.
+ */
+const collected =
+  typeof FinalizationRegistry === "function"
+    ? new FinalizationRegistry<{ body: WatchedBody; handle: number }>(({ body, handle }) =>
+        body.collected(handle),
+      )
+    : undefined;
 
 type ResponseClass = new (body?: BodyInit | null, init?: ResponseInit) => Response;
 type WatchedClass = new (body: ReadableStream | null, init: ResponseInit, meta: Meta) => Response;
@@ -53,6 +70,7 @@ function subclassOf(Base: ResponseClass): WatchedClass {
   // the per-request path.
   Sub = class WatchedResponse extends Base {
     [META]: Meta | undefined;
+    [HANDLE] = 0;
     constructor(body?: BodyInit | null, init?: ResponseInit, meta?: Meta) {
       super(body, init);
       this[META] = meta;
@@ -85,11 +103,17 @@ function subclassOf(Base: ResponseClass): WatchedClass {
       if (!meta) return super.clone();
       const copy = super.clone();
       // The copy is of the base class: give it what this one says of itself.
-      return new WatchedResponse(
+      const out = new WatchedResponse(
         copy.body,
         { status: super.status, statusText: super.statusText, headers: meta.headers },
         meta,
       );
+      // Cloning tees the body: this response now reads one branch, the copy the other.
+      if (meta instanceof WatchedBody) {
+        meta.retrack(this[HANDLE], this.body);
+        out[HANDLE] = meta.track(out);
+      }
+      return out;
     }
   } as unknown as WatchedClass;
   subclasses.set(Base, Sub);
@@ -125,8 +149,12 @@ export class WatchedBody implements Meta {
   private readonly wd: Watchdog;
   private readonly hooks: WatchHooks;
   private ctrl: ReadableByteStreamController | undefined;
-  /** The stream the caller reads (set once built); it does not refer back to the response. */
-  stream: ReadableStream | undefined;
+  /** The streams the caller's responses read (one per handle: the first, then clones). */
+  private readonly streams: (ReadableStream | null)[] = [];
+  /** Handles not yet collected. */
+  private live = 0;
+  /** A collected handle's body was still held by the caller: the body is theirs. */
+  private kept = false;
   private ended = false;
 
   constructor(
@@ -146,18 +174,37 @@ export class WatchedBody implements Meta {
     this.hooks = hooks;
   }
 
+  /** Starts tracking `response` (reading `stream`) for collection; returns its handle. */
+  track(response: Response): number {
+    const handle = this.streams.length;
+    this.streams.push(response.body);
+    this.live++;
+    collected?.register(response, { body: this, handle }, this);
+    return handle;
+  }
+
+  /** A handle now reads another stream (its response was cloned: one branch of the tee). */
+  retrack(handle: number, stream: ReadableStream | null): void {
+    this.streams[handle] = stream;
+  }
+
   /**
-   * Whether the caller holds the body apart from the response: reading it,
-   * or holding a reader, a tee (`clone()`) or a pipe. A response dropped
-   * then is not a body dropped: the body stays theirs.
+   * A response sharing this body was collected. The body is released
+   * (cancelled: neither a success nor a failure) when the last one is,
+   * unless the caller still held one's body.
    */
-  get inUse(): boolean {
-    return this.started || this.stream?.locked === true;
+  collected(handle: number): void {
+    if (this.ended) return;
+    if (this.streams[handle]?.locked) this.kept = true;
+    this.streams[handle] = null;
+    if (--this.live > 0 || this.kept) return;
+    this.fail(undefined);
   }
 
   private end(error: unknown): void {
     if (this.ended) return;
     this.ended = true;
+    collected?.unregister(this);
     this.wd.end();
     this.hooks.onEnd(error);
   }
@@ -255,12 +302,12 @@ export function watchResponse(
   // fetch's body is one (BYOB readers work on it), as on Node, Deno and
   // workerd; Bun's is not.
   const stream = new ReadableStream(watched as UnderlyingByteSource, { highWaterMark: 0 });
-  watched.stream = stream;
   const response = rebuild(res, stream, watched);
   if (response === undefined) {
     watched.fail(undefined);
     return undefined;
   }
+  watched.track(response);
   return { response, body: watched };
 }
 

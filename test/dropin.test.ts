@@ -606,6 +606,43 @@ describe("abandoned responses are released as fetch releases them", () => {
     expect(clock.armed()).toBe(0);
   });
 
+  it("a response cloned and dropped with its clone is released too", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const clock = countingClock();
+    const f = createFetch({ total: "60s", clock });
+    for (let i = 0; i < 20; i++) (await f(`${server.url}/big`)).clone(); // both dropped at once
+    expect(clock.armed()).toBeGreaterThan(0);
+    for (let i = 0; i < 100 && clock.armed() > 0; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(clock.armed()).toBe(0);
+  });
+
+  it("a clone the caller reads keeps the body when the original is collected", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const f = createFetch({ total: "60s" });
+    const copies = await Promise.all(
+      Array.from({ length: 5 }, async () => (await f(`${server.url}/big`)).clone()),
+    );
+    const readers = copies.map((c) => c.body!.getReader());
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const reader of readers) {
+      let bytes = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        bytes += value.byteLength;
+      }
+      expect(bytes).toBe(512 * 1024);
+    }
+  });
+
   it("a body the caller still reads is not released when its response is collected", async () => {
     setFlagsFromString("--expose-gc");
     const gc = runInNewContext("gc") as () => void;
