@@ -273,3 +273,192 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
   push(t, x, 0, LIMIT_NONE);
   return new SendCurve(segs, n, x >= bytes ? t : Number.POSITIVE_INFINITY);
 }
+
+/** The proxy's buffer is full: the client leg goes at the pace the proxy forwards. */
+export const LIMIT_PROXY_BUFFER = 7;
+
+/**
+ * A continuous piecewise-linear curve as points: X(t) = xs[i] + slope·(t − ts[i])
+ * between points, `before` before the first (0, or Infinity for a bound that
+ * does not hold yet), frozen at the last after it. `infos[i]` is the limit
+ * code of the segment from point i.
+ */
+export interface Points {
+  ts: number[];
+  xs: number[];
+  infos: number[];
+  before: number;
+}
+
+/** A curve's points, delayed by `dtMs` and raised by `dx`, with `before` before them. */
+export function pointsOf(curve: SendCurve, dtMs = 0, dx = 0, before = 0): Points {
+  const p: Points = { ts: [], xs: [], infos: [], before };
+  for (let i = 0; i < curve.n; i++) {
+    // A jump (a token burst with no peak rate) becomes a steep finite slope:
+    // the points stay a function of time.
+    const t = curve.timeAt(i) + dtMs;
+    p.ts.push(p.ts.length > 0 && t <= p.ts.at(-1)! ? p.ts.at(-1)! + 1e-9 : t);
+    p.xs.push(curve.xAt(i) + dx);
+    p.infos.push(curve.infoAt(i));
+  }
+  return p;
+}
+
+/** From `atMs` on: x0 + rate·(t − atMs); Infinity before (not a bound yet). */
+export function lineFrom(atMs: number, x0: number, rate: number, info: number): Points {
+  // Far enough to outlast any upload the simulator runs (a year).
+  const far = atMs + 3.2e10;
+  return {
+    ts: [atMs, far],
+    xs: [x0, x0 + rate * (far - atMs)],
+    infos: [info, LIMIT_NONE],
+    before: Infinity,
+  };
+}
+
+function pointAt(p: Points, t: number): number {
+  const { ts, xs } = p;
+  if (t < ts[0]!) return p.before;
+  let lo = 0;
+  let hi = ts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (ts[mid]! <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  if (lo === ts.length - 1) return xs[lo]!;
+  return xs[lo]! + ((xs[lo + 1]! - xs[lo]!) * (t - ts[lo]!)) / (ts[lo + 1]! - ts[lo]!);
+}
+
+function infoOf(p: Points, t: number): number {
+  const { ts } = p;
+  let i = 0;
+  while (i + 1 < ts.length && ts[i + 1]! <= t) i++;
+  return p.infos[i]!;
+}
+
+/**
+ * The pointwise minimum of curves: at every breakpoint of any of them, and
+ * where two cross. O(n² log n) in points, and curves have tens of them.
+ */
+export function lowerEnvelope(curves: Points[]): Points {
+  const times = [...new Set(curves.flatMap((c) => c.ts))].sort((a, b) => a - b);
+  const at = (t: number) => Math.min(...curves.map((c) => pointAt(c, t)));
+  // Add the crossings inside each interval (the minimum of linear pieces is
+  // concave: it bends where the lowest one changes).
+  const all: number[] = [];
+  for (let i = 0; i < times.length; i++) {
+    const t0 = times[i]!;
+    all.push(t0);
+    const t1 = times[i + 1];
+    if (t1 === undefined) break;
+    let lo = t0;
+    for (let guard = 0; guard < curves.length; guard++) {
+      // The lowest curve just after `lo` (lowest there, then least steep),
+      // and when another undercuts it.
+      let k = 0;
+      let valueK = Number.POSITIVE_INFINITY;
+      let slopeK = Number.POSITIVE_INFINITY;
+      curves.forEach((c, j) => {
+        const v = pointAt(c, lo);
+        const slope = (pointAt(c, t1) - v) / (t1 - lo);
+        if (v < valueK || (v === valueK && slope < slopeK)) {
+          k = j;
+          valueK = v;
+          slopeK = slope;
+        }
+      });
+      let next = t1;
+      curves.forEach((c, j) => {
+        if (j === k) return;
+        const v0 = pointAt(c, lo);
+        const v1 = pointAt(c, t1);
+        if (!Number.isFinite(v0) || !Number.isFinite(v1)) return;
+        const slope = (v1 - v0) / (t1 - lo);
+        const gap = v0 - pointAt(curves[k]!, lo);
+        if (slope < slopeK && gap >= 0) {
+          const cross = lo + gap / (slopeK - slope);
+          if (cross > lo && cross < next) next = cross;
+        }
+      });
+      if (next >= t1) break;
+      all.push(next);
+      lo = next;
+    }
+  }
+  const out: Points = {
+    ts: [],
+    xs: [],
+    infos: [],
+    before: Math.min(...curves.map((c) => c.before)),
+  };
+  for (let i = 0; i < all.length; i++) {
+    const t = all[i]!;
+    const x = at(t);
+    if (!Number.isFinite(x)) continue;
+    const t1 = all[i + 1];
+    const probe = t1 === undefined ? t : (t + t1) / 2;
+    const vals = curves.map((c) => pointAt(c, probe));
+    const k = vals.indexOf(Math.min(...vals));
+    out.ts.push(t);
+    out.xs.push(x);
+    out.infos.push(infoOf(curves[k]!, probe));
+  }
+  return out;
+}
+
+/** A SendCurve of points, ending where X reaches `bytes` (or never). */
+export function curveOf(p: Points, bytes: number): SendCurve {
+  const { ts, xs } = p;
+  const segs = new Float64Array((ts.length + 1) * STRIDE);
+  let n = 0;
+  const push = (t: number, x: number, rate: number, info: number) => {
+    if (n > 0) {
+      // Same reason, same rate (to rounding): the segment goes on.
+      const o = (n - 1) * STRIDE;
+      const r = segs[o + 2]!;
+      if (segs[o + 3] === info && Math.abs(r - rate) <= 1e-9 * Math.max(r, rate)) return;
+    }
+    const o = n++ * STRIDE;
+    segs[o] = t;
+    segs[o + 1] = x;
+    segs[o + 2] = rate;
+    segs[o + 3] = info;
+  };
+  for (let i = 0; i < ts.length; i++) {
+    const t = ts[i]!;
+    const x = xs[i]!;
+    if (x >= bytes) {
+      push(t, bytes, 0, LIMIT_NONE);
+      return new SendCurve(segs, n, t);
+    }
+    if (i === ts.length - 1) break;
+    const slope = (xs[i + 1]! - x) / (ts[i + 1]! - t);
+    if (xs[i + 1]! >= bytes && slope > 0) {
+      // The last byte goes inside this segment: end there, at its slope.
+      const end = t + (bytes - x) / slope;
+      push(t, x, slope, p.infos[i]!);
+      push(end, bytes, 0, LIMIT_NONE);
+      return new SendCurve(segs, n, end);
+    }
+    push(t, x, Math.max(0, slope), p.infos[i]!);
+  }
+  push(ts.at(-1)!, xs.at(-1)!, 0, LIMIT_NONE);
+  return new SendCurve(segs, n, Number.POSITIVE_INFINITY);
+}
+
+/** `p` delayed by `dtMs` and raised by `dx`, worth `before` before it starts; `info` relabels every segment. */
+export function shifted(
+  p: Points,
+  dtMs: number,
+  dx: number,
+  before: number,
+  info?: number,
+): Points {
+  return {
+    ts: p.ts.map((t) => t + dtMs),
+    xs: p.xs.map((x) => x + dx),
+    infos: info === undefined ? p.infos : p.infos.map((i) => (i === LIMIT_NONE ? i : info)),
+    before,
+  };
+}

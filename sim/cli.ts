@@ -357,9 +357,23 @@ function simCommand(): Command {
         .default("streaming"),
     )
     .addOption(opt("--rtt <time>", "round-trip time", arg.timeOrZero, "150ms"))
-    .addOption(opt("--send-buffer <size>", "kernel send buffer", arg.size, "512KiB"))
+    .addOption(
+      opt("--send-buffer <size>", "kernel send buffer (the most it grows to)", arg.size, "512KiB"),
+    )
+    .option("--fixed-send-buffer", "the send buffer is all there from the start (SO_SNDBUF set)")
     .addOption(
       opt("--burst <size>", "token-bucket depth on the proxy's upstream", arg.sizeOrZero, "0B"),
+    )
+    .option("--proxy-buffer <size>", "bytes a streaming proxy holds, e.g. 1MB", arg.size)
+    .option(
+      "--upstream-rtt <time>",
+      "round-trip time proxy↔server (with --proxy-buffer)",
+      arg.timeOrZero,
+    )
+    .option(
+      "--upstream-drop-at <time>",
+      "when the path proxy→server becomes a black hole (the proxy still accepts)",
+      arg.timeOrZero,
     )
     .option("--server-read <rate>", "server read rate (a tarpit), e.g. 16kB/s", arg.rate)
     .addOption(
@@ -378,6 +392,7 @@ function simCommand(): Command {
       "timebound sim upload --payload 2.4MB --proxy 2Mbit --total 30s",
       "timebound sim upload --payload 2.4MB --proxy 2Mbit --chunk 16KiB --write-idle 3s --drop-at 4s --trace",
       "timebound sim upload --proxy-mode store-and-forward --client 10Mbit --proxy 5Mbit --json",
+      "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-buffer 1MB --upstream-drop-at 2s",
     ]),
   );
   upload.action(async (o) => {
@@ -398,6 +413,10 @@ function simCommand(): Command {
       params.tarpitAtMs = o.tarpitAt;
     }
     if (o.dropAt !== undefined) params.dropAtMs = o.dropAt;
+    if (o.fixedSendBuffer) params.sendBufferGrowth = false;
+    if (o.proxyBuffer !== undefined) params.proxyBufferBytes = o.proxyBuffer;
+    if (o.upstreamRtt !== undefined) params.upstreamRttMs = o.upstreamRtt;
+    if (o.upstreamDropAt !== undefined) params.upstreamDropAtMs = o.upstreamDropAt;
     const { simulateUpload } = await load.upload();
     const r = simulateUpload(params);
     if (o.json) {

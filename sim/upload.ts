@@ -73,14 +73,20 @@ import { checkKeys, integerOption, plainObject, positiveNumber } from "../src/va
 import { Watchdog } from "../src/watchdog.ts";
 import {
   buildSendCurve,
+  curveOf,
   LIMIT_ACKS,
   LIMIT_NONE,
   LIMIT_PEAK,
+  LIMIT_PROXY_BUFFER,
   LIMIT_SHAPER,
   LIMIT_TARPIT,
   LIMIT_WINDOW,
   type LinkSpec,
+  lineFrom,
+  lowerEnvelope,
+  pointsOf,
   type SendCurve,
+  shifted,
 } from "./_link.ts";
 import { VirtualClock } from "./engine.ts";
 import { formatBytes, type UploadTraceEntry } from "./trace.ts";
@@ -130,6 +136,26 @@ export interface UploadParams {
   tarpitAtMs?: number;
   /** When the proxy goes silent: no ACKs, no RST, nothing delivered after. @default Infinity (never) */
   dropAtMs?: number;
+  /**
+   * Bytes a streaming proxy holds (its receive queue, its own buffer and its
+   * upstream send queue) before the client leg slows to the proxy's
+   * upstream. Set, the path has two legs: client→proxy (`rttMs`) and
+   * proxy→server (`upstreamRttMs`). Unset: one pipe at the narrowest rate,
+   * the proxy at the server's end of `rttMs`. Streaming proxies measured
+   * through a shaped 2–5 Mbit/s uplink held 0.8–2.7 MB (issue 12).
+   * @default undefined (no proxy buffer)
+   */
+  proxyBufferBytes?: number;
+  /** Round-trip time between the proxy and the server (with `proxyBufferBytes`, or a store-and-forward proxy). @default 0 */
+  upstreamRttMs?: number;
+  /**
+   * When the path between proxy and server becomes a black hole: the proxy
+   * still accepts (and acknowledges) the client's bytes, until its buffer
+   * is full (streaming) or the whole body is in (store-and-forward); the
+   * server gets nothing more. Unlike `dropAtMs`, the client sees progress.
+   * @default Infinity (never)
+   */
+  upstreamDropAtMs?: number;
   /** Token bucket on the proxy's upstream: bytes that may pass above its rate. @default 0 */
   proxyBurstBytes?: number;
   /** The rate while the bucket has tokens, on the wire. @default Infinity (the other links set it) */
@@ -224,6 +250,9 @@ const PARAM_KEYS = new Set([
   "serverReadBytesPerSecond",
   "tarpitAtMs",
   "dropAtMs",
+  "proxyBufferBytes",
+  "upstreamRttMs",
+  "upstreamDropAtMs",
   "proxyBurstBytes",
   "proxyPeakBitsPerSecond",
   "slowStart",
@@ -312,6 +341,10 @@ interface Resolved {
   serverRate: number;
   tarpitAt: number;
   dropAt: number;
+  /** Bytes the streaming proxy holds; NaN: no proxy buffer (one pipe). */
+  proxyBuffer: number;
+  upRtt: number;
+  upDropAt: number;
   slowStart: boolean;
   limits: ResolvedLimits;
   lateness: number;
@@ -340,6 +373,26 @@ function resolve(params: unknown): Resolved {
   const serverRead = positiveOrOff("serverReadBytesPerSecond", o.serverReadBytesPerSecond);
   const tarpitAt = nonNegative("tarpitAtMs", o.tarpitAtMs, 0);
   const dropAt = positiveOrOff("dropAtMs", o.dropAtMs, true);
+  const proxyBuffer =
+    o.proxyBufferBytes === undefined
+      ? Number.NaN
+      : integerOption("proxyBufferBytes", o.proxyBufferBytes, 1, MAX_SAFE);
+  const upRtt = nonNegative("upstreamRttMs", o.upstreamRttMs, 0);
+  const upDropAt = positiveOrOff("upstreamDropAtMs", o.upstreamDropAtMs, true);
+  if (mode === "streaming" && Number.isNaN(proxyBuffer)) {
+    for (const key of ["upstreamRttMs", "upstreamDropAtMs"] as const) {
+      if (o[key] !== undefined && o[key] !== 0 && o[key] !== INFINITY) {
+        throw new RangeError(
+          `Invalid option '${key}': a streaming proxy needs 'proxyBufferBytes' to have an upstream leg, got ${describe(o[key])}`,
+        );
+      }
+    }
+  }
+  if (mode === "store-and-forward" && !Number.isNaN(proxyBuffer)) {
+    throw new RangeError(
+      `Invalid option 'proxyBufferBytes': a store-and-forward proxy holds the whole body, got ${proxyBuffer} with proxyMode "store-and-forward"`,
+    );
+  }
   const burstWire =
     o.proxyBurstBytes === undefined
       ? 0
@@ -371,6 +424,9 @@ function resolve(params: unknown): Resolved {
     serverRate: serverRead / 1000,
     tarpitAt: serverRead === INFINITY ? INFINITY : tarpitAt,
     dropAt,
+    proxyBuffer,
+    upRtt,
+    upDropAt,
     slowStart,
     limits,
     lateness,
@@ -411,6 +467,8 @@ export function simulateUpload(params: UploadParams): UploadResult {
 }
 
 const INITIAL_WINDOW_BYTES = INITIAL_WINDOW_SEGMENTS * SEGMENT_PAYLOAD_BYTES;
+/** The server's receive window behind a proxy when `receiveWindowBytes` is not given: Linux's `tcp_rmem[2]`. */
+const SERVER_WINDOW_BYTES = 6 * 1024 * 1024;
 const OUTCOME_NONE = 0;
 const OUTCOME_OK = 1;
 const OUTCOME_TIMEOUT = 2;
@@ -428,6 +486,8 @@ class UploadRun {
   private readonly sent: SendCurve;
   /** The proxy's sending curve in store-and-forward mode. */
   private readonly forward: SendCurve | undefined;
+  /** What the server has read, with a proxy buffer. */
+  private readonly served: SendCurve | undefined;
   private readonly headersAt: number;
   /** Queue length at which the writer wakes once the buffer is at its ceiling: 2/3 of it. */
   private readonly wakeQueue: number;
@@ -488,6 +548,14 @@ class UploadRun {
     // Bytes that reach the proxy after it goes silent are lost; it sits at
     // the far end of the RTT, so that is what was sent before drop − RTT/2.
     const cut = p.dropAt - p.rtt / 2;
+    if (streaming && !Number.isNaN(p.proxyBuffer)) {
+      const legs = this.proxyLegs();
+      this.sent = legs.client;
+      this.served = legs.served;
+      this.headersAt = legs.served.endMs + p.upRtt / 2 + p.rtt / 2;
+      this.wd = this.watchdog();
+      return;
+    }
     const link: LinkSpec = {
       startMs: 0,
       bytes: p.payload,
@@ -511,6 +579,7 @@ class UploadRun {
     } else {
       // nginx reads the whole body first, then sends it upstream over a
       // warm connection (no slow start, no window limit on that leg).
+      // The upstream leg's RTT (0 unless set) puts the server further away.
       const arrived = this.sent.endMs + p.rtt / 2;
       if (arrived < p.dropAt) {
         this.forward = buildSendCurve({
@@ -520,20 +589,26 @@ class UploadRun {
           shaperRate: p.proxy,
           shaperPeak: p.proxyPeak,
           burstBytes: p.burst,
-          tarpitAtMs: p.tarpitAt,
+          tarpitAtMs: p.tarpitAt - p.upRtt / 2,
           tarpitRate: p.serverRate,
           rttMs: 0,
           slowStart: false,
           initialWindow: INFINITY,
           windowCap: INFINITY,
-          cutAtMs: p.dropAt,
+          // A black hole upstream: what the proxy sends after it is lost.
+          cutAtMs: Math.min(p.dropAt, p.upDropAt - p.upRtt / 2),
         });
-        this.headersAt = this.forward.endMs + p.rtt / 2;
+        this.headersAt = this.forward.endMs + p.upRtt + p.rtt / 2;
       } else {
         this.headersAt = INFINITY;
       }
     }
 
+    this.wd = this.watchdog();
+  }
+
+  private watchdog(): Watchdog {
+    const p = this.p;
     let clock: Clock = this.clock;
     if (p.lateness > 0) {
       const vc = this.clock;
@@ -545,7 +620,7 @@ class UploadRun {
         clearTimer: (h) => vc.clearTimer(h),
       };
     }
-    this.wd = new Watchdog({
+    return new Watchdog({
       clock,
       limits: p.limits,
       onExpire: (e) => {
@@ -561,6 +636,93 @@ class UploadRun {
         }
       },
     });
+  }
+
+  /**
+   * The two legs of a path through a streaming proxy that holds bytes
+   * (fluid, as min-plus bounds on X(t), every curve piecewise-linear):
+   * - the proxy's upstream could send U(t): from the first byte's arrival
+   *   (RTT/2), at its uplink (token bucket and all), on a warm connection;
+   *   cut by a black hole upstream, or by the proxy's own silence;
+   * - a tarpit bounds it: the proxy sends at most the server's receive
+   *   window beyond what the server has read (known upstream RTT/2 later);
+   * - the client leg X(t) is its own curve (slow start, send buffer), but
+   *   never more than the proxy's buffer beyond what the proxy had sent
+   *   half an RTT before: X(t) ≤ U(t − RTT/2) + proxyBufferBytes. (U is
+   *   what the proxy could send with data: when that bound binds, its
+   *   buffer is full, so it has data.);
+   * - the proxy sends min(U, what has arrived), and the server reads
+   *   min(that, upstream RTT/2 later; the tarpit's pace).
+   * A proxy buffer below the client leg's bandwidth-delay product makes U
+   * optimistic (the proxy would starve); real ones hold 0.1–2.7 MB.
+   */
+  private proxyLegs(): { client: SendCurve; served: SendCurve } {
+    const p = this.p;
+    const half = p.rtt / 2;
+    const upHalf = p.upRtt / 2;
+    const clientLeg = buildSendCurve({
+      startMs: 0,
+      bytes: p.payload,
+      rate: p.client,
+      shaperRate: INFINITY,
+      shaperPeak: INFINITY,
+      burstBytes: 0,
+      tarpitAtMs: INFINITY,
+      tarpitRate: p.serverRate,
+      rttMs: p.rtt,
+      slowStart: p.slowStart,
+      initialWindow: INITIAL_WINDOW_BYTES,
+      windowCap: Math.floor(this.wakeQueue),
+      cutAtMs: p.dropAt - half,
+    });
+    const upstream = buildSendCurve({
+      startMs: half,
+      bytes: p.payload,
+      // The proxy's buffered bytes leave no faster than the client's link
+      // brought them: keeps U continuous (a token burst is not a jump).
+      rate: p.client,
+      shaperRate: p.proxy,
+      shaperPeak: p.proxyPeak,
+      burstBytes: p.burst,
+      tarpitAtMs: INFINITY,
+      tarpitRate: p.serverRate,
+      rttMs: p.upRtt,
+      slowStart: false,
+      initialWindow: INFINITY,
+      windowCap: INFINITY,
+      cutAtMs: Math.min(p.dropAt, p.upDropAt - upHalf),
+    });
+    const up = [pointsOf(upstream)];
+    let reads: ReturnType<typeof lineFrom> | undefined;
+    if (p.tarpitAt !== INFINITY) {
+      // What the server had read at the onset: all that reached it.
+      const sentBy = p.tarpitAt - upHalf;
+      const atOnset = Math.min(upstream.valueAt(sentBy), clientLeg.valueAt(sentBy - half));
+      reads = lineFrom(p.tarpitAt, atOnset, p.serverRate, LIMIT_TARPIT);
+      // Linux's tcp_rmem[2] when no receive window is given.
+      const window = p.rwnd === INFINITY ? SERVER_WINDOW_BYTES : p.rwnd;
+      const from = p.tarpitAt + upHalf;
+      up.push(
+        lineFrom(
+          from,
+          Math.max(atOnset + window, upstream.valueAt(from)),
+          p.serverRate,
+          LIMIT_TARPIT,
+        ),
+      );
+    }
+    const u = up.length === 1 ? up[0]! : lowerEnvelope(up);
+    const client = curveOf(
+      lowerEnvelope([
+        pointsOf(clientLeg),
+        shifted(u, half, p.proxyBuffer, p.proxyBuffer, LIMIT_PROXY_BUFFER),
+      ]),
+      p.payload,
+    );
+    const forwarded = lowerEnvelope([u, shifted(pointsOf(client), half, 0, 0)]);
+    const atServer = shifted(forwarded, upHalf, 0, 0);
+    const served = curveOf(reads ? lowerEnvelope([atServer, reads]) : atServer, p.payload);
+    return { client, served };
   }
 
   run(): UploadResult {
@@ -593,7 +755,8 @@ class UploadRun {
       // the links carry.
       const links = p.mode === "streaming" ? Math.min(p.client, p.proxy) : p.proxy;
       let stallAt = INFINITY;
-      if (p.dropAt <= this.endedAt && this.headersAt === INFINITY) stallAt = p.dropAt;
+      const dropAt = Math.min(p.dropAt, p.upDropAt);
+      if (dropAt <= this.endedAt && this.headersAt === INFINITY) stallAt = dropAt;
       else if (p.serverRate < links && p.tarpitAt <= this.endedAt) stallAt = p.tarpitAt;
       if (stallAt !== INFINITY) result.stallDetectionMs = this.endedAt - stallAt;
     }
@@ -611,7 +774,8 @@ class UploadRun {
   /** Bytes the server has read at `t`. */
   private delivered(t: number): number {
     if (this.outcome === OUTCOME_OK) return this.p.payload;
-    if (this.forward) return this.forward.valueAt(t);
+    if (this.served) return this.served.valueAt(t);
+    if (this.forward) return this.forward.valueAt(t - this.p.upRtt / 2);
     if (this.p.mode !== "streaming") return 0;
     return this.sent.valueAt(t - this.p.rtt / 2);
   }
@@ -770,11 +934,13 @@ class UploadRun {
                   : "the proxy's upstream"
                 : limit === LIMIT_TARPIT
                   ? "the server reads slowly"
-                  : limit === LIMIT_WINDOW
-                    ? "window-limited (receive window or send buffer per RTT)"
-                    : who === "proxy"
-                      ? "the server reads as fast as it comes"
-                      : "the client's link";
+                  : limit === LIMIT_PROXY_BUFFER
+                    ? "the proxy's buffer is full: the client leg goes at the pace the proxy forwards"
+                    : limit === LIMIT_WINDOW
+                      ? "window-limited (receive window or send buffer per RTT)"
+                      : who === "proxy"
+                        ? "the server reads as fast as it comes"
+                        : "the client's link";
           const ss = round > 0 ? ` (slow start round ${round})` : "";
           text = `${who === "proxy" ? "proxy sends" : "sending"} at ${rate} of payload: ${why}${ss}`;
         }
@@ -787,6 +953,15 @@ class UploadRun {
       describeCurve(this.forward, "proxy");
     }
     if (p.dropAt !== INFINITY) note(p.dropAt, "drop", "the proxy goes silent: no ACKs, no RST");
+    if (p.upDropAt !== INFINITY) {
+      note(
+        p.upDropAt,
+        "drop",
+        p.mode === "streaming"
+          ? "black hole between proxy and server: the proxy keeps accepting until its buffer is full"
+          : "black hole between proxy and server: the proxy takes the body but cannot deliver it",
+      );
+    }
     if (p.tarpitAt !== INFINITY) {
       note(p.tarpitAt, "tarpit", `the server reads at ${formatBytes(p.serverRate * 1000)}/s`);
     }

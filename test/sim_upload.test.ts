@@ -257,6 +257,86 @@ describe("send-buffer growth (issue 12, item 2)", () => {
   });
 });
 
+describe("a proxy that holds bytes (issue 12, item 1)", () => {
+  // The proxy lab's healthy case: 5 MB through a 2 Mbit/s uplink, RTT 100 ms.
+  const LAB = {
+    payloadBytes: 5_000_000,
+    chunkBytes: 16 * 1024,
+    clientBitsPerSecond: 100e6,
+    proxyBitsPerSecond: 2e6,
+    rttMs: 100,
+    sendBufferBytes: 4 * MIB,
+  } satisfies UploadParams;
+
+  it("a streaming proxy's buffer lets the client leg run ahead: writeIdle 3 s holds, as it did for real", () => {
+    const r = simulateUpload({
+      ...LAB,
+      sendBufferGrowth: false,
+      proxyBufferBytes: 1_000_000,
+      timeouts: { writeIdle: "3s", total: "60s" },
+    });
+    expect(r.outcome).toBe("ok");
+    // S / uplink: 5 MB at 1.91 Mbit/s of payload, ~21 s (reality: 21 s).
+    expect(r.elapsedMs).toBeGreaterThan(20_900);
+    expect(r.elapsedMs).toBeLessThan(21_200);
+  });
+
+  it("a black hole behind a streaming proxy is swallowed by its buffer: only total ends it", () => {
+    const r = simulateUpload({
+      ...LAB,
+      proxyBufferBytes: 1_000_000,
+      upstreamDropAtMs: 2000,
+      timeouts: { writeIdle: "3s", total: "60s" },
+    });
+    expect(r.phase).toBe("total");
+    expect(r.stallDetectionMs).toBe(58_000);
+    // The server got what passed before the drop, about 2 s at the uplink.
+    expect(r.bytesDelivered).toBeLessThan(500_000);
+  });
+
+  it("a tarpit behind it caps the pipe only once the proxy's buffer and the server's window are full", () => {
+    const tarpit = {
+      ...LAB,
+      payloadBytes: 20_000_000,
+      // Pull gaps of 0.73 s: only a stall outlasts writeIdle.
+      sendBufferBytes: 512 * 1024,
+      proxyBufferBytes: 1_000_000,
+      serverReadBytesPerSecond: 1000,
+      tarpitAtMs: 1000,
+      receiveWindowBytes: 1_000_000,
+      timeouts: { writeIdle: "3s", total: false },
+    } satisfies UploadParams;
+    const r = simulateUpload({ ...tarpit, trace: true });
+    expect(r.phase).toBe("writeIdle");
+    // Acknowledged by the proxy: what the server read, plus its window, plus the proxy's buffer.
+    const acked = r.trace!.at(-1)!.ackedBytes;
+    expect(acked).toBeGreaterThan(2_000_000);
+    expect(acked).toBeLessThan(2_500_000);
+    // Without the proxy's buffer (one pipe) it stalls at once.
+    const onePipe = simulateUpload({
+      ...tarpit,
+      proxyBufferBytes: undefined,
+      receiveWindowBytes: undefined,
+    });
+    expect(onePipe.elapsedMs).toBeLessThan(r.elapsedMs);
+  });
+
+  it("rejects a proxy buffer on a store-and-forward proxy, and an upstream leg without one", () => {
+    expect(() =>
+      simulateUpload({ ...LAB, proxyMode: "store-and-forward", proxyBufferBytes: 1 }),
+    ).toThrow(
+      new RangeError(
+        `Invalid option 'proxyBufferBytes': a store-and-forward proxy holds the whole body, got 1 with proxyMode "store-and-forward"`,
+      ),
+    );
+    expect(() => simulateUpload({ ...LAB, upstreamDropAtMs: 5 })).toThrow(
+      new RangeError(
+        "Invalid option 'upstreamDropAtMs': a streaming proxy needs 'proxyBufferBytes' to have an upstream leg, got 5",
+      ),
+    );
+  });
+});
+
 describe("watchdog behaviours the simulator exposes", () => {
   it("headers counts from when the body is in the kernel, not from its delivery", () => {
     // With a fixed 4 MiB send buffer the whole 2.4 MB is handed over at
@@ -489,7 +569,7 @@ describe("parameter validation", () => {
   it("rejects unknown keys, naming them", () => {
     expect(() => simulateUpload({ ...base, chunkSize: 1 } as UploadParams)).toThrow(
       new TypeError(
-        "Unknown option 'chunkSize': expected one of payloadBytes, chunkBytes, clientBitsPerSecond, proxyBitsPerSecond, proxyMode, rttMs, sendBufferBytes, sendBufferGrowth, receiveWindowBytes, serverReadBytesPerSecond, tarpitAtMs, dropAtMs, proxyBurstBytes, proxyPeakBitsPerSecond, slowStart, wireOverhead, timeouts, timerLatenessMs, seed, trace",
+        "Unknown option 'chunkSize': expected one of payloadBytes, chunkBytes, clientBitsPerSecond, proxyBitsPerSecond, proxyMode, rttMs, sendBufferBytes, sendBufferGrowth, receiveWindowBytes, serverReadBytesPerSecond, tarpitAtMs, dropAtMs, proxyBufferBytes, upstreamRttMs, upstreamDropAtMs, proxyBurstBytes, proxyPeakBitsPerSecond, slowStart, wireOverhead, timeouts, timerLatenessMs, seed, trace",
       ),
     );
   });

@@ -33,6 +33,13 @@ const MAX_RTT = 400;
 /** Send buffers from the 1 KiB floor (many wakes) to Linux's 4 MiB `tcp_wmem` maximum. */
 const MIN_BUFFER = 1024;
 const MAX_BUFFER = 4 * 1024 * 1024;
+/** Proxy buffers from 64 KiB to 4 MiB: real streaming proxies held 0.1–2.7 MB (issue 12). */
+const MIN_PROXY_BUFFER = 64 * 1024;
+const MAX_PROXY_BUFFER = 4 * 1024 * 1024;
+/** Slack for comparing when a limit fires across runs whose wake-ups differ by rounding. */
+const WAKE_JITTER_MS = 1;
+/** Runs for properties with a proxy buffer: its curves cost ~10 ms per upload. */
+const PROXY_RUNS = 100;
 /** Stalls (drop, tarpit) within the first 30 s: where the limits under test act. */
 const MAX_STALL_AT = 30_000;
 /**
@@ -51,27 +58,39 @@ const rate = fc.double({ min: MIN_BPS, max: MAX_BPS, noNaN: true });
 const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
 
 /** Any path the simulator accepts: drop, tarpit, bucket, window, both proxy modes. */
-const pathArb = fc.record(
-  {
-    payloadBytes: fc.integer({ min: 1, max: MAX_PAYLOAD }),
-    chunkBytes: fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
-    clientBitsPerSecond: rate,
-    proxyBitsPerSecond: rate,
-    proxyMode: fc.constantFrom("streaming" as const, "store-and-forward" as const),
-    rttMs: fc.oneof(fc.constant(0), fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
-    sendBufferBytes: fc.integer({ min: MIN_BUFFER, max: MAX_BUFFER }),
-    sendBufferGrowth: opt(fc.boolean()),
-    receiveWindowBytes: opt(fc.integer({ min: 1, max: 8 * 1024 * 1024 })),
-    serverReadBytesPerSecond: opt(fc.double({ min: 1e3, max: 3e7, noNaN: true })),
-    tarpitAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
-    dropAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
-    proxyBurstBytes: opt(fc.integer({ min: 0, max: 2_000_000 })),
-    proxyPeakBitsPerSecond: opt(rate),
-    slowStart: fc.boolean(),
-    wireOverhead: fc.boolean(),
-  },
-  { requiredKeys: ["payloadBytes", "clientBitsPerSecond", "proxyBitsPerSecond"] },
-);
+const pathArb = fc
+  .record(
+    {
+      payloadBytes: fc.integer({ min: 1, max: MAX_PAYLOAD }),
+      chunkBytes: fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
+      clientBitsPerSecond: rate,
+      proxyBitsPerSecond: rate,
+      proxyMode: fc.constantFrom("streaming" as const, "store-and-forward" as const),
+      rttMs: fc.oneof(fc.constant(0), fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
+      sendBufferBytes: fc.integer({ min: MIN_BUFFER, max: MAX_BUFFER }),
+      sendBufferGrowth: opt(fc.boolean()),
+      receiveWindowBytes: opt(fc.integer({ min: 1, max: 8 * 1024 * 1024 })),
+      serverReadBytesPerSecond: opt(fc.double({ min: 1e3, max: 3e7, noNaN: true })),
+      tarpitAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
+      dropAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
+      proxyBurstBytes: opt(fc.integer({ min: 0, max: 2_000_000 })),
+      proxyPeakBitsPerSecond: opt(rate),
+      slowStart: fc.boolean(),
+      wireOverhead: fc.boolean(),
+      proxyBufferBytes: opt(fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_PROXY_BUFFER })),
+      upstreamRttMs: opt(fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
+      upstreamDropAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
+    },
+    { requiredKeys: ["payloadBytes", "clientBitsPerSecond", "proxyBitsPerSecond"] },
+  )
+  .map((p): UploadParams => {
+    // A proxy buffer belongs to a streaming proxy, and a streaming proxy's
+    // upstream leg exists only with one.
+    const { proxyBufferBytes, upstreamRttMs, upstreamDropAtMs, ...rest } = p;
+    if (p.proxyMode === "store-and-forward") return { ...rest, upstreamRttMs, upstreamDropAtMs };
+    if (proxyBufferBytes === undefined) return rest;
+    return { ...rest, proxyBufferBytes, upstreamRttMs, upstreamDropAtMs };
+  });
 
 /**
  * Wake events are one per third of a buffer: a 1 KiB buffer and 3 MB make
@@ -245,6 +264,54 @@ describe("send-buffer growth", () => {
   );
 });
 
+// --- a proxy that holds bytes (issue 12, item 1) ---------------------------
+
+describe("proxy buffer", () => {
+  it.prop(
+    [
+      pathArb.filter((p) => p.proxyMode !== "store-and-forward"),
+      fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_PROXY_BUFFER }),
+      upArb,
+      fc.constantFrom<UploadParams["timeouts"]>(
+        { writeIdle: 3000, total: false },
+        { writeIdle: 1000, total: 60_000 },
+        { total: 30_000 },
+      ),
+    ],
+    { numRuns: PROXY_RUNS },
+  )("a larger proxy buffer never makes a stall visible sooner", (path, buffer, up, timeouts) => {
+    const small = simulateUpload({ ...path, proxyBufferBytes: buffer, timeouts });
+    const large = simulateUpload({
+      ...path,
+      proxyBufferBytes: Math.round(buffer * up),
+      timeouts,
+    });
+    if (small.outcome !== "timeout") return;
+    if (large.outcome === "timeout") {
+      // Within a millisecond: the writer's wake-ups (each when the queue is
+      // down to 2/3 of the send buffer) shift by microseconds as the client
+      // leg moves, so the last pull may too.
+      expect(large.elapsedMs).toBeGreaterThanOrEqual(small.elapsedMs - WAKE_JITTER_MS);
+    }
+  });
+
+  it.prop([pathArb.filter((p) => p.proxyMode !== "store-and-forward"), upArb], {
+    numRuns: PROXY_RUNS,
+  })("a larger proxy buffer never makes an upload slower", (path, up) => {
+    const base = {
+      ...path,
+      proxyBufferBytes: path.proxyBufferBytes ?? MIN_PROXY_BUFFER,
+      timeouts: NO_LIMITS,
+    };
+    const small = simulateUpload(base);
+    const large = simulateUpload({
+      ...base,
+      proxyBufferBytes: Math.round(base.proxyBufferBytes * up),
+    });
+    expect(large.elapsedMs).toBeLessThanOrEqual(small.elapsedMs * (1 + EPS));
+  });
+});
+
 // --- the watchdog's timers -------------------------------------------------
 
 /** Write-idle limits from 50 ms (below most wake gaps) to 20 s (above most). */
@@ -342,6 +409,8 @@ describe("timers", () => {
   })(
     "a silent proxy is caught by write-idle within limit + RTT/2 of the drop",
     (path, idle, dropAtMs) => {
+      // A black hole behind the proxy is another stall (the proxy buffers it).
+      if (path.upstreamDropAtMs !== undefined) return;
       const r = simulateUpload({ ...path, dropAtMs, timeouts: { total: false, writeIdle: idle } });
       // Only a drop that kept the response from coming and preceded the
       // timeout is a stall to detect (a slow path may time out before it).
