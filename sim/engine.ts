@@ -55,6 +55,9 @@ const SPILL = 2048;
 const PER_BUCKET = 48;
 /** Times sampled from the top to find where its bulk ends (outliers stay in the top). */
 const SAMPLES = 32;
+/** Zero-length arrays every clock starts its ladder with (never written: `grown` replaces them). */
+const NO_NUMBERS = new Float64Array(0);
+const NO_INTS = new Int32Array(0);
 /** What the queue's next event time is when there is none: event times are always finite. */
 const EMPTY = Number.POSITIVE_INFINITY;
 
@@ -189,9 +192,7 @@ export class VirtualClock implements Clock {
    * freed: its callback, undefined then, says it is free).
    */
   #slotSeqs = new Float64Array(INITIAL_CAPACITY);
-  /** A stack of free slots, as long as `#slotSeqs` (it never holds more slots than exist). */
-  #freeSlots = new Int32Array(INITIAL_CAPACITY);
-  #freeCount = 0;
+  #freeSlots: number[] = [];
   /** Entries anywhere in the queue (heap, rung, top) whose timer was cleared. */
   #cancelled = 0;
   #running = false;
@@ -213,7 +214,9 @@ export class VirtualClock implements Clock {
   // equal times always land in the same tier and bucket, except at
   // `#topStart`, where the rung's entries were all scheduled before the top's.
   // With no rung and an empty top, `#topStart` is Infinity: a plain heap.
-  #top = new Float64Array(0);
+  // The ladder's arrays start as shared empty ones: a clock that never
+  // holds 2,048 events (a simulated upload holds a few) allocates none.
+  #top = NO_NUMBERS;
   #topSize = 0;
   #topStart = EMPTY;
   /**
@@ -222,12 +225,12 @@ export class VirtualClock implements Clock {
    * bucket b fills `#rung` from where bucket b-1's room ends up to
    * `#ends[2b]`, and has room up to `#ends[2b + 1]`.
    */
-  #rung = new Float64Array(0);
-  #ends = new Int32Array(0);
+  #rung = NO_NUMBERS;
+  #ends = NO_INTS;
   /** Entries that found their bucket full, by bucket (rare: see the room `#buildRung` leaves). */
-  #overflow = new Map<number, number[]>();
+  #overflow: Map<number, number[]> | undefined;
   /** The bucket of each top entry while a rung is built (-1: it stays in the top). */
-  #scratch = new Int32Array(0);
+  #scratch = NO_INTS;
   #nb = 0;
   #cur = 0;
   #rungStart = 0;
@@ -579,19 +582,13 @@ export class VirtualClock implements Clock {
       );
     }
     const seq = this.#seq++;
-    let slot: number;
-    if (this.#freeCount > 0) {
-      slot = this.#freeSlots[--this.#freeCount]!;
-      this.#fns[slot] = fn;
-    } else {
+    let slot = this.#freeSlots.pop();
+    if (slot === undefined) {
       slot = this.#fns.length;
       this.#fns.push(fn);
-      if (slot === this.#slotSeqs.length) {
-        this.#slotSeqs = grown(this.#slotSeqs, slot + 1);
-        const free = new Int32Array(this.#slotSeqs.length);
-        free.set(this.#freeSlots);
-        this.#freeSlots = free;
-      }
+      if (slot === this.#slotSeqs.length) this.#slotSeqs = grown(this.#slotSeqs, slot + 1);
+    } else {
+      this.#fns[slot] = fn;
     }
     this.#slotSeqs[slot] = seq;
     if (atMs >= this.#topStart) {
@@ -659,6 +656,7 @@ export class VirtualClock implements Clock {
       ends[2 * bucket] = n + 3;
       return;
     }
+    this.#overflow ??= new Map();
     const list = this.#overflow.get(bucket);
     if (list === undefined) this.#overflow.set(bucket, [atMs, seq, slot]);
     else list.push(atMs, seq, slot);
@@ -691,14 +689,14 @@ export class VirtualClock implements Clock {
         const b = this.#cur;
         const start = this.#bucketStart(b);
         const n = this.#ends[2 * b]! - start;
-        const more = this.#overflow.size > 0 ? this.#overflow.get(b) : undefined;
+        const more = this.#overflow?.get(b);
         if (n === 0 && more === undefined) continue;
         this.#rungSize -= (n + (more === undefined ? 0 : more.length)) / 3;
         this.#size = 0;
         this.#load(this.#rung, start, start + n);
         if (more !== undefined) {
           this.#load(more, 0, more.length);
-          this.#overflow.delete(b);
+          this.#overflow!.delete(b);
         }
         for (let i = (this.#size >> 1) - 1; i >= 0; i--) this.#siftDown(i);
         if (this.#size > 0) return true;
@@ -820,7 +818,7 @@ export class VirtualClock implements Clock {
     this.#cur = -1;
     this.#rungStart = lo;
     this.#invWidth = nb / (end - lo);
-    this.#overflow.clear();
+    this.#overflow?.clear();
     // Counting sort: count each bucket's entries, give each bucket room for
     // twice the average more (events scheduled while the rung drains land in
     // its later buckets: with delays spread evenly over the rung's span,
@@ -947,7 +945,7 @@ export class VirtualClock implements Clock {
 
   #freeSlot(slot: number): void {
     this.#fns[slot] = undefined;
-    this.#freeSlots[this.#freeCount++] = slot;
+    this.#freeSlots.push(slot);
   }
 
   /** Removes every cancelled entry from every tier and restores the heap (Floyd's heapify, O(size)). */
@@ -966,7 +964,7 @@ export class VirtualClock implements Clock {
       );
       this.#ends[2 * b] = start + n;
       this.#rungSize += n / 3;
-      const more = this.#overflow.get(b);
+      const more = this.#overflow?.get(b);
       if (more !== undefined) {
         more.length = this.#filter(more, more.length);
         this.#rungSize += more.length / 3;
