@@ -160,8 +160,10 @@ describe("properties", () => {
       fc.pre(config.total !== undefined);
       const [tb, got] = budget(config).columns;
       expect(tb!.boundMs).toBeLessThanOrEqual(config.total as number);
-      // got re-arms the same number per attempt: never tighter than timebound.
-      expect(got!.boundMs).toBeGreaterThanOrEqual(tb!.boundMs);
+      // got re-arms the same number per attempt: never tighter than timebound —
+      // unless got's own connect limit (timebound has none) ends it sooner
+      // (seed 486001295 found total 20,003 ms, connect 1 ms: got 20,002).
+      if (config.connect === undefined) expect(got!.boundMs).toBeGreaterThanOrEqual(tb!.boundMs);
     },
   );
 
