@@ -591,78 +591,62 @@ describe("a caller's signal", () => {
   });
 });
 
+/** Runs the garbage collector up to `rounds` times, 20 ms apart, until `done()`. */
+async function collectGarbage(rounds: number, done: () => boolean = () => false): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  for (let i = 0; i < rounds && !done(); i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Reads a reader to its end; the bytes read. */
+async function bytesOf(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<number> {
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return bytes;
+    bytes += value.byteLength;
+  }
+}
+
 describe("abandoned responses are released as fetch releases them", () => {
   it("a dropped response is collected and its attempt ends (nothing armed until total)", async () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
     const clock = countingClock();
     const f = createFetch({ total: "60s", clock });
     for (let i = 0; i < 20; i++) await f(`${server.url}/big`); // dropped at once
     expect(clock.armed()).toBeGreaterThan(0);
-    for (let i = 0; i < 100 && clock.armed() > 0; i++) {
-      gc();
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await collectGarbage(100, () => clock.armed() === 0);
     expect(clock.armed()).toBe(0);
   });
 
   it("a response cloned and dropped with its clone is released too", async () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
     const clock = countingClock();
     const f = createFetch({ total: "60s", clock });
     for (let i = 0; i < 20; i++) (await f(`${server.url}/big`)).clone(); // both dropped at once
     expect(clock.armed()).toBeGreaterThan(0);
-    for (let i = 0; i < 100 && clock.armed() > 0; i++) {
-      gc();
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await collectGarbage(100, () => clock.armed() === 0);
     expect(clock.armed()).toBe(0);
   });
 
   it("a clone the caller reads keeps the body when the original is collected", async () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
     const f = createFetch({ total: "60s" });
     const copies = await Promise.all(
       Array.from({ length: 5 }, async () => (await f(`${server.url}/big`)).clone()),
     );
     const readers = copies.map((c) => c.body!.getReader());
-    for (let i = 0; i < 5; i++) {
-      gc();
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    for (const reader of readers) {
-      let bytes = 0;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        bytes += value.byteLength;
-      }
-      expect(bytes).toBe(512 * 1024);
-    }
+    await collectGarbage(5);
+    for (const reader of readers) expect(await bytesOf(reader)).toBe(512 * 1024);
   });
 
   it("a body the caller still reads is not released when its response is collected", async () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
     const f = createFetch({ total: "60s" });
     const readers = await Promise.all(
       Array.from({ length: 5 }, async () => (await f(`${server.url}/big`)).body!.getReader()),
     );
-    for (let i = 0; i < 5; i++) {
-      gc();
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    for (const reader of readers) {
-      let bytes = 0;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        bytes += value.byteLength;
-      }
-      expect(bytes).toBe(512 * 1024);
-    }
+    await collectGarbage(5);
+    for (const reader of readers) expect(await bytesOf(reader)).toBe(512 * 1024);
   });
 
   it("a script that checks only res.status exits at once, not at total", () => {
