@@ -36,8 +36,6 @@ const MAX_BUFFER = 4 * 1024 * 1024;
 /** Proxy buffers from 64 KiB to 4 MiB: real streaming proxies held 0.1–2.7 MB (issue 12). */
 const MIN_PROXY_BUFFER = 64 * 1024;
 const MAX_PROXY_BUFFER = 4 * 1024 * 1024;
-/** Slack for comparing when a limit fires across runs whose wake-ups differ by rounding. */
-const WAKE_JITTER_MS = 1;
 /** Runs for properties with a proxy buffer: its curves cost ~10 ms per upload. */
 const PROXY_RUNS = 100;
 /** Stalls (drop, tarpit) within the first 30 s: where the limits under test act. */
@@ -267,34 +265,13 @@ describe("send-buffer growth", () => {
 // --- a proxy that holds bytes (issue 12, item 1) ---------------------------
 
 describe("proxy buffer", () => {
-  it.prop(
-    [
-      pathArb.filter((p) => p.proxyMode !== "store-and-forward"),
-      fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_PROXY_BUFFER }),
-      upArb,
-      fc.constantFrom<UploadParams["timeouts"]>(
-        { writeIdle: 3000, total: false },
-        { writeIdle: 1000, total: 60_000 },
-        { total: 30_000 },
-      ),
-    ],
-    { numRuns: PROXY_RUNS },
-  )("a larger proxy buffer never makes a stall visible sooner", (path, buffer, up, timeouts) => {
-    const small = simulateUpload({ ...path, proxyBufferBytes: buffer, timeouts });
-    const large = simulateUpload({
-      ...path,
-      proxyBufferBytes: Math.round(buffer * up),
-      timeouts,
-    });
-    if (small.outcome !== "timeout") return;
-    if (large.outcome === "timeout") {
-      // Within a millisecond: the writer's wake-ups (each when the queue is
-      // down to 2/3 of the send buffer) shift by microseconds as the client
-      // leg moves, so the last pull may too.
-      expect(large.elapsedMs).toBeGreaterThanOrEqual(small.elapsedMs - WAKE_JITTER_MS);
-    }
-  });
-
+  // Not a property: "a larger proxy buffer never makes a stall visible
+  // sooner" (issue 12) does not hold in this model. Over 1,500 random paths
+  // a larger buffer surfaced a writeIdle stall up to 2.07 s sooner (e.g.
+  // 2.4 MB, client 2.1 Mbit/s, proxy 321 kbit/s, send buffer 867 kB, proxy
+  // buffer 397 kB → 905 kB, writeIdle 4.8 s: 10.63 s → 8.56 s), with a
+  // fixed send buffer too. Whether real proxies do the same is for the
+  // proxy lab (issue 12, item 6); sim/README.md lists it as open.
   it.prop([pathArb.filter((p) => p.proxyMode !== "store-and-forward"), upArb], {
     numRuns: PROXY_RUNS,
   })("a larger proxy buffer never makes an upload slower", (path, up) => {
