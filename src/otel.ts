@@ -17,8 +17,8 @@
  *   with the default W3C propagator), through the globally registered
  *   propagator.
  * - Metrics: `http.client.request.duration` (per call, seconds),
- *   `timebound.headers.duration` (per request sent: time to response
- *   headers), `timebound.body.duration` (headers to body end),
+ *   `timebound.headers.duration` (per attempt: from the request handed over
+ *   to its response headers, on the fetch's clock), `timebound.body.duration` (headers to body end),
  *   `timebound.timeouts` (by phase and limit source), `timebound.retries`
  *   and `timebound.retries.refused` (by reason), `timebound.breaker.transitions`
  *   and the gauge `timebound.breaker.state` (0 closed, 1 half-open, 2 open).
@@ -96,7 +96,6 @@ const DURATION_BUCKETS = [
 /** A request on the wire: one attempt, or one redirect hop of it. */
 interface Sent {
   span: Span;
-  startedAt: number;
   status: number | undefined;
 }
 
@@ -148,7 +147,8 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
   });
   const headersDuration: Histogram = meter.createHistogram("timebound.headers.duration", {
-    description: "Time from sending a request to its response headers (time to first byte).",
+    description:
+      "Time from an attempt's request being handed over to its response headers, on the fetch's clock.",
     unit: "s",
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
   });
@@ -232,7 +232,7 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
       { kind: SpanKind.CLIENT, attributes: attrs },
       state.ctx,
     );
-    const sent: Sent = { span, startedAt: performance.now(), status: undefined };
+    const sent: Sent = { span, status: undefined };
     state.current = sent;
     const ctx = trace.setSpan(state.ctx, span);
     let request = init;
@@ -254,10 +254,6 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
       .then((res) => {
         sent.status = res.status;
         span.setAttribute("http.response.status_code", res.status);
-        headersDuration.record((performance.now() - sent.startedAt) / 1000, {
-          ...metricAttributes(attrs),
-          "http.response.status_code": res.status,
-        });
         return res;
       });
   }
@@ -282,6 +278,15 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
       case "attempt-end": {
         const c = byId.get(e.callId);
         if (c) endSent(c, e.outcome, e.error);
+        const status = e.status !== undefined ? { "http.response.status_code": e.status } : {};
+        if (e.headersMs !== undefined) {
+          // Time to headers once the request was handed over, on the fetch's own clock.
+          const sentAt = e.uploadEndMs ?? e.attemptStartMs;
+          headersDuration.record(Math.max(0, e.headersMs - sentAt) / 1000, {
+            ...metricAttributes(baseAttributes(e.method, e.url)),
+            ...status,
+          });
+        }
         if (e.headersMs !== undefined && e.bodyEndMs !== undefined) {
           bodyDuration.record((e.bodyEndMs - e.headersMs) / 1000, {
             ...metricAttributes(baseAttributes(e.method, e.url)),
