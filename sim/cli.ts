@@ -27,7 +27,12 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { formatDuration } from "../src/duration.ts";
 import { DEFAULT_TOTAL_MS } from "../src/policy.ts";
-import type { CapacityClient, CapacityResult, DependencyPhase } from "./capacity.ts";
+import type {
+  CapacityCallers,
+  CapacityClient,
+  CapacityResult,
+  DependencyPhase,
+} from "./capacity.ts";
 import * as arg from "./cli/args.ts";
 import { percent, printJson, progress, say, sizeUnit, table, timeUnit } from "./cli/output.ts";
 import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } from "./cli/plot.ts";
@@ -705,6 +710,11 @@ interface CapacityOpts extends OutputOpts {
   seed: number;
   series?: boolean;
   verbose?: boolean;
+  patience: number | false;
+  callerRetries: number;
+  callerJitter: boolean;
+  keepAbandoned?: boolean;
+  propagateDeadline?: boolean;
 }
 
 const VARIANTS = ["none", "timeouts", "retries", "breaker"];
@@ -823,6 +833,29 @@ function capacityCommand(): Command {
     )
     .addOption(opt("--cooldown <time>", "how long an open breaker fails fast", arg.time, "5s"))
     .addOption(opt("--sample <time>", "time-series interval", arg.time, "1s"))
+    .addOption(
+      opt(
+        "--patience <limit>",
+        "the service's callers give up after this long ('off': they wait forever)",
+        arg.limit,
+        "off",
+      ),
+    )
+    .option(
+      "--caller-retries <n>",
+      "with --patience: a caller retries a failure or a give-up this many times (backoff 100 ms doubling to 5 s)",
+      arg.integer(0, 100),
+      0,
+    )
+    .option("--no-caller-jitter", "with --patience: callers retry without jitter, in waves")
+    .option(
+      "--keep-abandoned",
+      "with --patience: the service does not notice a caller who left while queued",
+    )
+    .option(
+      "--propagate-deadline",
+      "with --patience: the service passes each caller's remaining patience to its dependency call (timebound's callerBudget; not the 'none' variant, plain fetch has no deadline)",
+    )
     .option("--seed <n>", "seed of arrivals, latencies and jitter", arg.integer(0, 2 ** 32 - 1), 1)
     .option("--series", "also print the time series (every 10th interval)")
     .option("--verbose", "also print the self-checks (Little's law: L = λW)");
@@ -833,6 +866,7 @@ function capacityCommand(): Command {
       "timebound capacity",
       "timebound capacity --rate 40 --concurrency 20 --slow 5s --slow-from 60s --slow-until 120s --svg capacity.svg",
       "timebound capacity --variants none,breaker --error-rate 0.5 --json",
+      "timebound capacity --variants none,breaker --patience 2s --caller-retries 3 --no-caller-jitter --propagate-deadline",
     ]) +
       "\nDefaults are the seed's site: half the requests call a translation service whose 200 ms calls\ntake 5 s from t = 60 s to t = 120 s; the other half are pages served in 20 ms by the same workers.\n",
   );
@@ -847,6 +881,26 @@ function capacityCommand(): Command {
     if (o.slowFrom === 0) phases.length = 0;
     phases.push({ fromMs: o.slowFrom, latencyMs: lat(o.slow), errorRate: o.errorRate });
     if (o.slowUntil !== false) phases.push({ fromMs: o.slowUntil, latencyMs: lat(o.latency) });
+    const withCallers = o.patience !== false;
+    if (!withCallers) {
+      const needs = [
+        ["--caller-retries", o.callerRetries !== 0],
+        ["--no-caller-jitter", !o.callerJitter],
+        ["--keep-abandoned", o.keepAbandoned],
+        ["--propagate-deadline", o.propagateDeadline],
+      ].find(([, set]) => set);
+      if (needs) throw new UsageError(`option '${needs[0]}' needs --patience`);
+    }
+    const callersFor = (v: string): CapacityCallers | undefined =>
+      o.patience === false
+        ? undefined
+        : {
+            patienceMs: o.patience,
+            retries: o.callerRetries,
+            jitter: o.callerJitter,
+            dropAbandoned: !o.keepAbandoned,
+            propagateDeadline: v !== "none" && o.propagateDeadline === true,
+          };
     const { capacity } = await load.capacity();
     const runs: { name: string; key: string; result: CapacityResult }[] = [];
     const bar = progress("simulating", o.variants.length, "configurations");
@@ -863,6 +917,7 @@ function capacityCommand(): Command {
           localMs: o.local,
           sampleEvery: o.sample,
           seed: o.seed,
+          callers: callersFor(v),
         });
         runs.push({ name: variantLabel(v, o), key: v, result });
         bar.update(runs.length);
@@ -897,6 +952,11 @@ function capacityCommand(): Command {
     ]);
     const lines = [
       `Capacity: ${o.rate}/s arrivals (${percent(o.callShare)} call the dependency, the rest take ${formatTime(o.local)}), ${o.concurrency} workers, queue ${o.queue}; dependency ${formatTime(o.latency)}, ${formatTime(o.slow)} from ${formatTime(o.slowFrom)}${o.slowUntil === false ? "" : ` to ${formatTime(o.slowUntil)}`}${o.errorRate ? ` with ${percent(o.errorRate)} errors` : ""}; seed ${o.seed}`,
+      ...(o.patience === false
+        ? []
+        : [
+            `Callers give up after ${formatTime(o.patience)}${o.callerRetries ? ` and retry ${o.callerRetries} times${o.callerJitter ? " with jitter" : " in waves (no jitter)"}` : ""}; the service ${o.keepAbandoned ? "keeps" : "drops"} requests of callers gone while queued${o.propagateDeadline ? "; timebound variants propagate each caller's remaining patience" : ""}.`,
+          ]),
       table(
         [
           "client",
@@ -912,10 +972,29 @@ function capacityCommand(): Command {
           ...(o.verbose ? ["Little: L = λW"] : []),
         ],
         rows,
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        withCallers
+          ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+          : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
       ),
       `Times are time in the system (queue + service).${o.verbose ? " Little's law: time-average requests in the system vs admitted arrival rate × mean time in system." : ""}`,
     ];
+    if (withCallers) {
+      lines.push(
+        "\nThe service's callers:",
+        table(
+          ["client", "callers served", "gave up", "their retries", "worker time for callers gone"],
+          runs.map(({ name, result: r }) => [
+            name,
+            String(r.totals.callersServed ?? 0),
+            String(r.totals.abandoned ?? 0),
+            String(r.totals.callerRetries ?? 0),
+            formatTime(r.totals.wastedWorkerMs ?? 0),
+          ]),
+          [1, 2, 3, 4],
+        ),
+        "Callers served: callers who got an answer before they gave up, across their tries.",
+      );
+    }
     if (o.series) {
       for (const { name, result } of runs) {
         lines.push(`\n${name}:`);
@@ -965,6 +1044,7 @@ function capacityCommand(): Command {
           variant: key,
           label: name,
           client: variantClient(key, o),
+          callers: callersFor(key) ?? null,
           ...result,
         })),
         plots,

@@ -100,6 +100,8 @@ describe.concurrent("invalid input: one line naming the flag, exit 2", () => {
       "option '--variants <list>' argument 'none,foo' is invalid",
     ],
     [["capacity", "--slow-until", "10s"], "option '--slow-until' must be after --slow-from"],
+    [["capacity", "--propagate-deadline"], "option '--propagate-deadline' needs --patience"],
+    [["capacity", "--patience", "0"], "option '--patience <limit>' argument '0' is invalid"],
     [
       ["probe", "ftp://example.com"],
       "value 'ftp://example.com' is invalid for argument 'url'. expected an http or https URL",
@@ -274,6 +276,58 @@ describe("--json", () => {
       ]);
       expect(run.littlesLaw.relativeError).toBeLessThan(1e-9);
     }
+  });
+
+  it("capacity --patience: callers who give up and retry; deadlines propagated only where timebound runs", async () => {
+    const r = await run([
+      "capacity",
+      "--duration",
+      "60s",
+      "--slow-from",
+      "10s",
+      "--slow-until",
+      "50s",
+      "--variants",
+      "none,breaker",
+      "--patience",
+      "2s",
+      "--caller-retries",
+      "3",
+      "--no-caller-jitter",
+      "--keep-abandoned",
+      "--propagate-deadline",
+      "--json",
+    ]);
+    expect(r.code).toBe(0);
+    const [none, breaker] = JSON.parse(r.stdout).runs;
+    expect(none.callers).toEqual({
+      patienceMs: 2000,
+      retries: 3,
+      jitter: false,
+      dropAbandoned: false,
+      propagateDeadline: false,
+    });
+    expect(breaker.callers.propagateDeadline).toBe(true);
+    // Plain fetch keeps workers busy for callers already gone; propagated
+    // deadlines free them (the herd, test/sim_callers.test.ts).
+    expect(none.totals.wastedWorkerMs).toBeGreaterThan(0);
+    expect(breaker.totals.wastedWorkerMs).toBe(0);
+    expect(none.totals.callerRetries).toBeGreaterThan(breaker.totals.callerRetries);
+    const text = await run([
+      "capacity",
+      "--duration",
+      "20s",
+      "--slow-from",
+      "5s",
+      "--slow-until",
+      "15s",
+      "--variants",
+      "none",
+      "--patience",
+      "2s",
+    ]);
+    expect(text.stdout).toContain("Callers give up after 2 s");
+    expect(text.stdout).toContain("The service's callers:");
   });
 });
 
