@@ -248,19 +248,19 @@ describe("--json", () => {
     expect(m.summary).toContain("No chunk size helps");
   });
 
+  /** A 20 s run, slow from 5 s to 15 s. */
+  const SHORT_CAPACITY = [
+    "capacity",
+    "--duration",
+    "20s",
+    "--slow-from",
+    "5s",
+    "--slow-until",
+    "15s",
+  ];
+
   it("capacity: one run per variant with series and the Little's law check", async () => {
-    const r = await run([
-      "capacity",
-      "--duration",
-      "20s",
-      "--slow-from",
-      "5s",
-      "--slow-until",
-      "15s",
-      "--variants",
-      "none,breaker",
-      "--json",
-    ]);
+    const r = await run([...SHORT_CAPACITY, "--variants", "none,breaker", "--json"]);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.runs.map((x: { variant: string }) => x.variant)).toEqual(["none", "breaker"]);
@@ -313,19 +313,7 @@ describe("--json", () => {
     expect(none.totals.wastedWorkerMs).toBeGreaterThan(0);
     expect(breaker.totals.wastedWorkerMs).toBe(0);
     expect(none.totals.callerRetries).toBeGreaterThan(breaker.totals.callerRetries);
-    const text = await run([
-      "capacity",
-      "--duration",
-      "20s",
-      "--slow-from",
-      "5s",
-      "--slow-until",
-      "15s",
-      "--variants",
-      "none",
-      "--patience",
-      "2s",
-    ]);
+    const text = await run([...SHORT_CAPACITY, "--variants", "none", "--patience", "2s"]);
     expect(text.stdout).toContain("Callers give up after 2 s");
     expect(text.stdout).toContain("The service's callers:");
   });
