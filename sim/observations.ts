@@ -251,8 +251,9 @@ export function fromObservations(
  * Proposes limits from sketches that production kept — an {@linkcode Observer}
  * or its JSON form — for one origin, as {@linkcode fromObservations} does
  * from samples: each limit the chosen quantile (the false-timeout rate you
- * accept is 1 − quantile) times `margin`. `readIdle` comes from whole-body
- * durations, `writeIdle` from whole-upload durations (safe, loose; notes say
+ * accept is 1 − quantile) times `margin`. `readIdle` comes from the longest
+ * read gaps (`readGap`), or from whole-body durations where no gaps were
+ * sketched; `writeIdle` from whole-upload durations (safe, loose; notes say
  * so); the share of observations a limit would have cut is read from the
  * sketch (within its 1 % accuracy).
  *
@@ -290,7 +291,13 @@ export function fromSketches(
     );
   }
   return propose(
-    { total: of("total"), headers: of("headers"), body: of("body"), upload: of("upload") },
+    {
+      total: of("total"),
+      headers: of("headers"),
+      readGap: of("readGap"),
+      body: of("body"),
+      upload: of("upload"),
+    },
     obs.count(origin, "total"),
     quantile,
     margin,

@@ -16,10 +16,33 @@ import { describe } from "../src/duration.ts";
 import type { TimeboundEvent } from "../src/events.ts";
 import { checkKeys, plainObject, positiveNumber } from "../src/validate.ts";
 
-/** The phases sketched, in ms. */
-export const SKETCH_PHASES = ["total", "headers", "body", "upload"] as const;
-/** One phase: `total` (calls that got a response whose body ended), `headers` (handed over → headers), `body` (headers → body end), `upload` (first → last pull of a streamed body). */
+/** The phases sketched: durations in ms, `uploadRate` in bits/s. */
+export const SKETCH_PHASES = [
+  "total",
+  "headers",
+  "body",
+  "readGap",
+  "upload",
+  "uploadRate",
+] as const;
+/**
+ * One phase: `total` (calls that got a response whose body ended),
+ * `headers` (handed over → headers), `body` (headers → body end), `readGap`
+ * (per attempt, the longest wait on one body read: what `readIdle` limits),
+ * `upload` (first → last pull of a streamed body), `uploadRate` (bits/s of
+ * a body of at least {@linkcode UPLOAD_RATE_MIN_BYTES}, from its first
+ * pull to the response headers: the server answers once it has read the
+ * body, so kernel buffers cannot make it look faster than the path; it
+ * includes one round trip and the server's think time, so it errs slow).
+ */
 export type SketchPhase = (typeof SKETCH_PHASES)[number];
+
+/**
+ * Bodies smaller than this are not sketched in `uploadRate`: they fit in
+ * the send buffers, and one round trip and the server's think time would be
+ * most of what is measured.
+ */
+export const UPLOAD_RATE_MIN_BYTES = 64 * 1024;
 
 /**
  * One phase's sketch in JSON: DDSketch's logarithmic mapping, the content of
@@ -125,14 +148,20 @@ export class Observer {
     if (e.type !== "attempt-end" || e.outcome !== "ok" || e.headersMs === undefined) return;
     const sent = e.uploadEndMs ?? e.attemptStartMs;
     this.record(e.url, "headers", Math.max(0, e.headersMs - sent));
-    if (e.bodyEndMs !== undefined)
+    if (e.bodyEndMs !== undefined) {
       this.record(e.url, "body", Math.max(0, e.bodyEndMs - e.headersMs));
+      if (e.maxReadGapMs !== undefined) this.record(e.url, "readGap", e.maxReadGapMs);
+    }
     if (e.uploadStartMs !== undefined && e.uploadEndMs !== undefined) {
       this.record(e.url, "upload", e.uploadEndMs - e.uploadStartMs);
+      const ms = e.headersMs - e.uploadStartMs;
+      if (e.bytesSent >= UPLOAD_RATE_MIN_BYTES && ms > 0) {
+        this.record(e.url, "uploadRate", (e.bytesSent * 8000) / ms);
+      }
     }
   };
 
-  /** Adds one observation of `phase` (ms) for the origin of `url`. */
+  /** Adds one observation of `phase` (ms; bits/s for `uploadRate`) for the origin of `url`. */
   record(url: string, phase: SketchPhase, ms: number): void {
     let origin: string;
     try {

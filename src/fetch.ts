@@ -472,6 +472,7 @@ class Call {
         uploadEndMs: t.uploadEnd,
         headersMs: t.headers,
         bodyEndMs: t.bodyEnd,
+        maxReadGapMs: t.headers === undefined ? undefined : attempt.maxReadGapMs,
         bytesSent: t.bytesSent,
         bytesReceived: t.bytesReceived,
         error: end.error,

@@ -29,6 +29,11 @@ beforeAll(async () => {
     },
     "/hang": () => {}, // never answers (the server's close ends it)
     "/ok": (_req, res) => res.end("ok"),
+    // Two body pieces 300 ms apart.
+    "/gap": (_req, res) => {
+      res.write("a");
+      setTimeout(() => res.end("b"), 300);
+    },
   });
 });
 afterAll(() => server.close());
@@ -182,5 +187,24 @@ describe("lifecycle events", () => {
     }
     expect(reported.length).toBe(4); // call-start, attempt-start, attempt-end, call-end
     expect(clock.armed()).toBe(0);
+  });
+
+  it("attempt-end carries the longest wait on one body read, not the caller's own pauses", async () => {
+    const ends: TimeboundEvent[] = [];
+    const f = createFetch({
+      total: "10s",
+      events: (e) => {
+        if (e.type === "attempt-end") ends.push(e);
+      },
+    });
+    // The server pauses 300 ms between two pieces: the second read waits about that long.
+    expect(await (await f(`${server.url}/gap`)).text()).toBe("ab");
+    // The body is there at once, but the caller waits 400 ms before reading it: not a gap.
+    const res = await f(`${server.url}/ok`);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await res.text()).toBe("ok");
+    const gaps = ends.map((e) => (e.type === "attempt-end" ? e.maxReadGapMs : undefined));
+    expect(gaps[0]).toBeGreaterThanOrEqual(250); // ≥ 300 ms less the first piece's delivery
+    expect(gaps[1]).toBeLessThan(300); // (a few ms in practice; bounded loosely for a loaded machine)
   });
 });
