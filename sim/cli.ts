@@ -52,6 +52,7 @@ const load = {
   observations: () => import("./observations.ts"),
   observer: () => import("./observer.ts"),
   recommend: () => import("./recommend.ts"),
+  recommendObserved: () => import("./recommend-observed.ts"),
   sweep: () => import("./sweep.ts"),
   trace: () => import("./trace.ts"),
   upload: () => import("./upload.ts"),
@@ -548,7 +549,24 @@ function recommendCommand(): Command {
     new Command("recommend").description(
       "the chunk size, writeIdle and total that reach a success target with the shortest total deadline",
     ),
-  ).option("--target <p>", "success probability to reach", arg.probability(true), 0.999);
+  )
+    .option("--target <p>", "success probability to reach", arg.probability(true), 0.999)
+    .option(
+      "--from <file>",
+      "plan from what production observed: sketches JSON (Observer.toJSON()); upload rates come from the data",
+    )
+    .option("--origin <origin>", "with --from: the origin to plan for (default: every origin)")
+    .option(
+      "--false-timeout-rate <p>",
+      "with --from: the share of calls a limit may end that would have succeeded (default: 1 − target)",
+      arg.probability(true),
+    )
+    .option(
+      "--margin <x>",
+      "with --from: every limit is what the data needs × this",
+      arg.positive,
+      1.5,
+    );
   outputOptions(cmd, "success probability vs chunk size, the choice ringed");
   cmd.addHelpText(
     "after",
@@ -556,10 +574,15 @@ function recommendCommand(): Command {
       "timebound recommend",
       "timebound recommend --target 99.9% --payload 2.4MB --proxy 2Mbit --svg out/recommend.svg",
       "timebound recommend --target 0.99 --total 20s,30s --json",
+      "timebound recommend --from examples/observed/sketches.json --false-timeout-rate 0.1% --margin 1.5",
     ]) +
       "\nExit status 3 when no candidate reaches the target; the report says which constraint binds\n(the total deadline, writeIdle, headers, or faults no limit can fix).\n",
   );
-  cmd.action(async (o: SweepOpts & { target: number }) => {
+  cmd.action(async (o: SweepOpts & RecommendFromOpts & { target: number }) => {
+    if (o.from !== undefined) return recommendFromData(cmd, o);
+    for (const flag of ["origin", "falseTimeoutRate"] as const) {
+      if (o[flag] !== undefined) throw new UsageError(`${cliFlag(flag)} needs --from`);
+    }
     const options = await sweepOptionsFrom(o);
     const bar = progress(
       "simulating",
@@ -591,6 +614,134 @@ function recommendCommand(): Command {
     if (!r.met) process.exitCode = EXIT_TARGET_MISSED;
   });
   return cmd;
+}
+
+interface RecommendFromOpts {
+  from?: string;
+  origin?: string;
+  falseTimeoutRate?: number;
+  margin: number;
+}
+
+/** `--falseTimeoutRate` → `--false-timeout-rate`. */
+function cliFlag(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** `recommend --from`: the planner on observed distributions (sim/recommend-observed.ts). */
+async function recommendFromData(
+  cmd: Command,
+  o: SweepOpts & RecommendFromOpts & { target: number },
+): Promise<void> {
+  const given = (key: string) => cmd.getOptionValueSource(key) === "cli";
+  for (const key of ["client", "proxy", "proxySpread", "headers"]) {
+    if (given(key)) {
+      throw new UsageError(
+        `${cliFlag(key)} cannot go with --from: ${key === "headers" ? "the headers limit comes from the data" : "upload rates come from the data"}`,
+      );
+    }
+  }
+  if (o.margin < 1)
+    throw new UsageError(
+      `option '--margin <x>' argument '${o.margin}' is invalid. expected a number >= 1`,
+    );
+  const rate = o.falseTimeoutRate ?? 1 - o.target;
+  if (!(rate <= 0.5))
+    throw new UsageError(
+      `option '--false-timeout-rate <p>' argument '${rate}' is invalid. expected at most 50%`,
+    );
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(o.from!, "utf8"));
+  } catch (e) {
+    throw new UsageError(`cannot read --from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
+  }
+  const { Observer } = await load.observer();
+  const { recommendObserved } = await load.recommendObserved();
+  let observer: InstanceType<typeof Observer>;
+  try {
+    observer = Observer.fromJSON(json);
+  } catch (e) {
+    throw new UsageError(`--from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
+  }
+  const origins = o.origin ? [String(o.origin)] : observer.origins();
+  if (origins.length === 0)
+    throw new UsageError(`--from ${JSON.stringify(o.from)} holds no origin`);
+  // What the sketches cannot tell: only what was asked for on the command line.
+  const s = await scenarioFrom(o);
+  const path: Record<string, unknown> = {};
+  const flagOf = {
+    rttMs: "rtt",
+    sendBufferBytes: "sendBuffer",
+    proxyBurstBytes: "burst",
+    drop: "dropRate",
+    tarpit: "tarpitRate",
+    proxyMode: "proxyMode",
+  } as const;
+  for (const [key, flag] of Object.entries(flagOf))
+    if (given(flag)) path[key] = s[key as keyof typeof s];
+  const options = {
+    falseTimeoutRate: rate,
+    margin: o.margin,
+    ...(given("payload") ? { payloadBytes: o.payload } : {}),
+    ...(Object.keys(path).length > 0 ? { path } : {}),
+    ...(given("chunks") ? { chunkBytes: o.chunks } : {}),
+    ...(given("writeIdle") ? { writeIdle: o.writeIdle } : {}),
+    ...(given("total") ? { total: o.total } : {}),
+    ...(given("trials") ? { trials: o.trials } : {}),
+    seed: o.seed,
+    workers: o.workers,
+  };
+  const results = [];
+  for (const origin of origins) {
+    try {
+      results.push(await recommendObserved(observer, origin, options));
+    } catch (e) {
+      if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  if (o.json) {
+    printJson({
+      command: "recommend",
+      from: o.from,
+      recommendations: results.map((r) => {
+        if (!r.upload) return r;
+        const { sweep: _sweep, ...choice } = r.upload.recommendation;
+        return { ...r, upload: { ...r.upload, recommendation: choice } };
+      }),
+    });
+  } else {
+    for (const r of results) {
+      const q = `p${Number(((1 - r.falseTimeoutRate) * 100).toPrecision(4))}`;
+      say(
+        `${r.origin}: false-timeout rate ${percent(r.falseTimeoutRate)} → ${q}, margin ${r.margin}`,
+      );
+      say(`  Calls (${r.calls.samples} observed):`);
+      for (const l of Object.values(r.calls.limits)) {
+        const cut =
+          l!.exceedRate > 0 ? `; would have cut ${(l!.exceedRate * 100).toPrecision(2)} %` : "";
+        say(`    ${l!.how}${cut}`);
+      }
+      say(`    ${createFetchSnippet(r.calls.timeouts)}`);
+      const u = r.upload;
+      if (u) {
+        say(`  Uploads (rates of ${u.samples} observed, simulated):`);
+        say(`    ${u.recommendation.summary}`);
+        if (u.options) {
+          say(
+            `    × ${r.margin}: ends ${percent(u.failureRate!)} of ${u.recommendation.sweep.trials} simulated uploads (drops and tarpits included)`,
+          );
+          say(`    ${createFetchSnippet(u.options)}`);
+        }
+      }
+      for (const n of r.notes) say(`  Note: ${n}`);
+      say("");
+    }
+  }
+  if (results.some((r) => r.upload && !r.upload.recommendation.met)) {
+    process.exitCode = EXIT_TARGET_MISSED;
+  }
 }
 
 function budgetCommand(): Command {

@@ -13,6 +13,7 @@ import { describe } from "../src/duration.ts";
 import type { Timings } from "../src/timings.ts";
 import { checkKeys, plainObject, positiveNumber } from "../src/validate.ts";
 import { nearestRank } from "./_quantile.ts";
+import { roundUp2 } from "./_round.ts";
 import { Observer, type QuantileSketch, type SketchesJSON, type SketchPhase } from "./observer.ts";
 import { formatTime } from "./units.ts";
 
@@ -90,13 +91,6 @@ export interface ObservedTimeouts {
 const OPTION_KEYS = new Set(["quantile", "margin"]);
 /** DDSketch's guarantee: every quantile within 1 % of the true value. */
 const RELATIVE_ACCURACY = 0.01;
-
-/** Rounds up to two significant digits: 824 → 830, 1234 → 1300, 0.42 → 0.42. */
-function roundUp2(ms: number): number {
-  if (ms <= 0) return 1;
-  const p = 10 ** (Math.floor(Math.log10(ms)) - 1);
-  return Math.ceil(Number((ms / p).toFixed(9))) * p;
-}
 
 function isCurl(o: Record<string, unknown>): boolean {
   return "time_total" in o || "time_starttransfer" in o;

@@ -15,6 +15,7 @@ import { DDSketch } from "@datadog/sketches-js";
 import { describe } from "../src/duration.ts";
 import type { TimeboundEvent } from "../src/events.ts";
 import { checkKeys, plainObject, positiveNumber } from "../src/validate.ts";
+import type { Distribution } from "./random.ts";
 
 /** The phases sketched: durations in ms, `uploadRate` in bits/s. */
 export const SKETCH_PHASES = [
@@ -200,6 +201,44 @@ export class Observer {
   /** The sketch of `phase` for `origin` (live; do not change it). */
   get(origin: string, phase: SketchPhase): QuantileSketch | undefined {
     return this.byOrigin.get(origin)?.[phase];
+  }
+
+  /**
+   * What the sketch of `phase` for `origin` observed, as a distribution the
+   * simulator draws from: a weighted `choice` of each bin's representative
+   * value (within the relative accuracy), weighted by its count. Plain data,
+   * like every {@linkcode Distribution}. `undefined` when nothing was seen.
+   *
+   * @example
+   * ```ts
+   * import { Observer, quantileOf } from "timebound/sim";
+   * const obs = new Observer();
+   * for (let i = 1; i <= 100; i++) obs.record("https://up.example/", "uploadRate", i * 1e5);
+   * const rate = obs.distribution("https://up.example", "uploadRate")!;
+   * console.assert(Math.abs(quantileOf(rate, 0.5) - 5e6) / 5e6 < 0.02);
+   * ```
+   */
+  distribution(origin: string, phase: SketchPhase): Distribution | undefined {
+    const sketch = this.byOrigin.get(origin)?.[phase];
+    if (!sketch || sketch.count === 0) return undefined;
+    const s = sketch as unknown as SketchInternals;
+    const values: number[] = [];
+    const weights: number[] = [];
+    if (s.zeroCount > 0) {
+      values.push(0);
+      weights.push(s.zeroCount);
+    }
+    const st = s.store;
+    if (st.count > 0) {
+      for (let k = st.minKey; k <= st.maxKey; k++) {
+        const c = st.bins[k - st.offset] ?? 0;
+        if (c > 0) {
+          values.push(s.mapping.value(k));
+          weights.push(c);
+        }
+      }
+    }
+    return { kind: "choice", values, weights };
   }
 
   /** Adds everything `other` holds (another process's sketches, say). */
