@@ -139,7 +139,7 @@ if (isMain(import.meta.url)) {
     uploads: Number(values.uploads),
     seed: Number(values.seed),
   });
-  const text = `${JSON.stringify(observer.toJSON(), null, 1)}\n`;
+  const text = `${JSON.stringify(observer.toJSON(), null, 2)}\n`;
   if (values.out) writeFileSync(values.out, text);
   else process.stdout.write(text);
 }
