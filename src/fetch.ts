@@ -104,7 +104,10 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
     clock: policy.clock ?? realClock,
     budget,
     needsOrigin:
-      policy.breaker !== undefined || budget !== undefined || policy.learnedHeaders !== undefined,
+      policy.breaker !== undefined ||
+      budget !== undefined ||
+      policy.learnedHeaders !== undefined ||
+      policy.learnedReadIdle !== undefined,
   };
   const timeboundFetch: TimeboundFetch = (input, init) => {
     const signal = init?.signal;
@@ -294,6 +297,10 @@ class Call {
       // This origin's learned limit, now (a per-call `timeouts.headers` wins).
       this.limits = { ...this.limits, headers: learned.valueFor(this.origin) };
     }
+    const learnedIdle = policy.learnedReadIdle;
+    if (learnedIdle && init?.timeouts?.readIdle === undefined) {
+      this.limits = { ...this.limits, readIdle: learnedIdle.valueFor(this.origin) };
+    }
     this.fetch =
       policy.route?.({
         url: this.url,
@@ -402,7 +409,7 @@ class Call {
       throw error;
     }
     this.current = attempt;
-    if (this.events || policy.learnedHeaders) {
+    if (this.events || policy.learnedHeaders || policy.learnedReadIdle) {
       const base = this.eventBase();
       this.attemptStartMs = base.at - this.startedAt;
       if (this.events) this.emit({ type: "attempt-start", ...base, attempt: n });
@@ -457,6 +464,17 @@ class Call {
       } else if (isTimeoutError(end.error) && end.error.phase === "headers") {
         // Censored: it took at least the limit. A slowdown so pushes the limit up (to its ceiling).
         learned.observe(this.origin, end.error.limitMs);
+      }
+    }
+    const learnedIdle = this.shared.policy.learnedReadIdle;
+    if (learnedIdle) {
+      const t = this.timings;
+      if (isTimeoutError(end.error) && end.error.phase === "readIdle") {
+        // Censored, as for headers: a stall raises the limit to its ceiling and no further.
+        learnedIdle.observe(this.origin, end.error.limitMs);
+      } else if (end.error === undefined && t.bytesReceived > 0) {
+        // A body read (to its end, or as far as the caller read it: then a lower bound).
+        learnedIdle.observe(this.origin, attempt.maxReadGapMs);
       }
     }
     if (this.events) {
