@@ -849,6 +849,9 @@ interface CapacityOpts extends OutputOpts {
   variants: string[];
   total: number;
   headers: number | false;
+  learnFloor: number;
+  learnCeiling: number;
+  learnWindow: number;
   retries: number;
   breakerMinCalls: number;
   cooldown: number;
@@ -859,6 +862,8 @@ interface CapacityOpts extends OutputOpts {
 }
 
 const VARIANTS = ["none", "timeouts", "retries", "breaker"];
+/** Variants that may be asked for but are not run by default. */
+const MORE_VARIANTS = ["learned"];
 
 function variantClient(name: string, o: CapacityOpts): CapacityClient {
   const limits = { total: o.total, headers: o.headers };
@@ -869,6 +874,13 @@ function variantClient(name: string, o: CapacityOpts): CapacityClient {
       return limits;
     case "retries":
       return { ...limits, retry: { limit: o.retries } };
+    case "learned":
+      return {
+        total: o.total,
+        headers: {
+          learn: { floor: o.learnFloor, ceiling: o.learnCeiling, window: o.learnWindow },
+        },
+      };
     default:
       return {
         ...limits,
@@ -892,6 +904,8 @@ function variantLabel(name: string, o: CapacityOpts): string {
       return lim;
     case "retries":
       return `${lim}, ${o.retries} retries`;
+    case "learned":
+      return `total ${limitText(o.total)}, headers learned (${limitText(o.learnFloor)}–${limitText(o.learnCeiling)})`;
     default:
       return `${lim}, ${o.retries} retries, breaker`;
   }
@@ -940,10 +954,11 @@ function capacityCommand(): Command {
         "client configurations to compare",
         (t: string) => {
           const v = t.split(",").map((s) => s.trim());
-          const bad = v.find((x) => !VARIANTS.includes(x));
+          const all = [...VARIANTS, ...MORE_VARIANTS];
+          const bad = v.find((x) => !all.includes(x));
           if (bad !== undefined || v.length === 0) {
             throw new arg.InvalidArgument(
-              `expected a list of ${VARIANTS.join(", ")}, got ${JSON.stringify(t)}`,
+              `expected a list of ${all.join(", ")}, got ${JSON.stringify(t)}`,
             );
           }
           return v;
@@ -959,6 +974,20 @@ function capacityCommand(): Command {
         arg.limit,
         "1s",
       ),
+    )
+    .addOption(
+      opt(
+        "--learn-floor <time>",
+        "floor of the learned headers limit (variant learned)",
+        arg.time,
+        "100ms",
+      ),
+    )
+    .addOption(
+      opt("--learn-ceiling <time>", "ceiling of the learned headers limit", arg.time, "1s"),
+    )
+    .addOption(
+      opt("--learn-window <time>", "how far back the learned limit looks", arg.time, "30s"),
     )
     .option(
       "--retries <n>",
@@ -984,6 +1013,7 @@ function capacityCommand(): Command {
       "timebound capacity",
       "timebound capacity --rate 40 --concurrency 20 --slow 5s --slow-from 60s --slow-until 120s --svg capacity.svg",
       "timebound capacity --variants none,breaker --error-rate 0.5 --json",
+      "timebound capacity --variants timeouts,learned --total 10s --headers 5s --svg learned.svg",
     ]) +
       "\nDefaults are the seed's site: half the requests call a translation service whose 200 ms calls\ntake 5 s from t = 60 s to t = 120 s; the other half are pages served in 20 ms by the same workers.\n",
   );

@@ -5,6 +5,11 @@
  * waited on longer, the limit comes back once the dependency recovers, and
  * `total` stays absolute.
  */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { capacity } from "../sim/capacity.ts";
 import { VirtualClock } from "../sim/engine.ts";
@@ -286,5 +291,52 @@ describe("the capacity model, static against learned (the seeds' service, 40 req
     // Seen: learned p99 3.4 s, 31 rejected; a generous static limit p99 17 s, 1,806 rejected.
     expect(learning.totals.p99Ms).toBeLessThan(generous.totals.p99Ms / 3);
     expect(learning.totals.rejected).toBeLessThan(generous.totals.rejected / 10);
+  });
+});
+
+describe("timebound capacity --variants timeouts,learned (the README's plot)", () => {
+  const cli = fileURLToPath(new URL("../sim/cli.ts", import.meta.url));
+
+  it("runs a static and a learned headers limit side by side, table and plot", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "timebound-learned-"));
+    try {
+      const svg = join(dir, "learned.svg");
+      const args = [
+        "capacity",
+        "--variants",
+        "timeouts,learned",
+        "--total",
+        "10s",
+        "--headers",
+        "5s",
+        "--duration",
+        "90s",
+        "--slow-from",
+        "30s",
+        "--slow-until",
+        "60s",
+        "--json",
+        "--svg",
+        svg,
+      ];
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [cli, ...args], { timeout: 120_000 }, (error, stdout) =>
+          error ? reject(error) : resolve(stdout),
+        ),
+      );
+      const j = JSON.parse(out);
+      expect(j.runs.map((r: { variant: string }) => r.variant)).toEqual(["timeouts", "learned"]);
+      const [fixed, learned] = j.runs;
+      expect(learned.client).toEqual({
+        total: 10_000,
+        headers: { learn: { floor: 100, ceiling: 1000, window: 30_000 } },
+      });
+      expect(learned.label).toBe("total 10 s, headers learned (100 ms–1 s)");
+      // The seeds' drift to 5 s for 30 s: the learned limit cuts at 1 s, the static one waits 5 s.
+      expect(learned.totals.p99Ms).toBeLessThan(fixed.totals.p99Ms / 3);
+      expect(readFileSync(svg, "utf8")).toContain("headers learned (100 ms–1 s)");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
