@@ -34,6 +34,7 @@ import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } fr
 import { floorProposal, type ProbeSample, probeOnce } from "./cli/probe.ts";
 import { createFetchSnippet } from "./cli/snippet.ts";
 import type { CurlTimings } from "./observations.ts";
+import type { Observer } from "./observer.ts";
 import type { Recommendation } from "./recommend.ts";
 import type { SweepOptions, SweepResult, UploadScenario } from "./sweep.ts";
 import { formatRate, formatSize, formatTime } from "./units.ts";
@@ -616,6 +617,29 @@ function recommendCommand(): Command {
   return cmd;
 }
 
+/** `--from <file>` of plan and recommend: the sketches, and the origins to plan (`--origin`, or all). */
+async function readSketches(
+  file: string,
+  origin: string | undefined,
+): Promise<{ observer: Observer; origins: string[] }> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new UsageError(`cannot read --from ${JSON.stringify(file)}: ${(e as Error).message}`);
+  }
+  const { Observer: Sketches } = await load.observer();
+  let observer: Observer;
+  try {
+    observer = Sketches.fromJSON(json);
+  } catch (e) {
+    throw new UsageError(`--from ${JSON.stringify(file)}: ${(e as Error).message}`);
+  }
+  const origins = origin ? [String(origin)] : observer.origins();
+  if (origins.length === 0) throw new UsageError(`--from ${JSON.stringify(file)} holds no origin`);
+  return { observer, origins };
+}
+
 interface RecommendFromOpts {
   from?: string;
   origin?: string;
@@ -650,23 +674,8 @@ async function recommendFromData(
     throw new UsageError(
       `option '--false-timeout-rate <p>' argument '${rate}' is invalid. expected at most 50%`,
     );
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(o.from!, "utf8"));
-  } catch (e) {
-    throw new UsageError(`cannot read --from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
-  }
-  const { Observer } = await load.observer();
+  const { observer, origins } = await readSketches(o.from!, o.origin);
   const { recommendObserved } = await load.recommendObserved();
-  let observer: InstanceType<typeof Observer>;
-  try {
-    observer = Observer.fromJSON(json);
-  } catch (e) {
-    throw new UsageError(`--from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
-  }
-  const origins = o.origin ? [String(o.origin)] : observer.origins();
-  if (origins.length === 0)
-    throw new UsageError(`--from ${JSON.stringify(o.from)} holds no origin`);
   // What the sketches cannot tell: only what was asked for on the command line.
   const s = await scenarioFrom(o);
   const path: Record<string, unknown> = {};
@@ -1337,23 +1346,8 @@ function planCommand(): Command {
       throw new UsageError(
         `option '--margin <x>' argument '${o.margin}' is invalid. expected a number >= 1`,
       );
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(o.from, "utf8"));
-    } catch (e) {
-      throw new UsageError(`cannot read --from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
-    }
-    const { Observer } = await load.observer();
+    const { observer, origins } = await readSketches(o.from, o.origin);
     const { fromSketches } = await load.observations();
-    let observer: InstanceType<typeof Observer>;
-    try {
-      observer = Observer.fromJSON(json);
-    } catch (e) {
-      throw new UsageError(`--from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
-    }
-    const origins = o.origin ? [String(o.origin)] : observer.origins();
-    if (origins.length === 0)
-      throw new UsageError(`--from ${JSON.stringify(o.from)} holds no origin`);
     const plans = origins.map((origin) => {
       try {
         return {
