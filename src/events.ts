@@ -106,6 +106,8 @@ export interface TimeoutEvent extends EventBase {
   elapsedMs: number;
   /** Who set the limit: the policy, or a remote caller's budget. */
   limitSource: LimitSource;
+  /** Whether the limit was a learned one (`headers` or `readIdle: { learn }`), at its value for this call. */
+  learned: boolean;
   error: TimeoutError;
 }
 

@@ -56,6 +56,10 @@ export interface TimeboundInit extends RequestInit {
   duplex?: "half";
 }
 
+/** Bits of a call's `learned`: its headers or readIdle limit came from a learned limit. */
+const LEARNED_HEADERS = 1;
+const LEARNED_READ_IDLE = 2;
+
 /** A fetch with timebound's limits: same signature, plus `init.timeouts`. */
 export type TimeboundFetch = (
   input: Request | string | URL,
@@ -236,6 +240,8 @@ class Call {
   private done = false;
   /** A retry-budget slot taken for the next attempt; it gives it back, or we do if it never starts. */
   private slot = false;
+  /** Which of this call's limits were learned: LEARNED_HEADERS | LEARNED_READ_IDLE. */
+  private learned = 0;
 
   constructor(shared: Shared, input: Request | string | URL, init: TimeboundInit | undefined) {
     this.shared = shared;
@@ -296,10 +302,12 @@ class Call {
     if (learned && init?.timeouts?.headers === undefined) {
       // This origin's learned limit, now (a per-call `timeouts.headers` wins).
       this.limits = { ...this.limits, headers: learned.valueFor(this.origin) };
+      this.learned |= LEARNED_HEADERS;
     }
     const learnedIdle = policy.learnedReadIdle;
     if (learnedIdle && init?.timeouts?.readIdle === undefined) {
       this.limits = { ...this.limits, readIdle: learnedIdle.valueFor(this.origin) };
+      this.learned |= LEARNED_READ_IDLE;
     }
     this.fetch =
       policy.route?.({
@@ -510,6 +518,9 @@ class Call {
       limitMs: error.limitMs,
       elapsedMs: error.elapsedMs,
       limitSource: error.limitSource,
+      learned:
+        (error.phase === "headers" && (this.learned & LEARNED_HEADERS) !== 0) ||
+        (error.phase === "readIdle" && (this.learned & LEARNED_READ_IDLE) !== 0),
       error,
     });
   }

@@ -207,4 +207,29 @@ describe("lifecycle events", () => {
     expect(gaps[0]).toBeGreaterThanOrEqual(250); // ≥ 300 ms less the first piece's delivery
     expect(gaps[1]).toBeLessThan(300); // (a few ms in practice; bounded loosely for a loaded machine)
   });
+
+  it("a timeout says whether its limit was learned", async () => {
+    const timeouts: TimeboundEvent[] = [];
+    const listen = (e: TimeboundEvent) => {
+      if (e.type === "timeout") timeouts.push(e);
+    };
+    // Before warm-up a learned limit is its initial value: 100 ms here.
+    const learning = createFetch({
+      total: "5s",
+      headers: { learn: { floor: "50ms", ceiling: "1s", initial: "100ms" } },
+      events: listen,
+    });
+    const fixed = createFetch({ total: "5s", headers: "100ms", events: listen });
+    await learning(`${server.url}/hang`).catch(() => {});
+    await fixed(`${server.url}/hang`).catch(() => {});
+    // A per-call limit is not the learned one.
+    await learning(`${server.url}/hang`, { timeouts: { headers: 100 } }).catch(() => {});
+    expect(
+      timeouts.map((e) => (e.type === "timeout" ? [e.phase, e.limitMs, e.learned] : [])),
+    ).toEqual([
+      ["headers", 100, true],
+      ["headers", 100, false],
+      ["headers", 100, false],
+    ]);
+  });
 });
