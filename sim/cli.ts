@@ -581,8 +581,10 @@ function recommendCommand(): Command {
   );
   cmd.action(async (o: SweepOpts & RecommendFromOpts & { target: number }) => {
     if (o.from !== undefined) return recommendFromData(cmd, o);
-    for (const flag of ["origin", "falseTimeoutRate"] as const) {
-      if (o[flag] !== undefined) throw new UsageError(`${cliFlag(flag)} needs --from`);
+    for (const flag of ["origin", "falseTimeoutRate", "margin"]) {
+      if (cmd.getOptionValueSource(flag) === "cli") {
+        throw new UsageError(`${cliFlag(flag)} needs --from`);
+      }
     }
     const options = await sweepOptionsFrom(o);
     const bar = progress(

@@ -231,6 +231,9 @@ describe("timebound recommend --from", () => {
       const origin = await run(["recommend", "--origin", "https://x.example"]);
       expect(origin.code).toBe(2);
       expect(origin.stderr).toContain("--origin needs --from");
+      const margin = await run(["recommend", "--margin", "2"]);
+      expect(margin.code).toBe(2);
+      expect(margin.stderr).toContain("--margin needs --from");
       const missing = await run(["recommend", "--from", join(dir, "none.json")]);
       expect(missing.code).toBe(2);
       expect(missing.stderr.trim().split("\n")).toHaveLength(1);
