@@ -298,16 +298,25 @@ class Call {
     this.redirectError = (request.redirect ?? req?.redirect) === "error";
     this.plan = planBody(body, req, request, policy.upload.threshold);
     this.origin = shared.needsOrigin ? new URL(this.url).origin : "";
-    const learned = policy.learnedHeaders;
-    if (learned && init?.timeouts?.headers === undefined) {
-      // This origin's learned limit, now (a per-call `timeouts.headers` wins).
-      this.limits = { ...this.limits, headers: learned.valueFor(this.origin) };
+    // This origin's learned limits, now (a per-call `timeouts.headers` or `.readIdle` wins).
+    if (policy.learnedHeaders && init?.timeouts?.headers === undefined) {
       this.learned |= LEARNED_HEADERS;
     }
-    const learnedIdle = policy.learnedReadIdle;
-    if (learnedIdle && init?.timeouts?.readIdle === undefined) {
-      this.limits = { ...this.limits, readIdle: learnedIdle.valueFor(this.origin) };
+    if (policy.learnedReadIdle && init?.timeouts?.readIdle === undefined) {
       this.learned |= LEARNED_READ_IDLE;
+    }
+    if (this.learned !== 0) {
+      this.limits = {
+        ...this.limits,
+        headers:
+          this.learned & LEARNED_HEADERS
+            ? policy.learnedHeaders!.valueFor(this.origin)
+            : this.limits.headers,
+        readIdle:
+          this.learned & LEARNED_READ_IDLE
+            ? policy.learnedReadIdle!.valueFor(this.origin)
+            : this.limits.readIdle,
+      };
     }
     this.fetch =
       policy.route?.({
