@@ -221,22 +221,17 @@ export class Observer {
   distribution(origin: string, phase: SketchPhase): Distribution | undefined {
     const sketch = this.byOrigin.get(origin)?.[phase];
     if (!sketch || sketch.count === 0) return undefined;
-    const s = sketch as unknown as SketchInternals;
+    const json = toSketchJSON(sketch);
+    const { mapping } = sketch as unknown as SketchInternals;
     const values: number[] = [];
     const weights: number[] = [];
-    if (s.zeroCount > 0) {
+    if (json.zeroCount > 0) {
       values.push(0);
-      weights.push(s.zeroCount);
+      weights.push(json.zeroCount);
     }
-    const st = s.store;
-    if (st.count > 0) {
-      for (let k = st.minKey; k <= st.maxKey; k++) {
-        const c = st.bins[k - st.offset] ?? 0;
-        if (c > 0) {
-          values.push(s.mapping.value(k));
-          weights.push(c);
-        }
-      }
+    for (const [k, c] of Object.entries(json.bins)) {
+      values.push(mapping.value(Number(k)));
+      weights.push(c);
     }
     return { kind: "choice", values, weights };
   }
