@@ -204,7 +204,8 @@ describe("lifecycle events", () => {
     await new Promise((r) => setTimeout(r, 400));
     expect(await res.text()).toBe("ok");
     const gaps = ends.map((e) => (e.type === "attempt-end" ? e.maxReadGapMs : undefined));
-    expect(gaps[0]).toBeGreaterThanOrEqual(250); // ≥ 300 ms less the first piece's delivery
+    // 300 ms less the first piece's delivery and the caller's next read (bounded loosely for a loaded machine).
+    expect(gaps[0]).toBeGreaterThanOrEqual(150);
     expect(gaps[1]).toBeLessThan(300); // (a few ms in practice; bounded loosely for a loaded machine)
   });
 

@@ -106,9 +106,9 @@ describe("observe → plan → run", () => {
     }
     expect(observer.count(server.url, "upload")).toBe(0);
     expect(SKETCH_PHASES).toContain("upload");
-    // The longest read gap of each call: the second part came 5 ms after the first.
+    // The longest read gap of each call (its value: test/events.test.ts and the
+    // watchdog's property; here the 5 ms between parts may be hidden by a loaded client).
     expect(observer.count(server.url, "readGap")).toBe(100);
-    expect(observer.get(server.url, "readGap")!.max).toBeGreaterThanOrEqual(4);
     const plan = fromSketches(observer.toJSON(), server.url, { quantile: 0.99, margin: 2 });
     // Headers came after 10–30 ms (more on a loaded machine): the limit is
     // twice the p99, never below what was seen at that rank.
@@ -117,7 +117,6 @@ describe("observe → plan → run", () => {
     expect(plan.timeouts.total).toBeGreaterThanOrEqual(plan.timeouts.headers!);
     expect(plan.limits.total!.exceedRate).toBe(0);
     expect(plan.limits.readIdle!.how).toMatch(/^readIdle from the longest read gaps/);
-    expect(plan.timeouts.readIdle!).toBeGreaterThanOrEqual(2 * 4);
     // What it proposes, createFetch takes.
     const g = createFetch(plan.timeouts);
     expect(await (await g(`${server.url}/api`)).text()).toBe("part one;part two");
