@@ -703,6 +703,12 @@ async function recommendFromData(
     seed: o.seed,
     workers: o.workers,
   };
+  const withUploads = origins.filter((origin) => observer.count(origin, "uploadRate") > 0);
+  if ((o.svg || o.html) && withUploads.length !== 1) {
+    throw new UsageError(
+      `--svg and --html plot one origin's simulated uploads, and ${withUploads.length === 0 ? "no origin planned has uploads sketched" : `${withUploads.length} have: pick one with --origin`}`,
+    );
+  }
   const results = [];
   for (const origin of origins) {
     try {
@@ -712,6 +718,45 @@ async function recommendFromData(
       throw e;
     }
   }
+  const report: string[] = [];
+  for (const r of results) {
+    const q = `p${Number(((1 - r.falseTimeoutRate) * 100).toPrecision(4))}`;
+    report.push(
+      `${r.origin}: false-timeout rate ${percent(r.falseTimeoutRate)} → ${q}, margin ${r.margin}`,
+    );
+    report.push(`  Calls (${r.calls.samples} observed):`);
+    for (const l of Object.values(r.calls.limits)) {
+      const cut =
+        l!.exceedRate > 0 ? `; would have cut ${(l!.exceedRate * 100).toPrecision(2)} %` : "";
+      report.push(`    ${l!.how}${cut}`);
+    }
+    report.push(`    ${createFetchSnippet(r.calls.timeouts)}`);
+    const u = r.upload;
+    if (u) {
+      report.push(`  Uploads (rates of ${u.samples} observed, simulated):`);
+      report.push(`    ${u.recommendation.summary}`);
+      if (u.options) {
+        report.push(
+          `    × ${r.margin}: ends ${percent(u.failureRate!)} of ${u.recommendation.sweep.trials} simulated uploads (drops and tarpits included)`,
+        );
+        report.push(`    ${createFetchSnippet(u.options)}`);
+      }
+    }
+    for (const n of r.notes) report.push(`  Note: ${n}`);
+    report.push("");
+  }
+  const plotted = results.find((r) => r.upload)?.upload?.recommendation;
+  const plots = plotted
+    ? await writePlot(
+        o,
+        "timebound recommend --from",
+        successSpec(plotted.sweep, {
+          target: plotted.target,
+          chosen: plotted.met ? plotted.cell : undefined,
+        }),
+        report.join("\n"),
+      )
+    : [];
   if (o.json) {
     printJson({
       command: "recommend",
@@ -721,34 +766,11 @@ async function recommendFromData(
         const { sweep: _sweep, ...choice } = r.upload.recommendation;
         return { ...r, upload: { ...r.upload, recommendation: choice } };
       }),
+      plots,
     });
   } else {
-    for (const r of results) {
-      const q = `p${Number(((1 - r.falseTimeoutRate) * 100).toPrecision(4))}`;
-      say(
-        `${r.origin}: false-timeout rate ${percent(r.falseTimeoutRate)} → ${q}, margin ${r.margin}`,
-      );
-      say(`  Calls (${r.calls.samples} observed):`);
-      for (const l of Object.values(r.calls.limits)) {
-        const cut =
-          l!.exceedRate > 0 ? `; would have cut ${(l!.exceedRate * 100).toPrecision(2)} %` : "";
-        say(`    ${l!.how}${cut}`);
-      }
-      say(`    ${createFetchSnippet(r.calls.timeouts)}`);
-      const u = r.upload;
-      if (u) {
-        say(`  Uploads (rates of ${u.samples} observed, simulated):`);
-        say(`    ${u.recommendation.summary}`);
-        if (u.options) {
-          say(
-            `    × ${r.margin}: ends ${percent(u.failureRate!)} of ${u.recommendation.sweep.trials} simulated uploads (drops and tarpits included)`,
-          );
-          say(`    ${createFetchSnippet(u.options)}`);
-        }
-      }
-      for (const n of r.notes) say(`  Note: ${n}`);
-      say("");
-    }
+    for (const line of report) say(line);
+    for (const p of plots) say(`Plot written to ${p}`);
   }
   if (results.some((r) => r.upload && !r.upload.recommendation.met)) {
     process.exitCode = EXIT_TARGET_MISSED;

@@ -5,7 +5,7 @@
  * the committed sketches file; the CLI.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -220,6 +220,30 @@ describe("timebound recommend --from", () => {
     expect(out.recommendations[0].falseTimeoutRate).toBeCloseTo(0.01, 12);
     expect(out.recommendations[0].upload.recommendation.met).toBe(true);
     expect(out.recommendations[0].upload.recommendation.sweep).toBeUndefined();
+    expect(out.plots).toEqual([]);
+  });
+
+  it("plots the one origin's simulated uploads with --svg", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "timebound-rec-"));
+    try {
+      const svg = join(dir, "from.svg");
+      const r = await run([
+        "recommend",
+        "--from",
+        committed,
+        "--trials",
+        "200",
+        "--workers",
+        "1",
+        "--svg",
+        svg,
+      ]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Plot written to ${svg}`);
+      expect(readFileSync(svg, "utf8")).toContain("Upload success probability vs chunk size");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses what the data replaces, and --from options without --from", async () => {
@@ -234,6 +258,17 @@ describe("timebound recommend --from", () => {
       const margin = await run(["recommend", "--margin", "2"]);
       expect(margin.code).toBe(2);
       expect(margin.stderr).toContain("--margin needs --from");
+      // Two origins with uploads: which one to plot?
+      const two = new Observer();
+      for (const o of ["https://a.example/", "https://b.example/"]) {
+        two.record(o, "total", 100);
+        two.record(o, "uploadRate", 4e6);
+      }
+      const file = join(dir, "two.json");
+      writeFileSync(file, JSON.stringify(two.toJSON()));
+      const ambiguous = await run(["recommend", "--from", file, "--svg", join(dir, "x.svg")]);
+      expect(ambiguous.code).toBe(2);
+      expect(ambiguous.stderr).toContain("2 have: pick one with --origin");
       const missing = await run(["recommend", "--from", join(dir, "none.json")]);
       expect(missing.code).toBe(2);
       expect(missing.stderr.trim().split("\n")).toHaveLength(1);
