@@ -39,6 +39,7 @@ import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } fr
 import { floorProposal, type ProbeSample, probeOnce } from "./cli/probe.ts";
 import { createFetchSnippet } from "./cli/snippet.ts";
 import type { CurlTimings } from "./observations.ts";
+import type { Observer } from "./observer.ts";
 import type { Recommendation } from "./recommend.ts";
 import type { SweepOptions, SweepResult, UploadScenario } from "./sweep.ts";
 import { formatRate, formatSize, formatTime } from "./units.ts";
@@ -57,6 +58,7 @@ const load = {
   observations: () => import("./observations.ts"),
   observer: () => import("./observer.ts"),
   recommend: () => import("./recommend.ts"),
+  recommendObserved: () => import("./recommend-observed.ts"),
   sweep: () => import("./sweep.ts"),
   trace: () => import("./trace.ts"),
   upload: () => import("./upload.ts"),
@@ -553,7 +555,24 @@ function recommendCommand(): Command {
     new Command("recommend").description(
       "the chunk size, writeIdle and total that reach a success target with the shortest total deadline",
     ),
-  ).option("--target <p>", "success probability to reach", arg.probability(true), 0.999);
+  )
+    .option("--target <p>", "success probability to reach", arg.probability(true), 0.999)
+    .option(
+      "--from <file>",
+      "plan from what production observed: sketches JSON (Observer.toJSON()); upload rates come from the data",
+    )
+    .option("--origin <origin>", "with --from: the origin to plan for (default: every origin)")
+    .option(
+      "--false-timeout-rate <p>",
+      "with --from: the share of calls a limit may end that would have succeeded (default: 1 − target)",
+      arg.probability(true),
+    )
+    .option(
+      "--margin <x>",
+      "with --from: every limit is what the data needs × this",
+      arg.positive,
+      1.5,
+    );
   outputOptions(cmd, "success probability vs chunk size, the choice ringed");
   cmd.addHelpText(
     "after",
@@ -561,10 +580,17 @@ function recommendCommand(): Command {
       "timebound recommend",
       "timebound recommend --target 99.9% --payload 2.4MB --proxy 2Mbit --svg out/recommend.svg",
       "timebound recommend --target 0.99 --total 20s,30s --json",
+      "timebound recommend --from examples/observed/sketches.json --false-timeout-rate 0.1% --margin 1.5",
     ]) +
       "\nExit status 3 when no candidate reaches the target; the report says which constraint binds\n(the total deadline, writeIdle, headers, or faults no limit can fix).\n",
   );
-  cmd.action(async (o: SweepOpts & { target: number }) => {
+  cmd.action(async (o: SweepOpts & RecommendFromOpts & { target: number }) => {
+    if (o.from !== undefined) return recommendFromData(cmd, o);
+    for (const flag of ["origin", "falseTimeoutRate", "margin"]) {
+      if (cmd.getOptionValueSource(flag) === "cli") {
+        throw new UsageError(`${cliFlag(flag)} needs --from`);
+      }
+    }
     const options = await sweepOptionsFrom(o);
     const bar = progress(
       "simulating",
@@ -596,6 +622,164 @@ function recommendCommand(): Command {
     if (!r.met) process.exitCode = EXIT_TARGET_MISSED;
   });
   return cmd;
+}
+
+/** `--from <file>` of plan and recommend: the sketches, and the origins to plan (`--origin`, or all). */
+async function readSketches(
+  file: string,
+  origin: string | undefined,
+): Promise<{ observer: Observer; origins: string[] }> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new UsageError(`cannot read --from ${JSON.stringify(file)}: ${(e as Error).message}`);
+  }
+  const { Observer: Sketches } = await load.observer();
+  let observer: Observer;
+  try {
+    observer = Sketches.fromJSON(json);
+  } catch (e) {
+    throw new UsageError(`--from ${JSON.stringify(file)}: ${(e as Error).message}`);
+  }
+  const origins = origin ? [String(origin)] : observer.origins();
+  if (origins.length === 0) throw new UsageError(`--from ${JSON.stringify(file)} holds no origin`);
+  return { observer, origins };
+}
+
+interface RecommendFromOpts {
+  from?: string;
+  origin?: string;
+  falseTimeoutRate?: number;
+  margin: number;
+}
+
+/** `--falseTimeoutRate` → `--false-timeout-rate`. */
+function cliFlag(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** `recommend --from`: the planner on observed distributions (sim/recommend-observed.ts). */
+async function recommendFromData(
+  cmd: Command,
+  o: SweepOpts & RecommendFromOpts & { target: number },
+): Promise<void> {
+  const given = (key: string) => cmd.getOptionValueSource(key) === "cli";
+  for (const key of ["client", "proxy", "proxySpread", "headers"]) {
+    if (given(key)) {
+      throw new UsageError(
+        `${cliFlag(key)} cannot go with --from: ${key === "headers" ? "the headers limit comes from the data" : "upload rates come from the data"}`,
+      );
+    }
+  }
+  if (o.margin < 1)
+    throw new UsageError(
+      `option '--margin <x>' argument '${o.margin}' is invalid. expected a number >= 1`,
+    );
+  const rate = o.falseTimeoutRate ?? 1 - o.target;
+  if (!(rate <= 0.5))
+    throw new UsageError(
+      `option '--false-timeout-rate <p>' argument '${rate}' is invalid. expected at most 50%`,
+    );
+  const { observer, origins } = await readSketches(o.from!, o.origin);
+  const { recommendObserved } = await load.recommendObserved();
+  // What the sketches cannot tell: only what was asked for on the command line.
+  const s = await scenarioFrom(o);
+  const path: Record<string, unknown> = {};
+  const flagOf = {
+    rttMs: "rtt",
+    sendBufferBytes: "sendBuffer",
+    proxyBurstBytes: "burst",
+    drop: "dropRate",
+    tarpit: "tarpitRate",
+    proxyMode: "proxyMode",
+  } as const;
+  for (const [key, flag] of Object.entries(flagOf))
+    if (given(flag)) path[key] = s[key as keyof typeof s];
+  const options = {
+    falseTimeoutRate: rate,
+    margin: o.margin,
+    ...(given("payload") ? { payloadBytes: o.payload } : {}),
+    ...(Object.keys(path).length > 0 ? { path } : {}),
+    ...(given("chunks") ? { chunkBytes: o.chunks } : {}),
+    ...(given("writeIdle") ? { writeIdle: o.writeIdle } : {}),
+    ...(given("total") ? { total: o.total } : {}),
+    ...(given("trials") ? { trials: o.trials } : {}),
+    seed: o.seed,
+    workers: o.workers,
+  };
+  const withUploads = origins.filter((origin) => observer.count(origin, "uploadRate") > 0);
+  if ((o.svg || o.html) && withUploads.length !== 1) {
+    throw new UsageError(
+      `--svg and --html plot one origin's simulated uploads, and ${withUploads.length === 0 ? "no origin planned has uploads sketched" : `${withUploads.length} have: pick one with --origin`}`,
+    );
+  }
+  const results = [];
+  for (const origin of origins) {
+    try {
+      results.push(await recommendObserved(observer, origin, options));
+    } catch (e) {
+      if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  const report: string[] = [];
+  for (const r of results) {
+    const q = `p${Number(((1 - r.falseTimeoutRate) * 100).toPrecision(4))}`;
+    report.push(
+      `${r.origin}: false-timeout rate ${percent(r.falseTimeoutRate)} → ${q}, margin ${r.margin}`,
+    );
+    report.push(`  Calls (${r.calls.samples} observed):`);
+    for (const l of Object.values(r.calls.limits)) {
+      const cut =
+        l!.exceedRate > 0 ? `; would have cut ${(l!.exceedRate * 100).toPrecision(2)} %` : "";
+      report.push(`    ${l!.how}${cut}`);
+    }
+    report.push(`    ${createFetchSnippet(r.calls.timeouts)}`);
+    const u = r.upload;
+    if (u) {
+      report.push(`  Uploads (rates of ${u.samples} observed, simulated):`);
+      report.push(`    ${u.recommendation.summary}`);
+      if (u.options) {
+        report.push(
+          `    × ${r.margin}: ends ${percent(u.failureRate!)} of ${u.recommendation.sweep.trials} simulated uploads (drops and tarpits included)`,
+        );
+        report.push(`    ${createFetchSnippet(u.options)}`);
+      }
+    }
+    for (const n of r.notes) report.push(`  Note: ${n}`);
+    report.push("");
+  }
+  const plotted = results.find((r) => r.upload)?.upload?.recommendation;
+  const plots = plotted
+    ? await writePlot(
+        o,
+        "timebound recommend --from",
+        successSpec(plotted.sweep, {
+          target: plotted.target,
+          chosen: plotted.met ? plotted.cell : undefined,
+        }),
+        report.join("\n"),
+      )
+    : [];
+  if (o.json) {
+    printJson({
+      command: "recommend",
+      from: o.from,
+      recommendations: results.map((r) => {
+        if (!r.upload) return r;
+        const { sweep: _sweep, ...choice } = r.upload.recommendation;
+        return { ...r, upload: { ...r.upload, recommendation: choice } };
+      }),
+      plots,
+    });
+  } else {
+    for (const line of report) say(line);
+    for (const p of plots) say(`Plot written to ${p}`);
+  }
+  if (results.some((r) => r.upload && !r.upload.recommendation.met)) {
+    process.exitCode = EXIT_TARGET_MISSED;
+  }
 }
 
 function budgetCommand(): Command {
@@ -703,6 +887,9 @@ interface CapacityOpts extends OutputOpts {
   variants: string[];
   total: number;
   headers: number | false;
+  learnFloor: number;
+  learnCeiling: number;
+  learnWindow: number;
   retries: number;
   breakerMinCalls: number;
   cooldown: number;
@@ -718,6 +905,8 @@ interface CapacityOpts extends OutputOpts {
 }
 
 const VARIANTS = ["none", "timeouts", "retries", "breaker"];
+/** Variants that may be asked for but are not run by default. */
+const MORE_VARIANTS = ["learned"];
 
 function variantClient(name: string, o: CapacityOpts): CapacityClient {
   const limits = { total: o.total, headers: o.headers };
@@ -728,6 +917,13 @@ function variantClient(name: string, o: CapacityOpts): CapacityClient {
       return limits;
     case "retries":
       return { ...limits, retry: { limit: o.retries } };
+    case "learned":
+      return {
+        total: o.total,
+        headers: {
+          learn: { floor: o.learnFloor, ceiling: o.learnCeiling, window: o.learnWindow },
+        },
+      };
     default:
       return {
         ...limits,
@@ -751,6 +947,8 @@ function variantLabel(name: string, o: CapacityOpts): string {
       return lim;
     case "retries":
       return `${lim}, ${o.retries} retries`;
+    case "learned":
+      return `total ${limitText(o.total)}, headers learned (${limitText(o.learnFloor)}–${limitText(o.learnCeiling)})`;
     default:
       return `${lim}, ${o.retries} retries, breaker`;
   }
@@ -799,10 +997,11 @@ function capacityCommand(): Command {
         "client configurations to compare",
         (t: string) => {
           const v = t.split(",").map((s) => s.trim());
-          const bad = v.find((x) => !VARIANTS.includes(x));
+          const all = [...VARIANTS, ...MORE_VARIANTS];
+          const bad = v.find((x) => !all.includes(x));
           if (bad !== undefined || v.length === 0) {
             throw new arg.InvalidArgument(
-              `expected a list of ${VARIANTS.join(", ")}, got ${JSON.stringify(t)}`,
+              `expected a list of ${all.join(", ")}, got ${JSON.stringify(t)}`,
             );
           }
           return v;
@@ -818,6 +1017,20 @@ function capacityCommand(): Command {
         arg.limit,
         "1s",
       ),
+    )
+    .addOption(
+      opt(
+        "--learn-floor <time>",
+        "floor of the learned headers limit (variant learned)",
+        arg.time,
+        "100ms",
+      ),
+    )
+    .addOption(
+      opt("--learn-ceiling <time>", "ceiling of the learned headers limit", arg.time, "1s"),
+    )
+    .addOption(
+      opt("--learn-window <time>", "how far back the learned limit looks", arg.time, "30s"),
     )
     .option(
       "--retries <n>",
@@ -867,6 +1080,7 @@ function capacityCommand(): Command {
       "timebound capacity --rate 40 --concurrency 20 --slow 5s --slow-from 60s --slow-until 120s --svg capacity.svg",
       "timebound capacity --variants none,breaker --error-rate 0.5 --json",
       "timebound capacity --variants none,breaker --patience 2s --caller-retries 3 --no-caller-jitter --propagate-deadline",
+      "timebound capacity --variants timeouts,learned --total 10s --headers 5s --svg learned.svg",
     ]) +
       "\nDefaults are the seed's site: half the requests call a translation service whose 200 ms calls\ntake 5 s from t = 60 s to t = 120 s; the other half are pages served in 20 ms by the same workers.\n",
   );
@@ -1236,23 +1450,8 @@ function planCommand(): Command {
       throw new UsageError(
         `option '--margin <x>' argument '${o.margin}' is invalid. expected a number >= 1`,
       );
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(o.from, "utf8"));
-    } catch (e) {
-      throw new UsageError(`cannot read --from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
-    }
-    const { Observer } = await load.observer();
+    const { observer, origins } = await readSketches(o.from, o.origin);
     const { fromSketches } = await load.observations();
-    let observer: InstanceType<typeof Observer>;
-    try {
-      observer = Observer.fromJSON(json);
-    } catch (e) {
-      throw new UsageError(`--from ${JSON.stringify(o.from)}: ${(e as Error).message}`);
-    }
-    const origins = o.origin ? [String(o.origin)] : observer.origins();
-    if (origins.length === 0)
-      throw new UsageError(`--from ${JSON.stringify(o.from)} holds no origin`);
     const plans = origins.map((origin) => {
       try {
         return {

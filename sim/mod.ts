@@ -16,6 +16,7 @@ export * from "./pool.ts";
 export * from "./queueing.ts";
 export * from "./random.ts";
 export * from "./recommend.ts";
+export * from "./recommend-observed.ts";
 export * from "./sweep.ts";
 export * from "./trace.ts";
 export * from "./units.ts";

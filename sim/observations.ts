@@ -13,6 +13,7 @@ import { describe } from "../src/duration.ts";
 import type { Timings } from "../src/timings.ts";
 import { checkKeys, plainObject, positiveNumber } from "../src/validate.ts";
 import { nearestRank } from "./_quantile.ts";
+import { roundUp2 } from "./_round.ts";
 import { Observer, type QuantileSketch, type SketchesJSON, type SketchPhase } from "./observer.ts";
 import { formatTime } from "./units.ts";
 
@@ -90,13 +91,6 @@ export interface ObservedTimeouts {
 const OPTION_KEYS = new Set(["quantile", "margin"]);
 /** DDSketch's guarantee: every quantile within 1 % of the true value. */
 const RELATIVE_ACCURACY = 0.01;
-
-/** Rounds up to two significant digits: 824 → 830, 1234 → 1300, 0.42 → 0.42. */
-function roundUp2(ms: number): number {
-  if (ms <= 0) return 1;
-  const p = 10 ** (Math.floor(Math.log10(ms)) - 1);
-  return Math.ceil(Number((ms / p).toFixed(9))) * p;
-}
 
 function isCurl(o: Record<string, unknown>): boolean {
   return "time_total" in o || "time_starttransfer" in o;
@@ -251,8 +245,9 @@ export function fromObservations(
  * Proposes limits from sketches that production kept — an {@linkcode Observer}
  * or its JSON form — for one origin, as {@linkcode fromObservations} does
  * from samples: each limit the chosen quantile (the false-timeout rate you
- * accept is 1 − quantile) times `margin`. `readIdle` comes from whole-body
- * durations, `writeIdle` from whole-upload durations (safe, loose; notes say
+ * accept is 1 − quantile) times `margin`. `readIdle` comes from the longest
+ * read gaps (`readGap`), or from whole-body durations where no gaps were
+ * sketched; `writeIdle` from whole-upload durations (safe, loose; notes say
  * so); the share of observations a limit would have cut is read from the
  * sketch (within its 1 % accuracy).
  *
@@ -290,7 +285,13 @@ export function fromSketches(
     );
   }
   return propose(
-    { total: of("total"), headers: of("headers"), body: of("body"), upload: of("upload") },
+    {
+      total: of("total"),
+      headers: of("headers"),
+      readGap: of("readGap"),
+      body: of("body"),
+      upload: of("upload"),
+    },
     obs.count(origin, "total"),
     quantile,
     margin,

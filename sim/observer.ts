@@ -15,11 +15,35 @@ import { DDSketch } from "@datadog/sketches-js";
 import { describe } from "../src/duration.ts";
 import type { TimeboundEvent } from "../src/events.ts";
 import { checkKeys, plainObject, positiveNumber } from "../src/validate.ts";
+import type { Distribution } from "./random.ts";
 
-/** The phases sketched, in ms. */
-export const SKETCH_PHASES = ["total", "headers", "body", "upload"] as const;
-/** One phase: `total` (calls that got a response whose body ended), `headers` (handed over → headers), `body` (headers → body end), `upload` (first → last pull of a streamed body). */
+/** The phases sketched: durations in ms, `uploadRate` in bits/s. */
+export const SKETCH_PHASES = [
+  "total",
+  "headers",
+  "body",
+  "readGap",
+  "upload",
+  "uploadRate",
+] as const;
+/**
+ * One phase: `total` (calls that got a response whose body ended),
+ * `headers` (handed over → headers), `body` (headers → body end), `readGap`
+ * (per attempt, the longest wait on one body read: what `readIdle` limits),
+ * `upload` (first → last pull of a streamed body), `uploadRate` (bits/s of
+ * a body of at least {@linkcode UPLOAD_RATE_MIN_BYTES}, from its first
+ * pull to the response headers: the server answers once it has read the
+ * body, so kernel buffers cannot make it look faster than the path; it
+ * includes one round trip and the server's think time, so it errs slow).
+ */
 export type SketchPhase = (typeof SKETCH_PHASES)[number];
+
+/**
+ * Bodies smaller than this are not sketched in `uploadRate`: they fit in
+ * the send buffers, and one round trip and the server's think time would be
+ * most of what is measured.
+ */
+export const UPLOAD_RATE_MIN_BYTES = 64 * 1024;
 
 /**
  * One phase's sketch in JSON: DDSketch's logarithmic mapping, the content of
@@ -125,14 +149,20 @@ export class Observer {
     if (e.type !== "attempt-end" || e.outcome !== "ok" || e.headersMs === undefined) return;
     const sent = e.uploadEndMs ?? e.attemptStartMs;
     this.record(e.url, "headers", Math.max(0, e.headersMs - sent));
-    if (e.bodyEndMs !== undefined)
+    if (e.bodyEndMs !== undefined) {
       this.record(e.url, "body", Math.max(0, e.bodyEndMs - e.headersMs));
+      if (e.maxReadGapMs !== undefined) this.record(e.url, "readGap", e.maxReadGapMs);
+    }
     if (e.uploadStartMs !== undefined && e.uploadEndMs !== undefined) {
       this.record(e.url, "upload", e.uploadEndMs - e.uploadStartMs);
+      const ms = e.headersMs - e.uploadStartMs;
+      if (e.bytesSent >= UPLOAD_RATE_MIN_BYTES && ms > 0) {
+        this.record(e.url, "uploadRate", (e.bytesSent * 8000) / ms);
+      }
     }
   };
 
-  /** Adds one observation of `phase` (ms) for the origin of `url`. */
+  /** Adds one observation of `phase` (ms; bits/s for `uploadRate`) for the origin of `url`. */
   record(url: string, phase: SketchPhase, ms: number): void {
     let origin: string;
     try {
@@ -171,6 +201,39 @@ export class Observer {
   /** The sketch of `phase` for `origin` (live; do not change it). */
   get(origin: string, phase: SketchPhase): QuantileSketch | undefined {
     return this.byOrigin.get(origin)?.[phase];
+  }
+
+  /**
+   * What the sketch of `phase` for `origin` observed, as a distribution the
+   * simulator draws from: a weighted `choice` of each bin's representative
+   * value (within the relative accuracy), weighted by its count. Plain data,
+   * like every {@linkcode Distribution}. `undefined` when nothing was seen.
+   *
+   * @example
+   * ```ts
+   * import { Observer, quantileOf } from "timebound/sim";
+   * const obs = new Observer();
+   * for (let i = 1; i <= 100; i++) obs.record("https://up.example/", "uploadRate", i * 1e5);
+   * const rate = obs.distribution("https://up.example", "uploadRate")!;
+   * console.assert(Math.abs(quantileOf(rate, 0.5) - 5e6) / 5e6 < 0.02);
+   * ```
+   */
+  distribution(origin: string, phase: SketchPhase): Distribution | undefined {
+    const sketch = this.byOrigin.get(origin)?.[phase];
+    if (!sketch || sketch.count === 0) return undefined;
+    const json = toSketchJSON(sketch);
+    const { mapping } = sketch as unknown as SketchInternals;
+    const values: number[] = [];
+    const weights: number[] = [];
+    if (json.zeroCount > 0) {
+      values.push(0);
+      weights.push(json.zeroCount);
+    }
+    for (const [k, c] of Object.entries(json.bins)) {
+      values.push(mapping.value(Number(k)));
+      weights.push(c);
+    }
+    return { kind: "choice", values, weights };
   }
 
   /** Adds everything `other` holds (another process's sketches, say). */

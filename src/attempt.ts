@@ -132,6 +132,11 @@ export class Attempt implements WatchHooks {
     });
   }
 
+  /** The longest wait on one body read (ms); 0 before any body bytes. */
+  get maxReadGapMs(): number {
+    return this.wd.maxReadGapMs;
+  }
+
   /** Whether this attempt holds a retry-budget slot (given back by the owner when it ends). */
   get retrySlot(): boolean {
     return this.init.retrySlot;

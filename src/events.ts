@@ -64,6 +64,14 @@ export interface AttemptEndEvent extends EventBase {
   headersMs: number | undefined;
   /** The response body ended. */
   bodyEndMs: number | undefined;
+  /**
+   * The longest the caller waited on one read of the response body (ms,
+   * rounded up to a whole ms): the time `readIdle` limits, so a limit below
+   * it would have fired.
+   * Time the caller spent not reading is not counted. `undefined` when no
+   * headers arrived; 0 before any body bytes.
+   */
+  maxReadGapMs: number | undefined;
   bytesSent: number;
   bytesReceived: number;
   error: unknown;
@@ -98,6 +106,8 @@ export interface TimeoutEvent extends EventBase {
   elapsedMs: number;
   /** Who set the limit: the policy, or a remote caller's budget. */
   limitSource: LimitSource;
+  /** Whether the limit was a learned one (`headers` or `readIdle: { learn }`), at its value for this call. */
+  learned: boolean;
   error: TimeoutError;
 }
 

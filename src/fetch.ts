@@ -56,6 +56,10 @@ export interface TimeboundInit extends RequestInit {
   duplex?: "half";
 }
 
+/** Bits of a call's `learned`: its headers or readIdle limit came from a learned limit. */
+const LEARNED_HEADERS = 1;
+const LEARNED_READ_IDLE = 2;
+
 /** A fetch with timebound's limits: same signature, plus `init.timeouts`. */
 export type TimeboundFetch = (
   input: Request | string | URL,
@@ -104,7 +108,10 @@ export function createFetch(options: TimeboundOptions = {}): TimeboundFetch {
     clock: policy.clock ?? realClock,
     budget,
     needsOrigin:
-      policy.breaker !== undefined || budget !== undefined || policy.learnedHeaders !== undefined,
+      policy.breaker !== undefined ||
+      budget !== undefined ||
+      policy.learnedHeaders !== undefined ||
+      policy.learnedReadIdle !== undefined,
   };
   const timeboundFetch: TimeboundFetch = (input, init) => {
     const signal = init?.signal;
@@ -233,6 +240,8 @@ class Call {
   private done = false;
   /** A retry-budget slot taken for the next attempt; it gives it back, or we do if it never starts. */
   private slot = false;
+  /** Which of this call's limits were learned: LEARNED_HEADERS | LEARNED_READ_IDLE. */
+  private learned = 0;
 
   constructor(shared: Shared, input: Request | string | URL, init: TimeboundInit | undefined) {
     this.shared = shared;
@@ -289,10 +298,25 @@ class Call {
     this.redirectError = (request.redirect ?? req?.redirect) === "error";
     this.plan = planBody(body, req, request, policy.upload.threshold);
     this.origin = shared.needsOrigin ? new URL(this.url).origin : "";
-    const learned = policy.learnedHeaders;
-    if (learned && init?.timeouts?.headers === undefined) {
-      // This origin's learned limit, now (a per-call `timeouts.headers` wins).
-      this.limits = { ...this.limits, headers: learned.valueFor(this.origin) };
+    // This origin's learned limits, now (a per-call `timeouts.headers` or `.readIdle` wins).
+    if (policy.learnedHeaders && init?.timeouts?.headers === undefined) {
+      this.learned |= LEARNED_HEADERS;
+    }
+    if (policy.learnedReadIdle && init?.timeouts?.readIdle === undefined) {
+      this.learned |= LEARNED_READ_IDLE;
+    }
+    if (this.learned !== 0) {
+      this.limits = {
+        ...this.limits,
+        headers:
+          this.learned & LEARNED_HEADERS
+            ? policy.learnedHeaders!.valueFor(this.origin)
+            : this.limits.headers,
+        readIdle:
+          this.learned & LEARNED_READ_IDLE
+            ? policy.learnedReadIdle!.valueFor(this.origin)
+            : this.limits.readIdle,
+      };
     }
     this.fetch =
       policy.route?.({
@@ -402,7 +426,7 @@ class Call {
       throw error;
     }
     this.current = attempt;
-    if (this.events || policy.learnedHeaders) {
+    if (this.events || policy.learnedHeaders || policy.learnedReadIdle) {
       const base = this.eventBase();
       this.attemptStartMs = base.at - this.startedAt;
       if (this.events) this.emit({ type: "attempt-start", ...base, attempt: n });
@@ -459,6 +483,17 @@ class Call {
         learned.observe(this.origin, end.error.limitMs);
       }
     }
+    const learnedIdle = this.shared.policy.learnedReadIdle;
+    if (learnedIdle) {
+      const t = this.timings;
+      if (isTimeoutError(end.error) && end.error.phase === "readIdle") {
+        // Censored, as for headers: a stall raises the limit to its ceiling and no further.
+        learnedIdle.observe(this.origin, end.error.limitMs);
+      } else if (end.error === undefined && t.bytesReceived > 0) {
+        // A body read (to its end, or as far as the caller read it: then a lower bound).
+        learnedIdle.observe(this.origin, attempt.maxReadGapMs);
+      }
+    }
     if (this.events) {
       const t = this.timings;
       this.emit({
@@ -472,6 +507,7 @@ class Call {
         uploadEndMs: t.uploadEnd,
         headersMs: t.headers,
         bodyEndMs: t.bodyEnd,
+        maxReadGapMs: t.headers === undefined ? undefined : attempt.maxReadGapMs,
         bytesSent: t.bytesSent,
         bytesReceived: t.bytesReceived,
         error: end.error,
@@ -491,6 +527,9 @@ class Call {
       limitMs: error.limitMs,
       elapsedMs: error.elapsedMs,
       limitSource: error.limitSource,
+      learned:
+        (error.phase === "headers" && (this.learned & LEARNED_HEADERS) !== 0) ||
+        (error.phase === "readIdle" && (this.learned & LEARNED_READ_IDLE) !== 0),
       error,
     });
   }

@@ -1,6 +1,7 @@
 /**
  * Limits learned online (issue 13, item 5): `headers: { learn: { … } }`
- * follows each origin's recent time to headers — a high quantile of a
+ * follows each origin's recent time to headers, `readIdle: { learn: { … } }`
+ * each call's longest wait on one body read — a high quantile of a
  * sliding window, times a factor — and never leaves [floor, ceiling]; until
  * the window holds `warmup` observations it is `initial`. It can never
  * extend `total`, which stays absolute (the watchdog takes the smaller).

@@ -336,6 +336,7 @@ export function instrument(options: TelemetryOptions = {}): Telemetry {
           ...metricAttributes(baseAttributes(e.method, e.url)),
           "timebound.phase": e.phase,
           "timebound.limit_source": e.limitSource,
+          "timebound.limit_learned": e.learned,
         });
         return;
       }

@@ -47,8 +47,12 @@ export interface Limits {
    * times (on `createFetch` only, not per call). @default off
    */
   headers?: Duration | false | Learned;
-  /** Longest wait for response bytes while the caller is reading. @default off */
-  readIdle?: Duration | false;
+  /**
+   * Longest wait for response bytes while the caller is reading; or
+   * `{ learn: { floor, ceiling, … } }` to follow each origin's recent
+   * largest read gaps (on `createFetch` only). @default off
+   */
+  readIdle?: Duration | false | Learned;
   /** Longest gap between two pulls of the request body by the runtime. @default off */
   writeIdle?: Duration | false;
   /** Slowest acceptable transfer, per direction, over a sliding window. @default off */
@@ -154,9 +158,9 @@ function limit(name: string, value: unknown, fallback: number): number {
   if (value === false) return Number.POSITIVE_INFINITY;
   if (isLearned(value)) {
     throw new TypeError(
-      name.endsWith("headers")
+      name.endsWith("headers") || name.endsWith("readIdle")
         ? `Invalid option '${name}': a learned limit is set on createFetch, not per call`
-        : `Invalid option '${name}': only 'headers' can be learned (set on createFetch), got { learn }`,
+        : `Invalid option '${name}': only 'headers' and 'readIdle' can be learned (set on createFetch), got { learn }`,
     );
   }
   return durationOption(name, value);
@@ -216,6 +220,8 @@ export interface Policy {
   clock: Clock | undefined;
   /** A learned `headers` limit, resolved per call and origin. */
   learnedHeaders: LearnedLimit | undefined;
+  /** A learned `readIdle` limit, resolved per call and origin. */
+  learnedReadIdle: LearnedLimit | undefined;
 }
 
 /**
@@ -226,9 +232,17 @@ export interface Policy {
 export function resolveOptions(options: unknown): Policy {
   const given = plainObject("options", options ?? {});
   checkKeys("", given, OPTION_KEYS);
-  // A learned `headers` is resolved below; the static limits see its initial value.
+  // Learned limits are resolved below; the static limits see their initial values.
   const learnHeaders = isLearned(given.headers) ? given.headers : undefined;
-  const obj = learnHeaders ? { ...given, headers: undefined } : given;
+  const learnReadIdle = isLearned(given.readIdle) ? given.readIdle : undefined;
+  const obj =
+    learnHeaders || learnReadIdle
+      ? {
+          ...given,
+          headers: learnHeaders ? undefined : given.headers,
+          readIdle: learnReadIdle ? undefined : given.readIdle,
+        }
+      : given;
   const limits = resolveLimits(obj, DEFAULT_LIMITS);
   const upload = resolveUpload(obj.upload, limits);
   const onUploadProgress = optionalFunction("onUploadProgress", obj.onUploadProgress) as
@@ -262,6 +276,11 @@ export function resolveOptions(options: unknown): Policy {
     learned = new LearnedLimit("headers", learnHeaders, clock ?? realClock);
     limits.headers = learned.initial;
   }
+  let learnedReadIdle: LearnedLimit | undefined;
+  if (learnReadIdle) {
+    learnedReadIdle = new LearnedLimit("readIdle", learnReadIdle, clock ?? realClock);
+    limits.readIdle = learnedReadIdle.initial;
+  }
   return {
     limits,
     upload,
@@ -273,6 +292,7 @@ export function resolveOptions(options: unknown): Policy {
     fetch: fetchFn,
     clock,
     learnedHeaders: learned,
+    learnedReadIdle,
   };
 }
 

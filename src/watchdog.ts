@@ -71,6 +71,8 @@ class Flow {
   private since = -1;
   /** Active time of the last progress. */
   private last = 0;
+  /** The longest active wait that ended in bytes (what an idle limit measures), in whole ms. */
+  maxGap = 0;
   private readonly idleMs: number;
   private readonly rateBytes: number;
   private readonly ratePerMs: number;
@@ -130,6 +132,9 @@ class Flow {
 
   progress(now: number, bytes: number): void {
     const at = this.activeAt(now);
+    // Whole ms, rounded up: a small integer stays untagged in the object (a
+    // double would be a heap box per flow, and the bench counts heap per call).
+    if (bytes > 0 && at - this.last > this.maxGap) this.maxGap = Math.ceil(at - this.last);
     this.last = at;
     if (bytes === 0 || this.rateBytes === 0) return;
     const n = this.times.length;
@@ -372,6 +377,15 @@ export class Watchdog {
     this.down.progress(now, bytes);
     this.down.pause(now);
     this.check(now);
+  }
+
+  /**
+   * The longest the caller waited on one body read of this hop, in ms of
+   * active time (the time `readIdle` limits), rounded up to a whole ms; 0
+   * before any body bytes.
+   */
+  get maxReadGapMs(): number {
+    return this.down ? this.down.maxGap : 0;
   }
 
   /** The exchange is over (body read, cancelled or errored): disarm. Idempotent. */

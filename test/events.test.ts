@@ -29,6 +29,11 @@ beforeAll(async () => {
     },
     "/hang": () => {}, // never answers (the server's close ends it)
     "/ok": (_req, res) => res.end("ok"),
+    // Two body pieces 300 ms apart.
+    "/gap": (_req, res) => {
+      res.write("a");
+      setTimeout(() => res.end("b"), 300);
+    },
   });
 });
 afterAll(() => server.close());
@@ -182,5 +187,50 @@ describe("lifecycle events", () => {
     }
     expect(reported.length).toBe(4); // call-start, attempt-start, attempt-end, call-end
     expect(clock.armed()).toBe(0);
+  });
+
+  it("attempt-end carries the longest wait on one body read, not the caller's own pauses", async () => {
+    const ends: TimeboundEvent[] = [];
+    const f = createFetch({
+      total: "10s",
+      events: (e) => {
+        if (e.type === "attempt-end") ends.push(e);
+      },
+    });
+    // The server pauses 300 ms between two pieces: the second read waits about that long.
+    expect(await (await f(`${server.url}/gap`)).text()).toBe("ab");
+    // The body is there at once, but the caller waits 400 ms before reading it: not a gap.
+    const res = await f(`${server.url}/ok`);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await res.text()).toBe("ok");
+    const gaps = ends.map((e) => (e.type === "attempt-end" ? e.maxReadGapMs : undefined));
+    // 300 ms less the first piece's delivery and the caller's next read (bounded loosely for a loaded machine).
+    expect(gaps[0]).toBeGreaterThanOrEqual(150);
+    expect(gaps[1]).toBeLessThan(300); // (a few ms in practice; bounded loosely for a loaded machine)
+  });
+
+  it("a timeout says whether its limit was learned", async () => {
+    const timeouts: TimeboundEvent[] = [];
+    const listen = (e: TimeboundEvent) => {
+      if (e.type === "timeout") timeouts.push(e);
+    };
+    // Before warm-up a learned limit is its initial value: 100 ms here.
+    const learning = createFetch({
+      total: "5s",
+      headers: { learn: { floor: "50ms", ceiling: "1s", initial: "100ms" } },
+      events: listen,
+    });
+    const fixed = createFetch({ total: "5s", headers: "100ms", events: listen });
+    await learning(`${server.url}/hang`).catch(() => {});
+    await fixed(`${server.url}/hang`).catch(() => {});
+    // A per-call limit is not the learned one.
+    await learning(`${server.url}/hang`, { timeouts: { headers: 100 } }).catch(() => {});
+    expect(
+      timeouts.map((e) => (e.type === "timeout" ? [e.phase, e.limitMs, e.learned] : [])),
+    ).toEqual([
+      ["headers", 100, true],
+      ["headers", 100, false],
+      ["headers", 100, false],
+    ]);
   });
 });

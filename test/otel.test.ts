@@ -228,6 +228,7 @@ describe("timebound/otel", () => {
     expect(t[0]!.attributes).toMatchObject({
       "timebound.phase": "headers",
       "timebound.limit_source": "policy",
+      "timebound.limit_learned": false,
     });
     const d = m.get("http.client.request.duration")!.dataPoints[0]!;
     expect(d.attributes["error.type"]).toBe("timeout:headers");

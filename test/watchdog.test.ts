@@ -225,3 +225,35 @@ describe("watchdog, minimum rate", () => {
     },
   );
 });
+
+describe("watchdog, largest read gap", () => {
+  it.prop([
+    fc.array(
+      // Quarter milliseconds: exact in binary, so the schedule's sums are too.
+      fc.tuple(
+        fc.integer({ min: 0, max: 5000 }),
+        fc.integer({ min: 0, max: 12_000 }).map((n) => n / 4),
+      ),
+      { maxLength: 20 },
+    ),
+  ])(
+    "is the longest wait the caller spent on one read, rounded up; its own pauses do not count",
+    (reads) => {
+      const clock = new VirtualClock();
+      const wd = new Watchdog({ clock, limits: limits({}), onExpire() {} });
+      let t = 0;
+      clock.schedule(0, () => wd.headersReceived());
+      for (const [think, wait] of reads) {
+        const w = t + think;
+        const a = w + wait;
+        clock.schedule(w, () => wd.readWait());
+        clock.schedule(a, () => wd.read(1));
+        t = a;
+      }
+      clock.schedule(t, () => wd.end());
+      while (clock.step()) {}
+      const waits = reads.map(([, wait]) => wait);
+      expect(wd.maxReadGapMs).toBe(Math.ceil(Math.max(0, ...waits)));
+    },
+  );
+});
