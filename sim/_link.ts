@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
 
 /** What limits the sending rate on a segment; the low 4 bits of a segment's `info`. */
 export const LIMIT_LINK = 0;
@@ -23,6 +24,8 @@ export const LIMIT_WINDOW = 4;
 export const LIMIT_ACKS = 5;
 /** The end of the curve: everything sent, or the path went silent (no rate after). */
 export const LIMIT_NONE = 6;
+/** The link's rate schedule (a link trace) sets the pace; rate 0: the link is off. */
+export const LIMIT_SCHEDULE = 8;
 
 /** A leg of the path, rates in payload bytes per ms. */
 export interface LinkSpec {
@@ -49,6 +52,12 @@ export interface LinkSpec {
   windowCap: number;
   /** Nothing sent from this time on matters (the path went silent): stop there. */
   cutAtMs: number;
+  /**
+   * The plain link's capacity over time (a link trace), in the run's time:
+   * caps `rate`. An off piece (rate 0) pauses slow start's round clock.
+   * @default undefined (`rate` alone)
+   */
+  schedule?: RateSchedule | undefined;
 }
 
 const STRIDE = 4;
@@ -179,6 +188,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
   let slow = spec.slowStart && rttMs > 0 && window < spec.windowCap;
   let roundEnd = t + rttMs;
   let left = window;
+  const schedule = spec.schedule ? new ScheduleCursor(spec.schedule) : undefined;
 
   const refill = (r: number, dt: number): void => {
     if (burstBytes > 0 && sustained !== Number.POSITIVE_INFINITY) {
@@ -203,6 +213,15 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     }
     let r = spec.rate;
     let limit = LIMIT_LINK;
+    let scheduleEnd = Number.POSITIVE_INFINITY;
+    if (schedule) {
+      schedule.at(t);
+      scheduleEnd = schedule.endMs;
+      if (schedule.rate < r) {
+        r = schedule.rate;
+        limit = LIMIT_SCHEDULE;
+      }
+    }
     if (t >= tarpitAtMs && spec.tarpitRate < r) {
       r = spec.tarpitRate;
       limit = LIMIT_TARPIT;
@@ -228,7 +247,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     }
     // The next thing that changes the rate.
     let dt = (bytes - x) / r;
-    let hit = 0; // 0: all sent, 1: tarpit, 2: cut, 3: bucket empty, 4: burst sent, 5: round over
+    let hit = 0; // 0: all sent, 1: tarpit, 2: cut, 3: bucket empty, 4: burst sent, 5: round over, 6: schedule piece over
     if (t < tarpitAtMs && tarpitAtMs - t <= dt) {
       dt = tarpitAtMs - t;
       hit = 1;
@@ -241,7 +260,11 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       dt = tokens / (r - sustained);
       hit = 3;
     }
-    if (slow) {
+    if (scheduleEnd - t < dt) {
+      dt = scheduleEnd - t;
+      hit = 6;
+    }
+    if (slow && r > 0) {
       if (left / r < dt) {
         dt = left / r;
         hit = 4;
@@ -254,6 +277,8 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     push(t, x, r, limit + INFO_ROUND * (slow ? round + 1 : 0));
     refill(r, dt);
     if (slow) left -= r * dt;
+    // The link is off: the round's ACKs wait with its bytes.
+    if (slow && r === 0) roundEnd += dt;
     // Snap to the boundary hit, so rounding never leaves a sliver behind.
     if (hit === 0) {
       t += dt;
@@ -262,6 +287,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       x = Math.min(bytes, x + r * dt);
       if (hit === 1) t = tarpitAtMs;
       else if (hit === 2) t = cutAtMs;
+      else if (hit === 6) t = scheduleEnd;
       else t += dt;
       if (hit === 3) tokens = 0;
       else if (hit === 4) left = 0;
@@ -332,9 +358,16 @@ function pointAt(p: Points, t: number): number {
 
 function infoOf(p: Points, t: number): number {
   const { ts } = p;
-  let i = 0;
-  while (i + 1 < ts.length && ts[i + 1]! <= t) i++;
-  return p.infos[i]!;
+  // The last point at or before t (the first if none): a binary search, as
+  // a link trace's curves have thousands of points.
+  let lo = 0;
+  let hi = ts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (ts[mid]! <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  return p.infos[lo]!;
 }
 
 /**
