@@ -15,9 +15,8 @@
  * In the simulator a trace is the capacity of the proxy's upstream — the
  * bottleneck uplink, as Mahimahi's uplink trace is (see `linkTrace` in
  * {@linkcode UploadParams}). Its staircase of opportunities becomes a
- * piecewise-linear cumulative capacity within {@linkcode LINK_TRACE_TOLERANCE_PACKETS}
- * packets of the staircase, with runs of one rate merged, so a steady
- * trace is one piece however long it is.
+ * piecewise-linear cumulative capacity that meets it every
+ * {@linkcode LINK_TRACE_GRID_MS} ms, with runs of one rate merged.
  *
  * @module
  */
@@ -31,20 +30,16 @@ export type { RateSchedule } from "./_rate_schedule.ts";
 export const LINK_TRACE_PACKET_BYTES = 1500;
 
 /**
- * How far the simulator's fluid capacity may stray from a trace's
- * staircase, in packets: it follows the trace to within two packets
- * (24 ms at 1 Mbit/s, 2.4 ms at 10 Mbit/s), so a steady trace is one
- * piece and an outage's edges are exact to the millisecond.
+ * The grid, in ms, on which the simulator's fluid capacity meets a trace's
+ * staircase: exact at every multiple of 20 ms (and at the loop's end),
+ * linear in between, so it strays by less than one grid step in time (an
+ * outage's edges too) and by at most the packets of one step in bytes.
+ * Why a fixed grid and not the fewest pieces within a tolerance: sampling
+ * on a fixed grid and interpolating is a monotone operator — a trace with
+ * more opportunities gets a capacity at least as high everywhere — so "a
+ * better link is never slower" holds for traces as it does for rates.
  */
-export const LINK_TRACE_TOLERANCE_PACKETS = 2;
-
-/**
- * A stretch of at least this many ms without an opportunity is an outage:
- * the fluid capacity is exactly 0 there, its edges exact to the ms. Shorter
- * gaps are the spacing of a slow link's packets (240 kbit/s spaces them
- * 50 ms apart) and are smoothed within the tolerance.
- */
-export const LINK_TRACE_OUTAGE_MS = 50;
+export const LINK_TRACE_GRID_MS = 20;
 
 /** The longest trace accepted, in ms (Mahimahi's traces run minutes; this is a day). */
 const MAX_TRACE_MS = 86_400_000;
@@ -306,17 +301,25 @@ const cache = new WeakMap<LinkTrace, Map<number, { starts: Float64Array; rates: 
 
 /**
  * The trace as a rate schedule: piecewise-constant payload rates whose
- * cumulative capacity passes through the staircase's value at each piece's
- * ends and stays within `LINK_TRACE_TOLERANCE_PACKETS` of it in between.
- * Greedy: each piece is the longest chord from its start that stays within
- * the tolerance (checked as a cone of admissible slopes, one pass over the
- * ms slots it covers). Pieces end on the staircase, so a loop delivers
- * exactly the trace's packets and a long upload never drifts from it.
- * Cached per trace object and packet payload (a sweep builds it once).
+ * cumulative capacity equals the trace's at every multiple of
+ * {@linkcode LINK_TRACE_GRID_MS} (packets spread evenly over their ms, those
+ * at 0 counted at the loop's end) and is linear in between; neighbours of
+ * one rate merged (a steady stretch whose packets divide evenly into the
+ * grid, an outage, are one piece). A loop delivers exactly the trace's
+ * packets, so a long upload never drifts from it. Cached per trace object
+ * and packet payload (a sweep builds it once per thread).
  *
  * @param trace The trace.
  * @param payloadBytesPerPacket Payload per opportunity (1,448 with TCP timestamps at MTU 1500).
  * @param offsetMs Where in the trace the run starts.
+ * @returns The schedule.
+ * @example
+ * ```ts
+ * import { onOffTrace, rateScheduleOf } from "timebound/sim";
+ * const s = rateScheduleOf(onOffTrace({ onMs: 600, offMs: 400, bitsPerSecond: 12e6 }), 1500);
+ * // 1,500 B/ms while on, nothing while off, then the loop's closing packet.
+ * console.assert(s.bytesPerMs[0] === 1500 && s.bytesPerMs[1] === 0);
+ * ```
  */
 export function rateScheduleOf(
   trace: LinkTrace,
@@ -342,46 +345,15 @@ function fitPieces(
   bytes: number,
 ): { starts: Float64Array; rates: Float64Array } {
   const period = sum.length - 1;
-  const eps = LINK_TRACE_TOLERANCE_PACKETS;
   const starts: number[] = [];
   const rates: number[] = [];
-  const piece = (at: number, rate: number): void => {
-    // The same rate as the piece before (a steady stretch the cone could
-    // not reach across, or two outages): one piece.
-    if (rates.length > 0 && rates.at(-1) === rate) return;
-    starts.push(at);
+  for (let a = 0; a < period; a += LINK_TRACE_GRID_MS) {
+    const b = Math.min(period, a + LINK_TRACE_GRID_MS);
+    const rate = ((sum[b]! - sum[a]!) / (b - a)) * bytes;
+    // Runs of one rate are one piece (a steady stretch, an outage).
+    if (rates.length > 0 && rates.at(-1) === rate) continue;
+    starts.push(a);
     rates.push(rate);
-  };
-  let a = 0;
-  while (a < period) {
-    // An outage: nothing for LINK_TRACE_OUTAGE_MS or more is its own piece
-    // at rate 0, its edges exact.
-    let quiet = a;
-    while (quiet < period && sum[quiet + 1] === sum[a]) quiet++;
-    if (quiet - a >= LINK_TRACE_OUTAGE_MS) {
-      piece(a, 0);
-      a = quiet;
-      continue;
-    }
-    // The longest chord from (a, sum[a]) to (b, sum[b]) within eps of every
-    // slot end between, stopping at the next outage: slopes to each point
-    // ± eps bound a cone, and a chord to b is good while its slope stays
-    // inside the cone of the points before b.
-    let lo = Number.NEGATIVE_INFINITY;
-    let hi = Number.POSITIVE_INFINITY;
-    let best = a + 1;
-    let run = 0;
-    for (let b = a + 1; b <= period; b++) {
-      run = sum[b] === sum[b - 1] ? run + 1 : 0;
-      if (run >= LINK_TRACE_OUTAGE_MS) break;
-      const slope = (sum[b]! - sum[a]!) / (b - a);
-      if (slope >= lo && slope <= hi && run === 0) best = b;
-      lo = Math.max(lo, (sum[b]! - eps - sum[a]!) / (b - a));
-      hi = Math.min(hi, (sum[b]! + eps - sum[a]!) / (b - a));
-      if (lo > hi) break;
-    }
-    piece(a, ((sum[best]! - sum[a]!) / (best - a)) * bytes);
-    a = best;
   }
   return { starts: Float64Array.from(starts), rates: Float64Array.from(rates) };
 }
