@@ -170,26 +170,26 @@ export function traceBitsPerSecond(trace: LinkTrace): number {
 }
 
 /**
- * Opportunities at a steady rate over [fromMs, toMs): the k-th comes in
+ * Opportunities at a steady rate over (fromMs, toMs]: the k-th comes in
  * the first ms by whose end the link could have sent k packets, so the
- * count by any ms is the rate's, rounded down.
+ * count by the end of any ms is the rate's, rounded down.
  */
 function steady(out: number[], bitsPerSecond: number, fromMs: number, toMs: number): void {
-  const perMs = bitsPerSecond / 8 / LINK_TRACE_PACKET_BYTES / 1000;
+  // k × 12,000,000 / rate: an exact integer numerator, so a whole result is exact.
+  const bits = LINK_TRACE_PACKET_BYTES * 8 * 1000;
   for (let k = 1; ; k++) {
-    const at = fromMs + Math.ceil(k / perMs - 1e-9);
-    if (at >= toMs) break;
+    const at = fromMs + Math.ceil((k * bits) / bitsPerSecond);
+    if (at > toMs) break;
     out.push(at);
   }
 }
 
 function rateOption(name: string, value: unknown): number {
-  // One packet per day at the least; 12 packets per µs at the most (144 Gbit/s).
-  const min = (LINK_TRACE_PACKET_BYTES * 8 * 1000) / MAX_TRACE_MS;
-  if (typeof value !== "number" || !(value >= min && value <= 144e9)) {
+  // 12 packets per µs at the most (144 Gbit/s).
+  if (typeof value !== "number" || !(value >= 1 && value <= 144e9)) {
     const E = typeof value === "number" ? RangeError : TypeError;
     throw new E(
-      `Invalid option '${name}': expected bits/s in [${min.toPrecision(3)}, 1.44e11], got ${describe(value)}`,
+      `Invalid option '${name}': expected bits/s in [1, 1.44e11], got ${describe(value)}`,
     );
   }
   return value;
@@ -225,8 +225,8 @@ export function constantTrace(bitsPerSecond: number, periodMs = 1000): LinkTrace
   msOption("periodMs", periodMs, 1);
   const out: number[] = [];
   steady(out, bitsPerSecond, 0, periodMs);
-  // The loop's end is an opportunity too (the last timestamp is the length).
-  out.push(periodMs);
+  // The last timestamp is the loop's length: it must be an opportunity.
+  if (out.at(-1) !== periodMs) out.push(periodMs);
   return { opportunitiesMs: out, name: `constant ${bitsPerSecond} bit/s` };
 }
 
@@ -273,12 +273,62 @@ export function onOffTrace(options: OnOffOptions): LinkTrace {
   }
   const out: number[] = [];
   steady(out, bits, 0, onMs);
-  // The last timestamp ends the loop: the next on period's first packet.
-  out.push(onMs + offMs);
+  // The last timestamp is the loop's length: after an outage, one closing packet.
+  if (out.at(-1) !== onMs + offMs) out.push(onMs + offMs);
   return {
     opportunitiesMs: out,
     name: `on ${onMs} ms / off ${offMs} ms at ${bits} bit/s`,
   };
+}
+
+/** One step of {@linkcode stepTrace}: a stretch at one rate. */
+export interface TraceStep {
+  /** How long, whole ms. */
+  ms: number;
+  /** The rate, counting 1,500-byte packets; 0: the link is off. */
+  bitsPerSecond: number;
+}
+
+/**
+ * A link whose rate steps: each step a steady stretch (0 bits/s: an
+ * outage), one after the other, looping. Each step's packets are counted
+ * from its own start, so a step holds its rate's packets rounded down.
+ *
+ * @param steps The stretches, in order (at most 1,000,000).
+ * @returns The trace: as long as the steps (the last timestamp closes the loop).
+ * @throws {RangeError} For a step of a fractional or negative length, a rate
+ * out of range, or steps longer than a day in all.
+ * @example
+ * ```ts
+ * import { stepTrace, traceBitsPerSecond } from "timebound/sim";
+ * // 3 s at 12 Mbit/s, a 1 s outage.
+ * const t = stepTrace([{ ms: 3000, bitsPerSecond: 12e6 }, { ms: 1000, bitsPerSecond: 0 }]);
+ * console.assert(Math.round(traceBitsPerSecond(t)) === 9_003_000);
+ * ```
+ */
+export function stepTrace(steps: readonly TraceStep[]): LinkTrace {
+  if (!Array.isArray(steps) || steps.length === 0 || steps.length > 1_000_000) {
+    throw new TypeError(
+      `Invalid option 'steps': expected 1 to 1000000 steps { ms, bitsPerSecond }, got ${Array.isArray(steps) ? `${steps.length} steps` : describe(steps)}`,
+    );
+  }
+  const out: number[] = [];
+  let at = 0;
+  steps.forEach((step, i) => {
+    const ms = msOption(`steps[${i}].ms`, step?.ms, 1);
+    const bits =
+      step.bitsPerSecond === 0 ? 0 : rateOption(`steps[${i}].bitsPerSecond`, step.bitsPerSecond);
+    if (at + ms > MAX_TRACE_MS) {
+      throw new RangeError(
+        `Invalid option 'steps': expected at most ${MAX_TRACE_MS} ms in all, got more at steps[${i}]`,
+      );
+    }
+    if (bits > 0) steady(out, bits, at, at + ms);
+    at += ms;
+  });
+  // The last timestamp is the loop's length: after an outage, one closing packet.
+  if (out.at(-1) !== at) out.push(at);
+  return { opportunitiesMs: out, name: `${steps.length} steps over ${at} ms` };
 }
 
 /**
@@ -317,7 +367,7 @@ const cache = new WeakMap<LinkTrace, Map<number, { starts: Float64Array; rates: 
  * ```ts
  * import { onOffTrace, rateScheduleOf } from "timebound/sim";
  * const s = rateScheduleOf(onOffTrace({ onMs: 600, offMs: 400, bitsPerSecond: 12e6 }), 1500);
- * // 1,500 B/ms while on, nothing while off, then the loop's closing packet.
+ * // 1,500 B/ms while on, nothing while off (then the loop's closing packet).
  * console.assert(s.bytesPerMs[0] === 1500 && s.bytesPerMs[1] === 0);
  * ```
  */

@@ -1028,8 +1028,13 @@ class UploadRun {
         const round = Math.floor(info / 16);
         const rate = mbit(curve.rateAt(i));
         let text: string;
-        // An outage: the `link` note says it, for whichever leg it stops.
-        if (limit === LIMIT_SCHEDULE && curve.rateAt(i) === 0) continue;
+        // A link trace changes the rate every grid step: say when it takes
+        // over, not every step; an outage's `link` note says when it is off.
+        if (limit === LIMIT_SCHEDULE) {
+          const before = i > 0 ? curve.infoAt(i - 1) : -1;
+          const off = curve.rateAt(i) === 0;
+          if (off || (before === info && curve.rateAt(i - 1) > 0)) continue;
+        }
         if (limit === LIMIT_NONE) {
           // A cut curve ends where later bytes reach a silent proxy: the
           // `drop` note says that.
@@ -1048,7 +1053,7 @@ class UploadRun {
                 : limit === LIMIT_TARPIT
                   ? "the server reads slowly"
                   : limit === LIMIT_SCHEDULE
-                    ? "the link trace"
+                    ? "the link trace sets the pace from here (its rate varies)"
                     : limit === LIMIT_PROXY_BUFFER
                       ? "the proxy's buffer is full: the client leg goes at the pace the proxy forwards"
                       : limit === LIMIT_WINDOW
