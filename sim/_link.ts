@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
 
 /** What limits the sending rate on a segment; the low 4 bits of a segment's `info`. */
 export const LIMIT_LINK = 0;
@@ -24,7 +23,7 @@ export const LIMIT_WINDOW = 4;
 export const LIMIT_ACKS = 5;
 /** The end of the curve: everything sent, or the path went silent (no rate after). */
 export const LIMIT_NONE = 6;
-/** The link's rate schedule (a link trace) sets the pace; rate 0: the link is off. */
+/** A link trace sets the pace (sim/_rate_schedule.ts); rate 0: the link is off. */
 export const LIMIT_SCHEDULE = 8;
 
 /** A leg of the path, rates in payload bytes per ms. */
@@ -52,12 +51,6 @@ export interface LinkSpec {
   windowCap: number;
   /** Nothing sent from this time on matters (the path went silent): stop there. */
   cutAtMs: number;
-  /**
-   * The plain link's capacity over time (a link trace), in the run's time:
-   * caps `rate`. An off piece (rate 0) pauses slow start's round clock.
-   * @default undefined (`rate` alone)
-   */
-  schedule?: RateSchedule | undefined;
 }
 
 const STRIDE = 4;
@@ -188,7 +181,6 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
   let slow = spec.slowStart && rttMs > 0 && window < spec.windowCap;
   let roundEnd = t + rttMs;
   let left = window;
-  const schedule = spec.schedule ? new ScheduleCursor(spec.schedule) : undefined;
 
   const refill = (r: number, dt: number): void => {
     if (burstBytes > 0 && sustained !== Number.POSITIVE_INFINITY) {
@@ -213,15 +205,6 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     }
     let r = spec.rate;
     let limit = LIMIT_LINK;
-    let scheduleEnd = Number.POSITIVE_INFINITY;
-    if (schedule) {
-      schedule.at(t);
-      scheduleEnd = schedule.endMs;
-      if (schedule.rate < r) {
-        r = schedule.rate;
-        limit = LIMIT_SCHEDULE;
-      }
-    }
     if (t >= tarpitAtMs && spec.tarpitRate < r) {
       r = spec.tarpitRate;
       limit = LIMIT_TARPIT;
@@ -247,7 +230,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     }
     // The next thing that changes the rate.
     let dt = (bytes - x) / r;
-    let hit = 0; // 0: all sent, 1: tarpit, 2: cut, 3: bucket empty, 4: burst sent, 5: round over, 6: schedule piece over
+    let hit = 0; // 0: all sent, 1: tarpit, 2: cut, 3: bucket empty, 4: burst sent, 5: round over
     if (t < tarpitAtMs && tarpitAtMs - t <= dt) {
       dt = tarpitAtMs - t;
       hit = 1;
@@ -260,11 +243,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       dt = tokens / (r - sustained);
       hit = 3;
     }
-    if (scheduleEnd - t < dt) {
-      dt = scheduleEnd - t;
-      hit = 6;
-    }
-    if (slow && r > 0) {
+    if (slow) {
       if (left / r < dt) {
         dt = left / r;
         hit = 4;
@@ -277,8 +256,6 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     push(t, x, r, limit + INFO_ROUND * (slow ? round + 1 : 0));
     refill(r, dt);
     if (slow) left -= r * dt;
-    // The link is off: the round's ACKs wait with its bytes.
-    if (slow && r === 0) roundEnd += dt;
     // Snap to the boundary hit, so rounding never leaves a sliver behind.
     if (hit === 0) {
       t += dt;
@@ -287,7 +264,6 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       x = Math.min(bytes, x + r * dt);
       if (hit === 1) t = tarpitAtMs;
       else if (hit === 2) t = cutAtMs;
-      else if (hit === 6) t = scheduleEnd;
       else t += dt;
       if (hit === 3) tokens = 0;
       else if (hit === 4) left = 0;

@@ -89,7 +89,7 @@ import {
   type SendCurve,
   shifted,
 } from "./_link.ts";
-import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
+import { type RateSchedule, ScheduleCursor, servedThrough } from "./_rate_schedule.ts";
 import { VirtualClock } from "./engine.ts";
 import {
   checkLinkTrace,
@@ -648,9 +648,8 @@ class UploadRun {
       // queued: capping in-flight there keeps the link from waiting on it.
       windowCap: Math.min(p.rwnd, Math.floor(this.wakeQueue)),
       cutAtMs: cut,
-      schedule: streaming ? p.schedule : undefined,
     };
-    this.sent = buildSendCurve(link);
+    this.sent = this.traced(buildSendCurve(link), streaming, cut);
     if (streaming) {
       this.headersAt = this.sent.endMs + p.rtt;
     } else {
@@ -674,8 +673,12 @@ class UploadRun {
           windowCap: INFINITY,
           // A black hole upstream: what the proxy sends after it is lost.
           cutAtMs: Math.min(p.dropAt, p.upDropAt - p.upRtt / 2),
-          schedule: p.schedule,
         });
+        this.forward = this.traced(
+          this.forward,
+          true,
+          Math.min(p.dropAt, p.upDropAt - p.upRtt / 2),
+        );
         this.headersAt = this.forward.endMs + p.upRtt + p.rtt / 2;
       } else {
         this.headersAt = INFINITY;
@@ -683,6 +686,16 @@ class UploadRun {
     }
 
     this.wd = this.watchdog();
+  }
+
+  /**
+   * The proxy's upstream leg through the link trace, if there is one (it
+   * is that leg's link): the leg's curve served by the trace's capacity,
+   * with a queue in front (sim/_rate_schedule.ts).
+   */
+  private traced(curve: SendCurve, upstream: boolean, cutAtMs: number): SendCurve {
+    const schedule = this.p.schedule;
+    return schedule && upstream ? servedThrough(curve, schedule, cutAtMs) : curve;
   }
 
   private watchdog(): Watchdog {
@@ -753,7 +766,7 @@ class UploadRun {
       windowCap: Math.floor(this.wakeQueue),
       cutAtMs: p.dropAt - half,
     });
-    const upstream = buildSendCurve({
+    const upstream0 = buildSendCurve({
       startMs: half,
       bytes: p.payload,
       // The proxy's buffered bytes leave no faster than the client's link
@@ -769,8 +782,8 @@ class UploadRun {
       initialWindow: INFINITY,
       windowCap: INFINITY,
       cutAtMs: Math.min(p.dropAt, p.upDropAt - upHalf),
-      schedule: p.schedule,
     });
+    const upstream = this.traced(upstream0, true, Math.min(p.dropAt, p.upDropAt - upHalf));
     const up = [pointsOf(upstream)];
     let reads: ReturnType<typeof lineFrom> | undefined;
     if (p.tarpitAt !== INFINITY) {
