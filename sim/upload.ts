@@ -1035,18 +1035,18 @@ class UploadRun {
       });
     };
     const describeCurve = (curve: SendCurve, who: string) => {
+      let traceNoted = false;
       for (let i = 0; i < curve.n; i++) {
         const info = curve.infoAt(i);
         const limit = info % 16;
         const round = Math.floor(info / 16);
         const rate = mbit(curve.rateAt(i));
         let text: string;
-        // A link trace changes the rate every grid step: say when it takes
-        // over, not every step; an outage's `link` note says when it is off.
+        // A link trace changes the rate every grid step: say once that it
+        // sets the pace; the `link` notes say when it is off.
         if (limit === LIMIT_SCHEDULE) {
-          const before = i > 0 ? curve.infoAt(i - 1) : -1;
-          const off = curve.rateAt(i) === 0;
-          if (off || (before === info && curve.rateAt(i - 1) > 0)) continue;
+          if (traceNoted || curve.rateAt(i) === 0) continue;
+          traceNoted = true;
         }
         if (limit === LIMIT_NONE) {
           // A cut curve ends where later bytes reach a silent proxy: the
@@ -1066,7 +1066,7 @@ class UploadRun {
                 : limit === LIMIT_TARPIT
                   ? "the server reads slowly"
                   : limit === LIMIT_SCHEDULE
-                    ? "the link trace sets the pace from here (its rate varies)"
+                    ? "the link trace sets the pace from here (its rate varies; outages are noted)"
                     : limit === LIMIT_PROXY_BUFFER
                       ? "the proxy's buffer is full: the client leg goes at the pace the proxy forwards"
                       : limit === LIMIT_WINDOW
