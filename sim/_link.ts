@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
 
 /** What limits the sending rate on a segment; the low 4 bits of a segment's `info`. */
 export const LIMIT_LINK = 0;
@@ -51,6 +52,14 @@ export interface LinkSpec {
   windowCap: number;
   /** Nothing sent from this time on matters (the path went silent): stop there. */
   cutAtMs: number;
+  /**
+   * A cap on the sending rate that changes over time (sim/_rate_schedule.ts),
+   * in the run's time, e.g. a link trace's outages (rate 0 there, Infinity
+   * elsewhere): while it is 0 nothing is sent and slow start's round clock
+   * stops (no ACKs come back).
+   * @default undefined (none)
+   */
+  schedule?: RateSchedule | undefined;
 }
 
 const STRIDE = 4;
@@ -181,6 +190,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
   let slow = spec.slowStart && rttMs > 0 && window < spec.windowCap;
   let roundEnd = t + rttMs;
   let left = window;
+  const schedule = spec.schedule ? new ScheduleCursor(spec.schedule) : undefined;
 
   const refill = (r: number, dt: number): void => {
     if (burstBytes > 0 && sustained !== Number.POSITIVE_INFINITY) {
@@ -205,6 +215,15 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     }
     let r = spec.rate;
     let limit = LIMIT_LINK;
+    let scheduleEnd = Number.POSITIVE_INFINITY;
+    if (schedule) {
+      schedule.at(t);
+      scheduleEnd = schedule.endMs;
+      if (schedule.rate < r) {
+        r = schedule.rate;
+        limit = LIMIT_SCHEDULE;
+      }
+    }
     if (t >= tarpitAtMs && spec.tarpitRate < r) {
       r = spec.tarpitRate;
       limit = LIMIT_TARPIT;
@@ -230,7 +249,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     }
     // The next thing that changes the rate.
     let dt = (bytes - x) / r;
-    let hit = 0; // 0: all sent, 1: tarpit, 2: cut, 3: bucket empty, 4: burst sent, 5: round over
+    let hit = 0; // 0: all sent, 1: tarpit, 2: cut, 3: bucket empty, 4: burst sent, 5: round over, 6: schedule
     if (t < tarpitAtMs && tarpitAtMs - t <= dt) {
       dt = tarpitAtMs - t;
       hit = 1;
@@ -243,7 +262,11 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       dt = tokens / (r - sustained);
       hit = 3;
     }
-    if (slow) {
+    if (scheduleEnd - t < dt) {
+      dt = scheduleEnd - t;
+      hit = 6;
+    }
+    if (slow && r > 0) {
       if (left / r < dt) {
         dt = left / r;
         hit = 4;
@@ -256,6 +279,8 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     push(t, x, r, limit + INFO_ROUND * (slow ? round + 1 : 0));
     refill(r, dt);
     if (slow) left -= r * dt;
+    // Nothing moves: the round's ACKs wait with its bytes.
+    if (slow && r === 0) roundEnd += dt;
     // Snap to the boundary hit, so rounding never leaves a sliver behind.
     if (hit === 0) {
       t += dt;
@@ -264,6 +289,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       x = Math.min(bytes, x + r * dt);
       if (hit === 1) t = tarpitAtMs;
       else if (hit === 2) t = cutAtMs;
+      else if (hit === 6) t = scheduleEnd;
       else t += dt;
       if (hit === 3) tokens = 0;
       else if (hit === 4) left = 0;

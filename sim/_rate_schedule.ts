@@ -1,15 +1,14 @@
 /**
  * Private to `sim/`: a rate schedule, the capacity of a link that changes
- * over time, as piecewise-constant rates over one period that repeats, and
- * {@linkcode servedThrough}, which passes a leg's send curve through such a
- * link. `sim/linktrace.ts` makes one from a Mahimahi trace. Anything else
- * that changes a link's capacity over time (an outage, a handover) can be
- * expressed as one and composed the same way, after the curve builder of
- * `sim/_link.ts`, which stays a function of steady links.
+ * over time, as piecewise-constant rates over one period that repeats.
+ * `sim/linktrace.ts` makes one from a Mahimahi trace; `sim/_link.ts` takes
+ * one as a cap on a leg's sending rate (outages); `sim/_served.ts` passes a
+ * leg's curve through one (rates). Anything else that changes a link's
+ * capacity over time (a handover, loss episodes) can be expressed as one
+ * and composed the same way.
  *
  * @module
  */
-import { LIMIT_NONE, LIMIT_SCHEDULE, SendCurve } from "./_link.ts";
 
 /** Piecewise-constant capacity, looping: rates in payload bytes per ms. */
 export interface RateSchedule {
@@ -73,106 +72,41 @@ export class ScheduleCursor {
   }
 }
 
-/** SendCurve's layout: (t, x, rate, info) per point. */
-const STRIDE = 4;
+/**
+ * Off stretches (rate 0) this long or longer are outages the sender sees:
+ * no ACK comes back for that long. Shorter ones are a slow link's packet
+ * spacing on the trace's 20 ms grid (a 120 kbit/s link spaces its packets
+ * 100 ms apart), which the queue in front of the link smooths.
+ */
+export const OUTAGE_MIN_MS = 100;
+
+const outageCache = new WeakMap<Float64Array, { starts: Float64Array; rates: Float64Array }>();
 
 /**
- * A leg's send curve X0 (what its steady links, slow start, window, bucket
- * and tarpit would let through) served by a link whose capacity follows
- * `schedule`, with a queue in front of it: a fluid FIFO fed by X0 and
- * drained at the schedule's rate. The output is
- *
- *     X(t) = min over s ≤ t of [ X0(s) + S(t) − S(s) ],
- *
- * S being the schedule's cumulative capacity: the min-plus tandem of the
- * leg and the link. X never exceeds X0 and never outruns the link; a
- * burst of the link drains what a lull left queued, so a leg slower than
- * the trace's peaks but faster than its lulls gets the trace's average.
- * It is monotone: a higher X0 or more capacity anywhere never lowers X
- * (which "limits combined moment by moment" is not: a slow tarpit would
- * take only the lulls). Nothing leaves after `cutAtMs` (the path went
- * silent); X0 is cut there already.
- *
- * What the order hides: X0's slow start and window are computed as if the
- * link were steady, so during an outage X0 runs ahead (its bytes wait in
- * the queue) and the link drains them at its own rate when it comes back.
- * A real sender stops once a window is in flight and may wait out a
- * backed-off retransmission timer after a long outage.
- *
- * @param x0 The leg's curve.
- * @param schedule The link's capacity, in the run's time.
- * @param cutAtMs Nothing is delivered from then on.
- * @returns X, ending where it reaches X0's last value (the payload, or what was sent before a cut).
+ * A schedule's outages as a schedule of its own: 0 during off stretches of
+ * at least {@linkcode OUTAGE_MIN_MS}, Infinity (no cap) elsewhere. The
+ * curve builder stops sending there and pauses slow start; the rates
+ * themselves are left to {@linkcode servedThrough}.
  */
-export function servedThrough(x0: SendCurve, schedule: RateSchedule, cutAtMs: number): SendCurve {
-  const cursor = new ScheduleCursor(schedule);
-  let segs = new Float64Array(64 * STRIDE);
-  let n = 0;
-  const push = (t: number, x: number, r: number, info: number): void => {
-    if (n > 0) {
-      const o = (n - 1) * STRIDE;
-      if (segs[o + 2] === r && segs[o + 3] === info) return;
-      if (segs[o] === t) {
-        // A zero-length segment is replaced by its successor.
-        n--;
-        if (n > 0 && segs[o - STRIDE + 2] === r && segs[o - STRIDE + 3] === info) return;
-      }
+export function outagesOf(schedule: RateSchedule): RateSchedule {
+  let fit = outageCache.get(schedule.startsMs);
+  if (!fit) {
+    const { startsMs, bytesPerMs, periodMs } = schedule;
+    const starts: number[] = [];
+    const rates: number[] = [];
+    const piece = (at: number, rate: number) => {
+      if (rates.length > 0 && rates.at(-1) === rate) return;
+      starts.push(at);
+      rates.push(rate);
+    };
+    for (let i = 0; i < startsMs.length; i++) {
+      const end = i + 1 < startsMs.length ? startsMs[i + 1]! : periodMs;
+      // Pieces of one rate are merged already: an off piece is a whole stretch.
+      const off = bytesPerMs[i] === 0 && end - startsMs[i]! >= OUTAGE_MIN_MS;
+      piece(startsMs[i]!, off ? 0 : Number.POSITIVE_INFINITY);
     }
-    if ((n + 1) * STRIDE > segs.length) {
-      const grown = new Float64Array(segs.length * 2);
-      grown.set(segs);
-      segs = grown;
-    }
-    const o = n * STRIDE;
-    segs[o] = t;
-    segs[o + 1] = x;
-    segs[o + 2] = r;
-    segs[o + 3] = info;
-    n++;
-  };
-
-  const last = x0.lastX;
-  let i = 0; // X0's segment
-  let t = x0.timeAt(0);
-  let y = 0; // bytes out
-  let q = 0; // bytes queued in front of the link
-  let endMs = Number.POSITIVE_INFINITY;
-  while (t < cutAtMs) {
-    // X0's jumps (a token burst with no peak rate) land in the queue at once.
-    // (A segment that ended at t brought its bytes already.)
-    while (i + 1 < x0.n && x0.timeAt(i + 1) <= t) {
-      if (x0.rateAt(i) === Number.POSITIVE_INFINITY) q += x0.xAt(i + 1) - x0.xAt(i);
-      i++;
-    }
-    const a = i + 1 < x0.n ? x0.rateAt(i) : 0;
-    const inputEnd = i + 1 < x0.n ? x0.timeAt(i + 1) : Number.POSITIVE_INFINITY;
-    cursor.at(t);
-    const s = cursor.rate;
-    const queued = q > 1e-9 * Math.max(1, last);
-    if (!queued) q = 0;
-    // All out and nothing more coming: done.
-    if (!queued && i + 1 >= x0.n) break;
-    const rate = queued ? s : Math.min(a, s);
-    const info = queued || s < a ? LIMIT_SCHEDULE : x0.infoAt(i);
-    let next = Math.min(inputEnd, cursor.endMs, cutAtMs);
-    let empties = false;
-    if (queued && s > a) {
-      const empty = t + q / (s - a);
-      if (empty < next) {
-        next = empty;
-        empties = true;
-      }
-    }
-    push(t, y, rate, info);
-    const dt = next - t;
-    y += rate * dt;
-    q = empties ? 0 : Math.max(0, q + (a - rate) * dt);
-    t = next;
+    fit = { starts: Float64Array.from(starts), rates: Float64Array.from(rates) };
+    outageCache.set(schedule.startsMs, fit);
   }
-  if (y >= last - 1e-9 * Math.max(1, last) && x0.endMs !== Number.POSITIVE_INFINITY) {
-    y = last;
-    endMs = t;
-  }
-  push(t, y, 0, LIMIT_NONE);
-  return new SendCurve(segs, n, endMs);
+  return { ...schedule, startsMs: fit.starts, bytesPerMs: fit.rates };
 }

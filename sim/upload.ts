@@ -89,7 +89,8 @@ import {
   type SendCurve,
   shifted,
 } from "./_link.ts";
-import { type RateSchedule, ScheduleCursor, servedThrough } from "./_rate_schedule.ts";
+import { outagesOf, type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
+import { servedThrough } from "./_served.ts";
 import { VirtualClock } from "./engine.ts";
 import {
   checkLinkTrace,
@@ -648,6 +649,7 @@ class UploadRun {
       // queued: capping in-flight there keeps the link from waiting on it.
       windowCap: Math.min(p.rwnd, Math.floor(this.wakeQueue)),
       cutAtMs: cut,
+      schedule: streaming ? this.outages() : undefined,
     };
     this.sent = this.traced(buildSendCurve(link), streaming, cut);
     if (streaming) {
@@ -673,6 +675,7 @@ class UploadRun {
           windowCap: INFINITY,
           // A black hole upstream: what the proxy sends after it is lost.
           cutAtMs: Math.min(p.dropAt, p.upDropAt - p.upRtt / 2),
+          schedule: this.outages(),
         });
         this.forward = this.traced(
           this.forward,
@@ -689,9 +692,17 @@ class UploadRun {
   }
 
   /**
+   * The link trace's outages, for the leg whose link it is: its sender
+   * stops there, and slow start with it (sim/_rate_schedule.ts).
+   */
+  private outages(): RateSchedule | undefined {
+    return this.p.schedule ? outagesOf(this.p.schedule) : undefined;
+  }
+
+  /**
    * The proxy's upstream leg through the link trace, if there is one (it
    * is that leg's link): the leg's curve served by the trace's capacity,
-   * with a queue in front (sim/_rate_schedule.ts).
+   * with a queue in front (sim/_served.ts).
    */
   private traced(curve: SendCurve, upstream: boolean, cutAtMs: number): SendCurve {
     const schedule = this.p.schedule;
@@ -782,6 +793,7 @@ class UploadRun {
       initialWindow: INFINITY,
       windowCap: INFINITY,
       cutAtMs: Math.min(p.dropAt, p.upDropAt - upHalf),
+      schedule: this.outages(),
     });
     const upstream = this.traced(upstream0, true, Math.min(p.dropAt, p.upDropAt - upHalf));
     const up = [pointsOf(upstream)];
