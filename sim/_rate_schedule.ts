@@ -2,8 +2,8 @@
  * Private to `sim/`: a rate schedule, the capacity of a link that changes
  * over time, as piecewise-constant rates over one period that repeats.
  * `sim/linktrace.ts` makes one from a Mahimahi trace; `sim/_link.ts` takes
- * one as a cap on a leg's sending rate (outages); `sim/_served.ts` passes a
- * leg's curve through one (rates). Anything else that changes a link's
+ * one as the times the path is out (slow start waits then); `sim/_served.ts`
+ * passes a leg's curve through one (rates). Anything else that changes a link's
  * capacity over time (a handover, loss episodes) can be expressed as one
  * and composed the same way.
  *
@@ -84,9 +84,9 @@ const outageCache = new WeakMap<Float64Array, { starts: Float64Array; rates: Flo
 
 /**
  * A schedule's outages as a schedule of its own: 0 during off stretches of
- * at least {@linkcode OUTAGE_MIN_MS}, Infinity (no cap) elsewhere. The
- * curve builder stops sending there and pauses slow start; the rates
- * themselves are left to {@linkcode servedThrough}.
+ * at least {@linkcode OUTAGE_MIN_MS}, Infinity elsewhere. The curve
+ * builder's slow start waits there (no ACKs); the rates themselves are left
+ * to `servedThrough` (sim/_served.ts).
  */
 export function outagesOf(schedule: RateSchedule): RateSchedule {
   let fit = outageCache.get(schedule.startsMs);

@@ -27,11 +27,12 @@ const STRIDE = 4;
  * take only the lulls). Nothing leaves after `cutAtMs` (the path went
  * silent); X0 is cut there already.
  *
- * X0 already stops during the trace's outages (`outagesOf`: no ACKs, so
- * slow start waits too); its slow start and window otherwise run as on a
- * steady link, the queue absorbing the difference. What this hides: a
- * real sender whose retransmission timer fired during a long outage may
- * wait for the next, backed-off, retransmission before it resumes.
+ * X0 is built knowing only the trace's outages (`outagesOf`): no ACKs
+ * come back then, so its slow start waits; otherwise its slow start and
+ * window run as on a steady link, the queue absorbing the difference. What
+ * this hides: a real sender has at most a window in flight (here an outage
+ * can queue more), and one whose retransmission timer fired during a long
+ * outage may wait for the next, backed-off, retransmission before it resumes.
  *
  * @param x0 The leg's curve.
  * @param schedule The link's capacity, in the run's time.

@@ -649,7 +649,7 @@ class UploadRun {
       // queued: capping in-flight there keeps the link from waiting on it.
       windowCap: Math.min(p.rwnd, Math.floor(this.wakeQueue)),
       cutAtMs: cut,
-      schedule: streaming ? this.outages() : undefined,
+      pauses: streaming ? this.outages() : undefined,
     };
     this.sent = this.traced(buildSendCurve(link), streaming, cut);
     if (streaming) {
@@ -675,7 +675,7 @@ class UploadRun {
           windowCap: INFINITY,
           // A black hole upstream: what the proxy sends after it is lost.
           cutAtMs: Math.min(p.dropAt, p.upDropAt - p.upRtt / 2),
-          schedule: this.outages(),
+          pauses: this.outages(),
         });
         this.forward = this.traced(
           this.forward,
@@ -692,8 +692,8 @@ class UploadRun {
   }
 
   /**
-   * The link trace's outages, for the leg whose link it is: its sender
-   * stops there, and slow start with it (sim/_rate_schedule.ts).
+   * The link trace's outages, for the leg whose link it is: no ACKs come
+   * back then, so its slow start waits (sim/_rate_schedule.ts).
    */
   private outages(): RateSchedule | undefined {
     return this.p.schedule ? outagesOf(this.p.schedule) : undefined;
@@ -793,7 +793,7 @@ class UploadRun {
       initialWindow: INFINITY,
       windowCap: INFINITY,
       cutAtMs: Math.min(p.dropAt, p.upDropAt - upHalf),
-      schedule: this.outages(),
+      pauses: this.outages(),
     });
     const upstream = this.traced(upstream0, true, Math.min(p.dropAt, p.upDropAt - upHalf));
     const up = [pointsOf(upstream)];
@@ -1014,11 +1014,14 @@ class UploadRun {
     note: (at: number, event: UploadTraceEntry["event"], detail: string) => void,
   ): void {
     const cursor = new ScheduleCursor(this.p.schedule!);
-    let horizon = Math.max(this.sent.timeAt(this.sent.n - 1), this.sent.endMs);
+    // The last moment a byte moves (a curve's last point may lie far
+    // beyond, where a bound runs out), or the headers; never past `total`.
+    let horizon = this.sent.timeOf(this.sent.lastX);
     for (const c of [this.forward, this.served]) {
-      if (c) horizon = Math.max(horizon, c.timeAt(c.n - 1));
+      if (c) horizon = Math.max(horizon, c.timeOf(c.lastX));
     }
     if (this.headersAt !== INFINITY) horizon = Math.max(horizon, this.headersAt);
+    horizon = Math.min(horizon, this.p.limits.total);
     if (horizon === INFINITY) return;
     let t = 0;
     let wasOff = false;
