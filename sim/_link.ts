@@ -348,9 +348,8 @@ export function lineFrom(atMs: number, x0: number, rate: number, info: number): 
   };
 }
 
-function pointAt(p: Points, t: number): number {
-  const { ts, xs } = p;
-  if (t < ts[0]!) return p.before;
+/** The last point at or before t (the first if none), by binary search. */
+function pointIndex(ts: number[], t: number): number {
   let lo = 0;
   let hi = ts.length - 1;
   while (lo < hi) {
@@ -358,22 +357,20 @@ function pointAt(p: Points, t: number): number {
     if (ts[mid]! <= t) lo = mid;
     else hi = mid - 1;
   }
+  return lo;
+}
+
+function pointAt(p: Points, t: number): number {
+  const { ts, xs } = p;
+  if (t < ts[0]!) return p.before;
+  const lo = pointIndex(ts, t);
   if (lo === ts.length - 1) return xs[lo]!;
   return xs[lo]! + ((xs[lo + 1]! - xs[lo]!) * (t - ts[lo]!)) / (ts[lo + 1]! - ts[lo]!);
 }
 
 function infoOf(p: Points, t: number): number {
-  const { ts } = p;
-  // The last point at or before t (the first if none): a binary search, as
-  // a link trace's curves have thousands of points.
-  let lo = 0;
-  let hi = ts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (ts[mid]! <= t) lo = mid;
-    else hi = mid - 1;
-  }
-  return p.infos[lo]!;
+  // A binary search (it was a scan): a link trace's curves have thousands of points.
+  return p.infos[pointIndex(p.ts, t)]!;
 }
 
 /**
