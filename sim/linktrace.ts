@@ -25,6 +25,8 @@ import { SEGMENT_PAYLOAD_BYTES } from "../src/model.ts";
 import type { RateSchedule } from "./_rate_schedule.ts";
 
 export type { RateSchedule } from "./_rate_schedule.ts";
+/** Off this long (ms) or longer is an outage: the sender's slow start waits it out (no ACKs). */
+export { OUTAGE_MIN_MS as LINK_TRACE_OUTAGE_MS } from "./_rate_schedule.ts";
 
 /** Bytes a delivery opportunity carries: one 1,500-byte IP packet (Mahimahi's 1,504-byte TUN frame less its 4-byte header). */
 export const LINK_TRACE_PACKET_BYTES = 1500;

@@ -176,10 +176,11 @@ export interface UploadParams {
   /**
    * The proxy's upstream — the bottleneck uplink — as a link that changes:
    * a Mahimahi `mm-link` trace (one delivery opportunity of a 1,500-byte
-   * packet per line, looping; see `parseLinkTrace`, `onOffTrace`). It caps
-   * that leg's rate at every moment, in series with `proxyBitsPerSecond`
-   * and the token bucket; slow start, the send buffer, a tarpit and drops
-   * act on top of it as on a steady link. An outage pauses slow start.
+   * packet per line, looping; see `parseLinkTrace`, `onOffTrace`). The
+   * leg's curve (slow start, window, token bucket, tarpit, as on a steady
+   * link) is served by the trace through a queue in front of it, so a burst
+   * drains what a lull queued; `proxyBitsPerSecond` and the token bucket
+   * shape in series; an outage (off for 100 ms or more) pauses slow start.
    * @default undefined (a steady link)
    */
   linkTrace?: LinkTrace;
