@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
 
 /** What limits the sending rate on a segment; the low 4 bits of a segment's `info`. */
 export const LIMIT_LINK = 0;
@@ -23,6 +24,8 @@ export const LIMIT_WINDOW = 4;
 export const LIMIT_ACKS = 5;
 /** The end of the curve: everything sent, or the path went silent (no rate after). */
 export const LIMIT_NONE = 6;
+/** A link trace sets the pace (sim/_served.ts); rate 0: the link is off. */
+export const LIMIT_SCHEDULE = 8;
 
 /** A leg of the path, rates in payload bytes per ms. */
 export interface LinkSpec {
@@ -49,6 +52,15 @@ export interface LinkSpec {
   windowCap: number;
   /** Nothing sent from this time on matters (the path went silent): stop there. */
   cutAtMs: number;
+  /**
+   * When the path is out (sim/_rate_schedule.ts, in the run's time: rate 0
+   * there, Infinity elsewhere; a link trace's outages): no ACK comes back,
+   * so slow start's round clock stops. The rate itself is left to the link
+   * the schedule describes (sim/_served.ts): what is sent meanwhile waits
+   * in the queue in front of it.
+   * @default undefined (never out)
+   */
+  pauses?: RateSchedule | undefined;
 }
 
 const STRIDE = 4;
@@ -179,6 +191,13 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
   let slow = spec.slowStart && rttMs > 0 && window < spec.windowCap;
   let roundEnd = t + rttMs;
   let left = window;
+  const pauses = spec.pauses ? new ScheduleCursor(spec.pauses) : undefined;
+  /** The end of the pause piece holding t, and whether it is out: a boundary for slow start. */
+  const paused = (at: number): number => {
+    if (!pauses) return Number.POSITIVE_INFINITY;
+    pauses.at(at);
+    return pauses.endMs;
+  };
 
   const refill = (r: number, dt: number): void => {
     if (burstBytes > 0 && sustained !== Number.POSITIVE_INFINITY) {
@@ -188,12 +207,16 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
 
   while (x < bytes && t < cutAtMs) {
     if (slow && left <= 0) {
-      // The round's window is out: idle until its first ACK comes back.
-      const until = Math.min(roundEnd, cutAtMs);
+      // The round's window is out: idle until its first ACK comes back
+      // (later by any time the path is out meanwhile).
+      const pauseEnd = paused(t);
+      const until = Math.min(roundEnd, cutAtMs, pauseEnd);
       push(t, x, 0, LIMIT_ACKS + INFO_ROUND * (round + 1));
       refill(0, until - t);
+      if (pauses && pauses.rate === 0) roundEnd += until - t;
       t = until;
       if (t >= cutAtMs) break;
+      if (t < roundEnd) continue;
       round++;
       window = Math.min(window * 2, spec.windowCap);
       if (window >= spec.windowCap) slow = false;
@@ -203,6 +226,8 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     }
     let r = spec.rate;
     let limit = LIMIT_LINK;
+    // Slow start's clock stops while the path is out: a boundary then.
+    const pauseEnd = slow ? paused(t) : Number.POSITIVE_INFINITY;
     if (t >= tarpitAtMs && spec.tarpitRate < r) {
       r = spec.tarpitRate;
       limit = LIMIT_TARPIT;
@@ -228,7 +253,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     }
     // The next thing that changes the rate.
     let dt = (bytes - x) / r;
-    let hit = 0; // 0: all sent, 1: tarpit, 2: cut, 3: bucket empty, 4: burst sent, 5: round over
+    let hit = 0; // 0: all sent, 1: tarpit, 2: cut, 3: bucket empty, 4: burst sent, 5: round over, 6: pause edge
     if (t < tarpitAtMs && tarpitAtMs - t <= dt) {
       dt = tarpitAtMs - t;
       hit = 1;
@@ -240,6 +265,10 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     if (tokens > 0 && r > sustained && tokens / (r - sustained) < dt) {
       dt = tokens / (r - sustained);
       hit = 3;
+    }
+    if (pauseEnd - t < dt) {
+      dt = pauseEnd - t;
+      hit = 6;
     }
     if (slow) {
       if (left / r < dt) {
@@ -254,6 +283,8 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
     push(t, x, r, limit + INFO_ROUND * (slow ? round + 1 : 0));
     refill(r, dt);
     if (slow) left -= r * dt;
+    // The path is out: the round's ACKs wait.
+    if (slow && pauses && pauses.rate === 0) roundEnd += dt;
     // Snap to the boundary hit, so rounding never leaves a sliver behind.
     if (hit === 0) {
       t += dt;
@@ -262,6 +293,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       x = Math.min(bytes, x + r * dt);
       if (hit === 1) t = tarpitAtMs;
       else if (hit === 2) t = cutAtMs;
+      else if (hit === 6) t = pauseEnd;
       else t += dt;
       if (hit === 3) tokens = 0;
       else if (hit === 4) left = 0;
@@ -316,9 +348,8 @@ export function lineFrom(atMs: number, x0: number, rate: number, info: number): 
   };
 }
 
-function pointAt(p: Points, t: number): number {
-  const { ts, xs } = p;
-  if (t < ts[0]!) return p.before;
+/** The last point at or before t (the first if none), by binary search. */
+function pointIndex(ts: number[], t: number): number {
   let lo = 0;
   let hi = ts.length - 1;
   while (lo < hi) {
@@ -326,15 +357,20 @@ function pointAt(p: Points, t: number): number {
     if (ts[mid]! <= t) lo = mid;
     else hi = mid - 1;
   }
+  return lo;
+}
+
+function pointAt(p: Points, t: number): number {
+  const { ts, xs } = p;
+  if (t < ts[0]!) return p.before;
+  const lo = pointIndex(ts, t);
   if (lo === ts.length - 1) return xs[lo]!;
   return xs[lo]! + ((xs[lo + 1]! - xs[lo]!) * (t - ts[lo]!)) / (ts[lo + 1]! - ts[lo]!);
 }
 
 function infoOf(p: Points, t: number): number {
-  const { ts } = p;
-  let i = 0;
-  while (i + 1 < ts.length && ts[i + 1]! <= t) i++;
-  return p.infos[i]!;
+  // A binary search (it was a scan): a link trace's curves have thousands of points.
+  return p.infos[pointIndex(p.ts, t)]!;
 }
 
 /**

@@ -34,10 +34,12 @@ import type {
   DependencyPhase,
 } from "./capacity.ts";
 import * as arg from "./cli/args.ts";
+import { linkTraceArg, shippedTraces } from "./cli/linktrace.ts";
 import { percent, printJson, progress, say, sizeUnit, table, timeUnit } from "./cli/output.ts";
 import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } from "./cli/plot.ts";
 import { floorProposal, type ProbeSample, probeOnce } from "./cli/probe.ts";
 import { createFetchSnippet } from "./cli/snippet.ts";
+import type { LinkTrace } from "./linktrace.ts";
 import type { CurlTimings } from "./observations.ts";
 import type { Observer } from "./observer.ts";
 import type { Recommendation } from "./recommend.ts";
@@ -145,6 +147,7 @@ interface ScenarioOpts {
   dropRate?: number;
   tarpitRate?: number;
   proxyMode?: "streaming" | "store-and-forward";
+  linkTrace?: LinkTrace;
 }
 
 interface SweepOpts extends ScenarioOpts, OutputOpts {
@@ -197,6 +200,11 @@ function sweepOptions(cmd: Command): Command {
         "streaming",
         "store-and-forward",
       ]),
+    )
+    .option(
+      "--link-trace <file|name>",
+      `the proxy's uplink follows this Mahimahi mm-link trace, each upload starting at a random point in it (a file, or shipped: ${traceNames()}); --proxy then adds a steady shaper`,
+      linkTraceArg,
     )
     .addOption(
       opt(
@@ -263,7 +271,32 @@ async function scenarioFrom(o: ScenarioOpts): Promise<UploadScenario> {
   if (o.tarpitRate !== undefined)
     s.tarpit = { ...RESIDENTIAL_UPLOAD.tarpit!, probability: o.tarpitRate };
   if (o.proxyMode) s.proxyMode = o.proxyMode;
+  if (o.linkTrace) {
+    s.linkTrace = o.linkTrace;
+    // The trace is the uplink; a steady rate on top only when asked for.
+    if (o.proxy === undefined && o.proxySpread === undefined) s.proxyBitsPerSecond = Infinity;
+  }
   return s;
+}
+
+/** The shipped traces' names, for --help. */
+function traceNames(): string {
+  return shippedTraces().join(", ") || "none found";
+}
+
+/** A trace in a report: its name and average rate, not its thousands of lines. */
+function traceSummary(t: LinkTrace): { name: string; opportunities: number; periodMs: number } {
+  return {
+    name: t.name ?? "link trace",
+    opportunities: t.opportunitiesMs.length,
+    periodMs: t.opportunitiesMs.at(-1)!,
+  };
+}
+
+function traceText(t: LinkTrace): string {
+  const s = traceSummary(t);
+  const bits = (s.opportunities * 1500 * 8 * 1000) / s.periodMs;
+  return `link trace ${s.name} (${formatRate(bits)} on average, ${formatTime(s.periodMs)} loop)`;
 }
 
 async function sweepOptionsFrom(o: SweepOpts): Promise<SweepOptions> {
@@ -290,7 +323,12 @@ function describeScenario(s: UploadScenario): string {
   const size = typeof s.payloadBytes === "number" ? formatSize(s.payloadBytes) : "varied";
   const drop = s.drop ? `, drops ${percent(s.drop.probability)}` : "";
   const tarpit = s.tarpit ? `, tarpits ${percent(s.tarpit.probability)}` : "";
-  return `${size} through a ${s.proxyMode ?? "streaming"} proxy at ${p}${drop}${tarpit}`;
+  const uplink = !s.linkTrace
+    ? `at ${p}`
+    : proxy === Infinity
+      ? `over ${traceText(s.linkTrace)}`
+      : `over ${traceText(s.linkTrace)}, shaped to ${p}`;
+  return `${size} through a ${s.proxyMode ?? "streaming"} proxy ${uplink}${drop}${tarpit}`;
 }
 
 /** Runs a sweep with a progress bar on stderr. */
@@ -387,6 +425,16 @@ function simCommand(): Command {
       opt("--tarpit-at <time>", "when the server starts reading slowly", arg.timeOrZero, "0s"),
     )
     .option("--drop-at <time>", "when the proxy goes silent (no ACKs, no RST)", arg.timeOrZero)
+    .option(
+      "--link-trace <file|name>",
+      `the proxy's uplink follows this Mahimahi mm-link trace (a file, or shipped: ${traceNames()}); --proxy, if given, adds a steady shaper`,
+      linkTraceArg,
+    )
+    .option(
+      "--link-trace-start <time>",
+      "where in the trace the upload starts (default: 0s)",
+      arg.timeOrZero,
+    )
     .addOption(opt("--total <limit>", "total deadline ('off' for none)", arg.limit, "30s"))
     .addOption(opt("--write-idle <limit>", "longest gap between pulls", arg.limit, "off"))
     .addOption(opt("--headers <limit>", "wait for headers after the body", arg.limit, "off"))
@@ -400,6 +448,8 @@ function simCommand(): Command {
       "timebound sim upload --payload 2.4MB --proxy 2Mbit --chunk 16KiB --write-idle 3s --drop-at 4s --trace",
       "timebound sim upload --proxy-mode store-and-forward --client 10Mbit --proxy 5Mbit --json",
       "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-buffer 1MB --upstream-drop-at 2s",
+      "timebound sim upload --payload 10MB --chunk 16KiB --write-idle 2s --total 120s --link-trace wifi-onoff --trace",
+      "timebound sim upload --link-trace ./my-uplink.trace --link-trace-start 12s --write-idle 3s",
     ]),
   );
   upload.action(async (o) => {
@@ -424,10 +474,24 @@ function simCommand(): Command {
     if (o.proxyBuffer !== undefined) params.proxyBufferBytes = o.proxyBuffer;
     if (o.upstreamRtt !== undefined) params.upstreamRttMs = o.upstreamRtt;
     if (o.upstreamDropAt !== undefined) params.upstreamDropAtMs = o.upstreamDropAt;
+    if (o.linkTraceStart !== undefined && !o.linkTrace) {
+      throw new UsageError("--link-trace-start needs --link-trace");
+    }
+    if (o.linkTrace) {
+      params.linkTrace = o.linkTrace;
+      if (o.linkTraceStart !== undefined) params.linkTraceStartMs = o.linkTraceStart;
+      // The trace is the uplink: --proxy's default does not shape it.
+      if (upload.getOptionValueSource("proxy") === "default") {
+        params.proxyBitsPerSecond = Number.POSITIVE_INFINITY;
+      }
+    }
     const { simulateUpload } = await load.upload();
     const r = simulateUpload(params);
     if (o.json) {
-      printJson({ command: "sim upload", params, result: r });
+      const shown = params.linkTrace
+        ? { ...params, linkTrace: traceSummary(params.linkTrace) }
+        : params;
+      printJson({ command: "sim upload", params: shown, result: r });
       return;
     }
     if (o.trace && r.trace) say(`${(await load.trace()).formatTrace(r.trace)}\n`);
@@ -442,8 +506,13 @@ function simCommand(): Command {
     ];
     if (r.stallDetectionMs !== undefined)
       rows.push(["stall detected after", time.format(r.stallDetectionMs)]);
+    const uplink = !params.linkTrace
+      ? formatRate(o.proxy)
+      : params.proxyBitsPerSecond === Number.POSITIVE_INFINITY
+        ? traceText(params.linkTrace)
+        : `${traceText(params.linkTrace)} shaped to ${formatRate(o.proxy)}`;
     say(
-      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${formatRate(o.proxy)} ${o.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
+      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${uplink} ${o.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
     );
     say(table(["", "result"], rows));
     if (r.outcome === "hang") {

@@ -10,6 +10,7 @@
 export * from "./budget.ts";
 export * from "./capacity.ts";
 export * from "./engine.ts";
+export * from "./linktrace.ts";
 export * from "./observations.ts";
 export * from "./observer.ts";
 export * from "./pool.ts";

@@ -16,9 +16,15 @@
 import { DDSketch } from "@datadog/sketches-js";
 import { type Duration, describe } from "../src/duration.ts";
 import type { Phase } from "../src/errors.ts";
-import { type ProxyMode, uploadTimeMs } from "../src/model.ts";
+import { type ProxyMode, SEGMENT_WIRE_BYTES, uploadTimeMs } from "../src/model.ts";
 import { checkKeys, durationOption, integerOption, plainObject } from "../src/validate.ts";
 import { nearestRank } from "./_quantile.ts";
+import {
+  checkLinkTrace,
+  LINK_TRACE_PACKET_BYTES,
+  type LinkTrace,
+  traceBitsPerSecond,
+} from "./linktrace.ts";
 import { runTasks, type TaskRunner } from "./pool.ts";
 import { checkDistribution, type Distribution, sample, seededRandom } from "./random.ts";
 import { simulateUpload, type UploadParams } from "./upload.ts";
@@ -51,6 +57,13 @@ export interface UploadScenario {
   drop?: Occasional;
   /** The server starts reading at `readBytesPerSecond`. */
   tarpit?: Occasional & { readBytesPerSecond: Distribution };
+  /**
+   * The proxy's uplink follows this link trace (`linkTrace` of
+   * {@linkcode UploadParams}); each trial starts at a point drawn uniformly
+   * over one loop of it. `proxyBitsPerSecond` is then a steady shaper in
+   * series, and may be Infinity (the trace alone).
+   */
+  linkTrace?: LinkTrace;
 }
 
 /**
@@ -218,6 +231,7 @@ const SCENARIO_KEYS = new Set([
   "proxyBurstBytes",
   "drop",
   "tarpit",
+  "linkTrace",
 ]);
 const KIB = 1024;
 const DEFAULT_CHUNKS = [8, 16, 32, 64, 128, 256].map((k) => k * KIB);
@@ -259,8 +273,11 @@ function checkOccasional(name: string, v: unknown, extra: string[] = []): void {
 export function checkScenario(scenario: unknown): UploadScenario {
   const s = plainObject("scenario", scenario);
   checkKeys("scenario", s, SCENARIO_KEYS);
+  if (s.linkTrace !== undefined) checkLinkTrace("scenario.linkTrace", s.linkTrace);
   for (const k of ["payloadBytes", "clientBitsPerSecond", "proxyBitsPerSecond"]) {
     if (s[k] === undefined) throw new TypeError(`Missing option 'scenario.${k}'`);
+    // Over a link trace, the proxy needs no steady rate of its own.
+    if (k === "proxyBitsPerSecond" && s.linkTrace !== undefined && s[k] === Infinity) continue;
     checkDistribution(`scenario.${k}`, s[k]);
   }
   if (
@@ -393,6 +410,11 @@ export function drawTrial(plan: SweepPlan, trial: number): TrialPath {
   if (buffer !== undefined) params.sendBufferBytes = buffer;
   if (burst > 0) params.proxyBurstBytes = burst;
   if (dropped) params.dropAtMs = dropAt;
+  if (s.linkTrace) {
+    // Drawn last, so a scenario without a trace draws what it always did.
+    params.linkTrace = s.linkTrace;
+    params.linkTraceStartMs = Math.floor(r() * s.linkTrace.opportunitiesMs.at(-1)!);
+  }
   if (tarpitted) {
     params.serverReadBytesPerSecond = tarpitRate;
     params.tarpitAtMs = tarpitAt;
@@ -556,7 +578,14 @@ function idealQuantiles(
       uploadTimeMs({
         payloadBytes: params.payloadBytes,
         clientBitsPerSecond: params.clientBitsPerSecond,
-        proxyBitsPerSecond: params.proxyBitsPerSecond,
+        // Over a trace: its average, as the wire rate that carries the same
+        // payload (a trace counts 1,500-byte packets, the closed form frames).
+        proxyBitsPerSecond: params.linkTrace
+          ? Math.min(
+              params.proxyBitsPerSecond,
+              (traceBitsPerSecond(params.linkTrace) * SEGMENT_WIRE_BYTES) / LINK_TRACE_PACKET_BYTES,
+            )
+          : params.proxyBitsPerSecond,
         rttMs: params.rttMs ?? 0,
         proxyMode: params.proxyMode ?? "streaming",
       }),

@@ -19,6 +19,8 @@
  * - `drop`: the proxy went silent (no ACKs, no RST).
  * - `tarpit`: the server started reading slowly.
  * - `forward`: a store-and-forward proxy has the whole body and sends it on.
+ * - `link`: the link trace's link went off (an outage: it delivers nothing)
+ *   or came back.
  * - `headers`: response headers arrived: the request succeeded.
  * - `timeout`: the watchdog fired.
  * - `hang`: nothing is left to happen and no limit is set: a real request
@@ -33,6 +35,7 @@ export type UploadEvent =
   | "drop"
   | "tarpit"
   | "forward"
+  | "link"
   | "headers"
   | "timeout"
   | "hang";

@@ -78,6 +78,7 @@ import {
   LIMIT_NONE,
   LIMIT_PEAK,
   LIMIT_PROXY_BUFFER,
+  LIMIT_SCHEDULE,
   LIMIT_SHAPER,
   LIMIT_TARPIT,
   LIMIT_WINDOW,
@@ -88,7 +89,15 @@ import {
   type SendCurve,
   shifted,
 } from "./_link.ts";
+import { outagesOf, type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
+import { servedThrough } from "./_served.ts";
 import { VirtualClock } from "./engine.ts";
+import {
+  checkLinkTrace,
+  LINK_TRACE_PACKET_BYTES,
+  type LinkTrace,
+  rateScheduleOf,
+} from "./linktrace.ts";
 import { formatBytes, type UploadTraceEntry } from "./trace.ts";
 
 export {
@@ -106,7 +115,11 @@ export interface UploadParams {
   chunkBytes?: number;
   /** The client's upstream bandwidth, on the wire. */
   clientBitsPerSecond: number;
-  /** The proxy's upstream bandwidth, on the wire (the client's when there is no proxy). */
+  /**
+   * The proxy's upstream bandwidth, on the wire (the client's when there is
+   * no proxy). With `linkTrace`, a shaper in series with the trace (the
+   * token bucket's sustained rate); Infinity there: the trace alone.
+   */
   proxyBitsPerSecond: number;
   /** How the proxy forwards the body. @default "streaming" */
   proxyMode?: ProxyMode;
@@ -160,6 +173,19 @@ export interface UploadParams {
   proxyBurstBytes?: number;
   /** The rate while the bucket has tokens, on the wire. @default Infinity (the other links set it) */
   proxyPeakBitsPerSecond?: number;
+  /**
+   * The proxy's upstream — the bottleneck uplink — as a link that changes:
+   * a Mahimahi `mm-link` trace (one delivery opportunity of a 1,500-byte
+   * packet per line, looping; see `parseLinkTrace`, `onOffTrace`). The
+   * leg's curve (slow start, window, token bucket, tarpit, as on a steady
+   * link) is served by the trace through a queue in front of it, so a burst
+   * drains what a lull queued; `proxyBitsPerSecond` and the token bucket
+   * shape in series; an outage (off for 100 ms or more) pauses slow start.
+   * @default undefined (a steady link)
+   */
+  linkTrace?: LinkTrace;
+  /** Where in `linkTrace` the request starts, ms (a sweep draws it at random). @default 0 */
+  linkTraceStartMs?: number;
   /** TCP slow start from 10 segments (RFC 6928). @default true */
   slowStart?: boolean;
   /** Links carry 1448 payload bytes per 1514 wire bytes (`tc tbf`'s count at MTU 1500). @default true */
@@ -255,6 +281,8 @@ const PARAM_KEYS = new Set([
   "upstreamDropAtMs",
   "proxyBurstBytes",
   "proxyPeakBitsPerSecond",
+  "linkTrace",
+  "linkTraceStartMs",
   "slowStart",
   "wireOverhead",
   "timeouts",
@@ -321,6 +349,31 @@ function proxyModeOption(value: unknown): ProxyMode {
   throw typeof value === "string" ? new RangeError(text) : new TypeError(text);
 }
 
+/**
+ * The most rate-schedule pieces an upload may walk: a long upload over a
+ * short, busy trace walks every piece of every loop (the curves cost 32
+ * bytes a point). 2 M is hours over a trace of a few hundred pieces.
+ */
+const MAX_SCHEDULE_PIECES = 2_000_000;
+
+/** Fails at construction when an upload would walk more than MAX_SCHEDULE_PIECES of a trace. */
+function checkTraceWork(schedule: RateSchedule, payload: number): void {
+  const { startsMs, bytesPerMs, periodMs } = schedule;
+  let perLoop = 0;
+  for (let i = 0; i < startsMs.length; i++) {
+    const end = i + 1 < startsMs.length ? startsMs[i + 1]! : periodMs;
+    perLoop += bytesPerMs[i]! * (end - startsMs[i]!);
+  }
+  // At the trace's own pace (other limits only make it longer: the
+  // estimate is a floor).
+  const pieces = Math.ceil(payload / perLoop) * startsMs.length;
+  if (pieces > MAX_SCHEDULE_PIECES) {
+    throw new RangeError(
+      `Invalid option 'linkTrace': ${payload} bytes over this trace walk at least ${pieces} of its rate pieces (${startsMs.length} a loop), more than ${MAX_SCHEDULE_PIECES}; use a longer or steadier trace`,
+    );
+  }
+}
+
 /** Everything the run needs, validated, in bytes, bytes/ms and ms. */
 interface Resolved {
   payload: number;
@@ -345,6 +398,8 @@ interface Resolved {
   proxyBuffer: number;
   upRtt: number;
   upDropAt: number;
+  /** The proxy upstream's capacity over time (a link trace), if any. */
+  schedule: RateSchedule | undefined;
   slowStart: boolean;
   limits: ResolvedLimits;
   lateness: number;
@@ -361,7 +416,19 @@ function resolve(params: unknown): Resolved {
       ? DEFAULT_CHUNK_SIZE
       : integerOption("chunkBytes", o.chunkBytes, 1, MAX_CHUNK);
   const clientBits = positiveNumber("clientBitsPerSecond", o.clientBitsPerSecond);
-  const proxyBits = positiveNumber("proxyBitsPerSecond", o.proxyBitsPerSecond);
+  const linkTrace =
+    o.linkTrace === undefined ? undefined : checkLinkTrace("linkTrace", o.linkTrace);
+  // With a trace the trace is the link; a steady rate on top is optional.
+  const proxyBits =
+    linkTrace && o.proxyBitsPerSecond === INFINITY
+      ? INFINITY
+      : positiveNumber("proxyBitsPerSecond", o.proxyBitsPerSecond);
+  if (o.linkTraceStartMs !== undefined && !linkTrace) {
+    throw new RangeError(
+      `Invalid option 'linkTraceStartMs': it needs 'linkTrace', got ${describe(o.linkTraceStartMs)}`,
+    );
+  }
+  const traceStart = nonNegative("linkTraceStartMs", o.linkTraceStartMs, 0);
   const mode = proxyModeOption(o.proxyMode);
   const rtt = nonNegative("rttMs", o.rttMs, 0);
   const buffer =
@@ -408,6 +475,16 @@ function resolve(params: unknown): Resolved {
   // Wire bits/s to payload bytes/ms.
   const toPayload = (bits: number): number =>
     (overhead ? goodputBitsPerSecond(bits) : bits) / 8 / 1000;
+  // A trace's packet carries a full segment's payload (1,448 B with TCP
+  // timestamps in a 1,500-byte packet), or 1,500 payload bytes without overhead.
+  const schedule = linkTrace
+    ? rateScheduleOf(
+        linkTrace,
+        overhead ? SEGMENT_PAYLOAD_BYTES : LINK_TRACE_PACKET_BYTES,
+        traceStart,
+      )
+    : undefined;
+  if (schedule) checkTraceWork(schedule, payload);
   return {
     payload,
     chunk,
@@ -427,6 +504,7 @@ function resolve(params: unknown): Resolved {
     proxyBuffer,
     upRtt,
     upDropAt,
+    schedule,
     slowStart,
     limits,
     lateness,
@@ -572,8 +650,9 @@ class UploadRun {
       // queued: capping in-flight there keeps the link from waiting on it.
       windowCap: Math.min(p.rwnd, Math.floor(this.wakeQueue)),
       cutAtMs: cut,
+      pauses: streaming ? this.outages() : undefined,
     };
-    this.sent = buildSendCurve(link);
+    this.sent = this.traced(buildSendCurve(link), streaming, cut);
     if (streaming) {
       this.headersAt = this.sent.endMs + p.rtt;
     } else {
@@ -597,7 +676,13 @@ class UploadRun {
           windowCap: INFINITY,
           // A black hole upstream: what the proxy sends after it is lost.
           cutAtMs: Math.min(p.dropAt, p.upDropAt - p.upRtt / 2),
+          pauses: this.outages(),
         });
+        this.forward = this.traced(
+          this.forward,
+          true,
+          Math.min(p.dropAt, p.upDropAt - p.upRtt / 2),
+        );
         this.headersAt = this.forward.endMs + p.upRtt + p.rtt / 2;
       } else {
         this.headersAt = INFINITY;
@@ -605,6 +690,24 @@ class UploadRun {
     }
 
     this.wd = this.watchdog();
+  }
+
+  /**
+   * The link trace's outages, for the leg whose link it is: no ACKs come
+   * back then, so its slow start waits (sim/_rate_schedule.ts).
+   */
+  private outages(): RateSchedule | undefined {
+    return this.p.schedule ? outagesOf(this.p.schedule) : undefined;
+  }
+
+  /**
+   * The proxy's upstream leg through the link trace, if there is one (it
+   * is that leg's link): the leg's curve served by the trace's capacity,
+   * with a queue in front (sim/_served.ts).
+   */
+  private traced(curve: SendCurve, upstream: boolean, cutAtMs: number): SendCurve {
+    const schedule = this.p.schedule;
+    return schedule && upstream ? servedThrough(curve, schedule, cutAtMs) : curve;
   }
 
   private watchdog(): Watchdog {
@@ -675,7 +778,7 @@ class UploadRun {
       windowCap: Math.floor(this.wakeQueue),
       cutAtMs: p.dropAt - half,
     });
-    const upstream = buildSendCurve({
+    const upstream0 = buildSendCurve({
       startMs: half,
       bytes: p.payload,
       // The proxy's buffered bytes leave no faster than the client's link
@@ -691,7 +794,9 @@ class UploadRun {
       initialWindow: INFINITY,
       windowCap: INFINITY,
       cutAtMs: Math.min(p.dropAt, p.upDropAt - upHalf),
+      pauses: this.outages(),
     });
+    const upstream = this.traced(upstream0, true, Math.min(p.dropAt, p.upDropAt - upHalf));
     const up = [pointsOf(upstream)];
     let reads: ReturnType<typeof lineFrom> | undefined;
     if (p.tarpitAt !== INFINITY) {
@@ -901,6 +1006,41 @@ class UploadRun {
     }
   }
 
+  /**
+   * The link trace's outages, as `link` events: when the link goes off and
+   * comes back, from the schedule itself (whichever leg it limits), up to
+   * the last moment anything can still happen.
+   */
+  private noteOutages(
+    note: (at: number, event: UploadTraceEntry["event"], detail: string) => void,
+  ): void {
+    const cursor = new ScheduleCursor(this.p.schedule!);
+    // The last moment a byte moves (a curve's last point may lie far
+    // beyond, where a bound runs out), or the headers; never past `total`.
+    let horizon = this.sent.timeOf(this.sent.lastX);
+    for (const c of [this.forward, this.served]) {
+      if (c) horizon = Math.max(horizon, c.timeOf(c.lastX));
+    }
+    if (this.headersAt !== INFINITY) horizon = Math.max(horizon, this.headersAt);
+    horizon = Math.min(horizon, this.p.limits.total);
+    if (horizon === INFINITY) return;
+    let t = 0;
+    let wasOff = false;
+    // Bounded by the pieces up to the horizon (checkTraceWork bounds those).
+    while (t <= horizon) {
+      cursor.at(t);
+      const off = cursor.rate === 0;
+      if (off && !wasOff) {
+        const secs = ((cursor.endMs - t) / 1000).toFixed(3);
+        note(t, "link", `the link is off (link trace): nothing gets through for ${secs} s`);
+      } else if (!off && wasOff) {
+        note(t, "link", `the link is back (link trace) at ${mbit(cursor.rate)} of payload`);
+      }
+      wasOff = off;
+      t = cursor.endMs;
+    }
+  }
+
   /** Trace-only events: rate changes, the drop, the tarpit, forwarding. */
   private scheduleNotes(): void {
     const p = this.p;
@@ -911,12 +1051,19 @@ class UploadRun {
       });
     };
     const describeCurve = (curve: SendCurve, who: string) => {
+      let traceNoted = false;
       for (let i = 0; i < curve.n; i++) {
         const info = curve.infoAt(i);
         const limit = info % 16;
         const round = Math.floor(info / 16);
         const rate = mbit(curve.rateAt(i));
         let text: string;
+        // A link trace changes the rate every grid step: say once that it
+        // sets the pace; the `link` notes say when it is off.
+        if (limit === LIMIT_SCHEDULE) {
+          if (traceNoted || curve.rateAt(i) === 0) continue;
+          traceNoted = true;
+        }
         if (limit === LIMIT_NONE) {
           // A cut curve ends where later bytes reach a silent proxy: the
           // `drop` note says that.
@@ -934,13 +1081,15 @@ class UploadRun {
                   : "the proxy's upstream"
                 : limit === LIMIT_TARPIT
                   ? "the server reads slowly"
-                  : limit === LIMIT_PROXY_BUFFER
-                    ? "the proxy's buffer is full: the client leg goes at the pace the proxy forwards"
-                    : limit === LIMIT_WINDOW
-                      ? "window-limited (receive window or send buffer per RTT)"
-                      : who === "proxy"
-                        ? "the server reads as fast as it comes"
-                        : "the client's link";
+                  : limit === LIMIT_SCHEDULE
+                    ? "the link trace sets the pace from here (its rate varies; outages are noted)"
+                    : limit === LIMIT_PROXY_BUFFER
+                      ? "the proxy's buffer is full: the client leg goes at the pace the proxy forwards"
+                      : limit === LIMIT_WINDOW
+                        ? "window-limited (receive window or send buffer per RTT)"
+                        : who === "proxy"
+                          ? "the server reads as fast as it comes"
+                          : "the client's link";
           const ss = round > 0 ? ` (slow start round ${round})` : "";
           text = `${who === "proxy" ? "proxy sends" : "sending"} at ${rate} of payload: ${why}${ss}`;
         }
@@ -962,6 +1111,7 @@ class UploadRun {
           : "black hole between proxy and server: the proxy takes the body but cannot deliver it",
       );
     }
+    if (p.schedule) this.noteOutages(note);
     if (p.tarpitAt !== INFINITY) {
       note(p.tarpitAt, "tarpit", `the server reads at ${formatBytes(p.serverRate * 1000)}/s`);
     }

@@ -41,6 +41,14 @@ export interface ClientJob {
   };
   /** Read the connection's tcp_info with `ss` after each upload. */
   ss?: boolean;
+  /**
+   * The link changes during the upload (a link trace in the lab): at `atMs`
+   * after the upload's start, a pre-started `tc -batch -` in this (the
+   * client's) namespace runs `lines`, e.g. a `qdisc change` of the tbf rate.
+   */
+  tcAt?: { atMs: number; lines: string[] }[];
+  /** `tc -batch` lines run after each upload, before the next (undo `tcAt`). */
+  tcAfter?: string[];
 }
 
 /** One probe line. */
@@ -73,6 +81,8 @@ export interface RunLine {
   ssAfterDrop?: string;
   /** `ss -tmi` of the connection when the headers arrived. */
   ss?: string;
+  /** When each `tcAt` change was written to its `tc` (ms from the upload's start). */
+  tcMs?: number[];
 }
 
 const hr = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -151,7 +161,23 @@ async function main(): Promise<void> {
     const line: RunLine = { kind: "run", ok: false, elapsedMs: Number.NaN, bytesSent: 0, pulls };
     let dropTimer: ReturnType<typeof setTimeout> | undefined;
     let sampleTimer: ReturnType<typeof setTimeout> | undefined;
+    // One `tc` per change, started before the upload so a change costs a write.
+    const tcs = (job.tcAt ?? []).map((change) => {
+      const p = spawn("tc", ["-force", "-batch", "-"], { stdio: ["pipe", "ignore", "pipe"] });
+      p.on("error", () => {});
+      return { change, p };
+    });
+    const tcTimers: ReturnType<typeof setTimeout>[] = [];
     const t0 = hr();
+    if (tcs.length > 0) line.tcMs = [];
+    for (const { change, p } of tcs) {
+      tcTimers.push(
+        setTimeout(() => {
+          line.tcMs!.push(hr() - t0);
+          p.stdin!.end(`${change.lines.join("\n")}\n`);
+        }, change.atMs),
+      );
+    }
     if (drop && batch) {
       dropTimer = setTimeout(() => {
         line.dropMs = hr() - t0;
@@ -196,6 +222,14 @@ async function main(): Promise<void> {
       line.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     }
     clearTimeout(dropTimer);
+    for (const t of tcTimers) clearTimeout(t);
+    for (const { p } of tcs) if (p.exitCode === null) p.stdin?.end();
+    if (job.tcAfter) {
+      spawnSync("tc", ["-force", "-batch", "-"], {
+        input: `${job.tcAfter.join("\n")}\n`,
+        timeout: 5000,
+      });
+    }
     if (drop) {
       // Let the sample land, then undo the drop for the next upload.
       const wait =
