@@ -13,6 +13,7 @@ export * from "./engine.ts";
 export * from "./observations.ts";
 export * from "./observer.ts";
 export * from "./pool.ts";
+export * from "./proxies.ts";
 export * from "./queueing.ts";
 export * from "./random.ts";
 export * from "./recommend.ts";

@@ -1,0 +1,45 @@
+/**
+ * Presets for real proxies (issue 12): how much of a request body each
+ * holds and how it forwards it, measured in the proxy lab
+ * (test/kernel/proxies.ts, `bench/sim-proxy.ts`): Debian's squid 5.7,
+ * tinyproxy 1.11.1 and nginx 1.22.1 with their default buffers, through a
+ * `tc tbf`-shaped 2 and 5 Mbit/s uplink, 50 ms RTT each side of the proxy.
+ *
+ * Spread one into {@linkcode UploadParams}:
+ * `simulateUpload({ ...path, ...PROXY_PRESETS.squid, timeouts })`.
+ *
+ * @module
+ */
+import type { UploadParams } from "./upload.ts";
+
+/** The proxies measured. */
+export type ProxyPresetName = "squid" | "tinyproxy" | "nginx-streaming" | "nginx-buffered";
+
+/** What a preset sets. */
+export type ProxyPreset = Required<Pick<UploadParams, "proxyMode">> &
+  Pick<UploadParams, "proxyBufferBytes">;
+
+/**
+ * - `squid`: squid 5.7 as a forward proxy (plain HTTP, absolute form),
+ *   `client_request_buffer_max_size` 512 KiB (its default).
+ * - `tinyproxy`: tinyproxy 1.11.1 as a forward proxy.
+ * - `nginx-streaming`: nginx 1.22.1, `proxy_request_buffering off`.
+ * - `nginx-buffered`: nginx 1.22.1, `proxy_request_buffering on` (its
+ *   default): the whole body is read (past `client_body_buffer_size`, into
+ *   a temporary file) before nginx connects upstream.
+ *
+ * `proxyBufferBytes` of a streaming proxy is the median of what the lab's
+ * path held while the uplink was the bottleneck: bytes acknowledged to the
+ * client (`ss`: bytes_acked) minus bytes the server had read, sampled 5 and
+ * 8 s into healthy 5 MB uploads and after an upstream black hole had
+ * filled it (`bench/sim-proxy.ts` prints every sample).
+ */
+export const PROXY_PRESETS: Readonly<Record<ProxyPresetName, Readonly<ProxyPreset>>> = {
+  squid: { proxyMode: "streaming", proxyBufferBytes: 1_500_000 },
+  tinyproxy: { proxyMode: "streaming", proxyBufferBytes: 1_000_000 },
+  "nginx-streaming": { proxyMode: "streaming", proxyBufferBytes: 1_000_000 },
+  "nginx-buffered": { proxyMode: "store-and-forward" },
+};
+
+/** The preset names, for a command line's choices. */
+export const PROXY_PRESET_NAMES = Object.keys(PROXY_PRESETS) as ProxyPresetName[];
