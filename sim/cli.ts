@@ -34,6 +34,7 @@ import { capacitySpec, htmlPage, MissingPlotLibrary, renderSvg, successSpec } fr
 import { floorProposal, type ProbeSample, probeOnce } from "./cli/probe.ts";
 import { createFetchSnippet } from "./cli/snippet.ts";
 import type { CurlTimings } from "./observations.ts";
+import { PROXY_PRESET_NAMES, PROXY_PRESETS, type ProxyPresetName } from "./proxies.ts";
 import type { Recommendation } from "./recommend.ts";
 import type { SweepOptions, SweepResult, UploadScenario } from "./sweep.ts";
 import { formatRate, formatSize, formatTime } from "./units.ts";
@@ -365,6 +366,14 @@ function simCommand(): Command {
       opt("--burst <size>", "token-bucket depth on the proxy's upstream", arg.sizeOrZero, "0B"),
     )
     .option("--proxy-buffer <size>", "bytes a streaming proxy holds, e.g. 1MB", arg.size)
+    .addOption(
+      new Option(
+        "--proxy-preset <name>",
+        "a measured proxy: its mode and buffer (sim/README.md, 'Proxy presets')",
+      )
+        .choices(PROXY_PRESET_NAMES)
+        .conflicts(["proxyMode", "proxyBuffer"]),
+    )
     .option(
       "--upstream-rtt <time>",
       "round-trip time proxy↔server (with --proxy-buffer)",
@@ -393,6 +402,7 @@ function simCommand(): Command {
       "timebound sim upload --payload 2.4MB --proxy 2Mbit --chunk 16KiB --write-idle 3s --drop-at 4s --trace",
       "timebound sim upload --proxy-mode store-and-forward --client 10Mbit --proxy 5Mbit --json",
       "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-buffer 1MB --upstream-drop-at 2s",
+      "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-preset tinyproxy --upstream-rtt 50ms",
     ]),
   );
   upload.action(async (o) => {
@@ -417,6 +427,8 @@ function simCommand(): Command {
     if (o.proxyBuffer !== undefined) params.proxyBufferBytes = o.proxyBuffer;
     if (o.upstreamRtt !== undefined) params.upstreamRttMs = o.upstreamRtt;
     if (o.upstreamDropAt !== undefined) params.upstreamDropAtMs = o.upstreamDropAt;
+    if (o.proxyPreset !== undefined)
+      Object.assign(params, PROXY_PRESETS[o.proxyPreset as ProxyPresetName]);
     const { simulateUpload } = await load.upload();
     const r = simulateUpload(params);
     if (o.json) {
@@ -436,7 +448,7 @@ function simCommand(): Command {
     if (r.stallDetectionMs !== undefined)
       rows.push(["stall detected after", time.format(r.stallDetectionMs)]);
     say(
-      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${formatRate(o.proxy)} ${o.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
+      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${formatRate(o.proxy)} ${o.proxyPreset ?? params.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
     );
     say(table(["", "result"], rows));
     if (r.outcome === "hang") {
