@@ -17,17 +17,20 @@
  *   node bench/sim-proxy.ts                                   # the grid below, ~25 min
  *   node bench/sim-proxy.ts --proxies squid,nginx-buffered --payloads 2.4MB --rates 2Mbit
  *   node bench/sim-proxy.ts --json out.jsonl                  # also every case as a JSON line
+ *   node bench/sim-proxy.ts --replay out.jsonl                # judge stored cases against the model as it is now
  *
  * @module
  */
-import { appendFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { Lab, labSupport } from "../test/kernel/lab.ts";
 import { PROXY_NAMES, type ProxyName, proxySupport, startProxy } from "../test/kernel/proxies.ts";
 import {
+  judge,
   LEG_RTT_MS,
   measureProxyCase,
   type ProxyCaseResult,
+  prepareProxyLab,
   probeLegRtt,
   proxyTable,
   SCENARIOS,
@@ -51,6 +54,22 @@ const RATES = arg("rates", "2Mbit,5Mbit").split(",").map(num);
 const REPS = Number(arg("reps", "1"));
 const JSON_OUT = arg("json", "");
 
+const REPLAY = arg("replay", "");
+if (REPLAY) {
+  // Judge stored measurements again against the simulator as it is now.
+  const results = readFileSync(REPLAY, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => judge(JSON.parse(l) as ProxyCaseResult));
+  const phase = results.filter((r) => r.phaseAgrees).length;
+  const time = results.filter((r) => r.timeAgrees).length;
+  console.log(
+    `Replayed ${REPLAY}: phase agrees in ${phase} of ${results.length} cases; time within one pull gap + RTT in ${time}.\n`,
+  );
+  console.log(proxyTable(results));
+  process.exit(0);
+}
+
 const support = labSupport();
 if (!support.ok) {
   console.log(`sim-proxy: skipped: ${support.reason}`);
@@ -72,6 +91,7 @@ const results: ProxyCaseResult[] = [];
 const loads: number[] = [];
 let rtt = Number.NaN;
 try {
+  prepareProxyLab(lab);
   await lab.setDelay(LEG_RTT_MS);
   rtt = await probeLegRtt(lab);
   log(`leg RTT ${rtt.toFixed(1)} ms`);

@@ -35,9 +35,9 @@ export type ProxyPreset = Required<Pick<UploadParams, "proxyMode">> &
  * filled it (`bench/sim-proxy.ts` prints every sample).
  */
 export const PROXY_PRESETS: Readonly<Record<ProxyPresetName, Readonly<ProxyPreset>>> = {
-  squid: { proxyMode: "streaming", proxyBufferBytes: 1_500_000 },
-  tinyproxy: { proxyMode: "streaming", proxyBufferBytes: 1_000_000 },
-  "nginx-streaming": { proxyMode: "streaming", proxyBufferBytes: 1_000_000 },
+  squid: { proxyMode: "streaming", proxyBufferBytes: 64 * 1024 * 1024 },
+  tinyproxy: { proxyMode: "streaming", proxyBufferBytes: 800_000 },
+  "nginx-streaming": { proxyMode: "streaming", proxyBufferBytes: 770_000 },
   "nginx-buffered": { proxyMode: "store-and-forward" },
 };
 

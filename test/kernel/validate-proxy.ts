@@ -14,11 +14,13 @@
  *   (half-open upstream; the client still reaches the proxy);
  * - `silent`: at `FAIL_AT_MS` the proxy stops answering the client (no ACK,
  *   no RST: everything between them is dropped).
- * Limits: `LIMITS` (writeIdle 3 s, headers 25 s, total 35 s), for every case.
+ * Limits: `LIMITS` (writeIdle 3 s, headers 25 s, total 35 s), for every case;
+ * the client's send buffer grows to `CLIENT_WMEM_BYTES` (512 KiB).
  *
  * @module
  */
 import {
+  PAYLOAD_PER_SKB_BYTE,
   PROXY_PRESETS,
   type ProxyPresetName,
   simulateUpload,
@@ -42,8 +44,15 @@ export const FAIL_AT_MS = 2000;
 export const TARPIT_BYTES_PER_SECOND = 20_000;
 /** The client's own link: the veth. */
 const VETH_BITS_PER_SECOND = 10e9;
-/** The client namespace's `tcp_wmem[2]` (Linux's default). */
-const CLIENT_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * The client's `tcp_wmem[2]`, pinned (the buffer still grows from
+ * `tcp_wmem[1]`): 512 KiB, the seed's send buffer. With Linux's default
+ * 4 MiB a 2.4 or 5 MB body is in the kernel (and the proxy) within a
+ * second, and every failure ends in `headers`: nothing to tell apart.
+ */
+export const CLIENT_WMEM_BYTES = 512 * 1024;
+/** Its payload capacity (the simulator counts payload, the kernel skb memory). */
+const CLIENT_SEND_BUFFER_BYTES = Math.round(CLIENT_WMEM_BYTES * PAYLOAD_PER_SKB_BYTE);
 /** When to read bytes acknowledged to the client and read by the server, ms after the start. */
 const SAMPLE_AT_MS = [1500, 3000, 5000, 8000, 12_000];
 
@@ -65,7 +74,7 @@ export interface ProxyCaseResult {
   /** The simulator, with the proxy's preset. */
   sim: string;
   simMs: number;
-  /** The longest pull gap of the real upload before its end. */
+  /** The longest pull gap of the real upload before its end (the stall's own gap not counted). */
   realGapMs: number;
   /** Same phase, and the time within one pull gap + one end-to-end RTT. */
   phaseAgrees: boolean;
@@ -100,6 +109,7 @@ export function predictProxyCase(
     ...(c.scenario === "upstream" ? { upstreamDropAtMs: failMs } : {}),
     ...(c.scenario === "silent" ? { dropAtMs: failMs } : {}),
     timeouts: LIMITS,
+    trace: true,
   });
 }
 
@@ -145,32 +155,66 @@ export async function measureProxyCase(
     60_000,
   );
   const r: RunLine = runs[0]!;
-  const real = r.ok ? "ok" : (r.phase ?? `error: ${r.error ?? "?"}`);
-  const sim = predictProxyCase(proxy.name, c, rttMs, r.dropMs ?? FAIL_AT_MS);
-  const simPhase = sim.outcome === "ok" ? "ok" : (sim.phase ?? sim.outcome);
-  const realGapMs = gaps(r.pulls);
-  const toleranceMs = realGapMs + 2 * rttMs;
-  const phaseAgrees = real === simPhase;
-  return {
+  return judge({
     proxy: proxy.name,
     case: c,
     rttMs,
-    real,
+    real: r.ok ? "ok" : (r.phase ?? `error: ${r.error ?? "?"}`),
     realMs: r.elapsedMs,
     ...(r.dropMs === undefined ? {} : { failMs: r.dropMs }),
-    sim: simPhase,
-    simMs: sim.elapsedMs,
-    realGapMs,
-    phaseAgrees,
-    timeAgrees: phaseAgrees && Math.abs(r.elapsedMs - sim.elapsedMs) <= toleranceMs,
-    toleranceMs,
+    realGapMs: gaps(r.pulls),
     held: (r.samples ?? [])
       .filter((s: Sample) => Number.isFinite(s.serverBytes) && s.ackedBytes > 0)
       .map((s: Sample) => ({ atMs: s.atMs, bytes: s.ackedBytes - s.serverBytes })),
     bytesSent: r.bytesSent,
-    simBytesSent: sim.bytesSent,
     ...(r.error && !r.phase ? { error: r.error } : {}),
+  });
+}
+
+/** What reality did in a case, without the simulator's side. */
+export type Measured = Omit<
+  ProxyCaseResult,
+  "sim" | "simMs" | "phaseAgrees" | "timeAgrees" | "toleranceMs" | "simBytesSent"
+>;
+
+/**
+ * Compares a measured case with the simulator (as it is now: a stored
+ * measurement can be judged again after a model change, `bench/sim-proxy.ts
+ * --replay`). Time agrees within one pull gap + one end-to-end RTT (both
+ * legs): the longest gap between pulls before the end, real or simulated
+ * (when the last pull before a stall comes is set by the writer's wake-up
+ * phase, known to one gap).
+ */
+export function judge(m: Measured): ProxyCaseResult {
+  const sim = predictProxyCase(m.proxy, m.case, m.rttMs, m.failMs ?? FAIL_AT_MS);
+  const simPhase = sim.outcome === "ok" ? "ok" : (sim.phase ?? sim.outcome);
+  const simPulls = (sim.trace ?? [])
+    .filter((e) => (e.event === "write" && e.pulls > 0) || e.event === "body-end")
+    .map((e): [number, number] => [e.atMs, e.handedBytes]);
+  const toleranceMs = Math.max(m.realGapMs, gaps(simPulls)) + 2 * m.rttMs;
+  const phaseAgrees = m.real === simPhase;
+  return {
+    ...m,
+    sim: simPhase,
+    simMs: sim.elapsedMs,
+    phaseAgrees,
+    timeAgrees: phaseAgrees && Math.abs(m.realMs - sim.elapsedMs) <= toleranceMs,
+    toleranceMs,
+    simBytesSent: sim.bytesSent,
   };
+}
+
+/**
+ * Pins the client's send buffer ceiling (`CLIENT_WMEM_BYTES`), and Cubic,
+ * Linux's default congestion control, in the client's and the proxy's
+ * namespaces (this machine defaults to BBR, which paced the proxy's
+ * upstream below the tbf rate: 5 MB healthy uploads took 24–28 s, not 21).
+ */
+export function prepareProxyLab(lab: Lab): void {
+  lab.sysctl(lab.client, "net.ipv4.tcp_wmem", `4096 16384 ${CLIENT_WMEM_BYTES}`);
+  for (const ns of [lab.client, lab.proxy]) {
+    lab.sysctl(ns, "net.ipv4.tcp_congestion_control", "cubic");
+  }
 }
 
 /** The RTT of one leg, probed on the idle path (client ⇄ server echo: one pass through the delay each way). */
