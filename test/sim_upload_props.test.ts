@@ -266,27 +266,21 @@ describe("send-buffer growth", () => {
 
 describe("proxy buffer", () => {
   // "A larger proxy buffer never makes a stall visible sooner" (issue 12)
-  // holds for stalls, not for slow links. Its old counterexample (2.4 MB,
-  // client 2.1 Mbit/s, proxy 321 kbit/s, send buffer 867 kB, proxy buffer
-  // 397 kB → 905 kB, writeIdle 4.8 s: 10.6 s → 8.5 s) has no stall at all:
-  // writeIdle fires on a healthy path once the proxy's buffer is full and a
-  // third of the send buffer takes longer than the limit to drain at the
-  // proxy's rate; the larger buffer moves the writer's last wake-up before
-  // that gap. The proxy lab (sim/README.md, "Proxy presets and the proxy
-  // lab") shows the same in reality: a healthy upload killed by writeIdle
-  // after the proxy's buffer filled. So the property is stated for limits
-  // that let the healthy path through; `headers` is left out on purpose:
-  // a larger buffer takes the body sooner, so `headers` starts (and fires)
-  // sooner, in the model and in the lab.
+  // holds only to one pull gap. The writer's last pull before a stall comes
+  // at a wake-up, and a larger buffer moves the wake-ups (more acknowledged
+  // sooner, larger refills, targets further on): the last one can land
+  // before the stall where it landed after it. Over random paths a larger
+  // buffer surfaced a writeIdle stall up to 2.07 s sooner (2.4 MB, client
+  // 2.1 Mbit/s, proxy 321 kbit/s, send buffer 867 kB, proxy buffer 397 kB →
+  // 905 kB, writeIdle 4.8 s: 10.6 s → 8.5 s; its longest pull gap 4.6 s),
+  // and behind a tarpit 0.52 s sooner. Reality is no finer: the proxy lab
+  // (sim/README.md, "Proxy presets and the proxy lab") saw the same cell's
+  // writeIdle move by up to a pull gap from run to run. `headers` is left
+  // out: a larger buffer takes the body sooner, so `headers` starts (and
+  // fires) sooner, in the model and in the lab.
   it.prop(
     [
-      pathArb.filter(
-        (p) =>
-          p.proxyMode !== "store-and-forward" &&
-          (p.dropAtMs !== undefined ||
-            p.upstreamDropAtMs !== undefined ||
-            p.serverReadBytesPerSecond !== undefined),
-      ),
+      pathArb.filter((p) => p.proxyMode !== "store-and-forward"),
       fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_PROXY_BUFFER }),
       upArb,
       fc.constantFrom<UploadParams["timeouts"]>(
@@ -297,19 +291,21 @@ describe("proxy buffer", () => {
     ],
     { numRuns: PROXY_RUNS },
   )(
-    "a larger proxy buffer never makes a stall visible sooner (limits the healthy path survives)",
+    "a larger proxy buffer never makes a stall visible sooner by more than one pull gap",
     (path, buffer, up, timeouts) => {
-      const { dropAtMs, upstreamDropAtMs, serverReadBytesPerSecond, tarpitAtMs, ...healthy } = path;
-      const sizes = [buffer, Math.round(buffer * up)];
-      for (const proxyBufferBytes of sizes) {
-        if (simulateUpload({ ...healthy, proxyBufferBytes, timeouts }).outcome !== "ok") return;
-      }
-      const [small, large] = sizes.map((proxyBufferBytes) =>
-        simulateUpload({ ...path, proxyBufferBytes, timeouts }),
+      const [small, large] = [buffer, Math.round(buffer * up)].map((proxyBufferBytes) =>
+        simulateUpload({ ...path, proxyBufferBytes, timeouts, trace: true }),
       );
       if (small!.outcome !== "timeout" || large!.outcome !== "timeout") return;
-      // Within a millisecond: wake-ups shift by microseconds as the client leg moves.
-      expect(large!.elapsedMs).toBeGreaterThanOrEqual(small!.elapsedMs - 1);
+      const gap = (r: typeof small) => {
+        const t = progressTimes(r!.trace!);
+        let g = 0;
+        for (let i = 1; i < t.length; i++) g = Math.max(g, t[i]! - t[i - 1]!);
+        return g;
+      };
+      // Plus a millisecond: the watchdog's timer lands on a whole ms.
+      const slack = Math.max(gap(small), gap(large)) + 1 + 1e-6;
+      expect(large!.elapsedMs).toBeGreaterThanOrEqual(small!.elapsedMs - slack);
     },
   );
 
