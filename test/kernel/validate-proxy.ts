@@ -205,15 +205,15 @@ export function judge(m: Measured): ProxyCaseResult {
 }
 
 /**
- * Pins the client's send buffer ceiling (`CLIENT_WMEM_BYTES`), and Cubic,
- * Linux's default congestion control, in the client's and the proxy's
- * namespaces (this machine defaults to BBR, which paced the proxy's
- * upstream below the tbf rate: 5 MB healthy uploads took 24–28 s, not 21).
+ * Pins the client's send buffer ceiling (`CLIENT_WMEM_BYTES`), and Reno in
+ * the client's and the proxy's namespaces (the congestion controls a
+ * namespace may pick are the host's `tcp_allowed_congestion_control`: reno
+ * and bbr here; Reno's slow start is the model's, as in the kernel lab).
  */
 export function prepareProxyLab(lab: Lab): void {
   lab.sysctl(lab.client, "net.ipv4.tcp_wmem", `4096 16384 ${CLIENT_WMEM_BYTES}`);
   for (const ns of [lab.client, lab.proxy]) {
-    lab.sysctl(ns, "net.ipv4.tcp_congestion_control", "cubic");
+    lab.sysctl(ns, "net.ipv4.tcp_congestion_control", "reno");
   }
 }
 
