@@ -2,8 +2,9 @@
  * Presets for real proxies (issue 12): how much of a request body each
  * holds and how it forwards it, measured in the proxy lab
  * (test/kernel/proxies.ts, `bench/sim-proxy.ts`): Debian's squid 5.7,
- * tinyproxy 1.11.1 and nginx 1.22.1 with their default buffers, through a
- * `tc tbf`-shaped 2 and 5 Mbit/s uplink, 50 ms RTT each side of the proxy.
+ * tinyproxy 1.11.1 and nginx 1.22.1, through a
+ * `tc tbf`-shaped 2 and 5 Mbit/s uplink, 50 ms RTT each side of the proxy
+ * (configurations in test/kernel/proxies.ts: defaults but for squid's buffer).
  *
  * Spread one into {@linkcode UploadParams}:
  * `simulateUpload({ ...path, ...PROXY_PRESETS.squid, timeouts })`.
@@ -21,23 +22,29 @@ export type ProxyPreset = Required<Pick<UploadParams, "proxyMode">> &
 
 /**
  * - `squid`: squid 5.7 as a forward proxy (plain HTTP, absolute form),
- *   `client_request_buffer_max_size` 512 KiB (its default).
+ *   `client_request_buffer_max_size 64 MB` (not its 512 KiB default, see
+ *   below).
  * - `tinyproxy`: tinyproxy 1.11.1 as a forward proxy.
  * - `nginx-streaming`: nginx 1.22.1, `proxy_request_buffering off`.
  * - `nginx-buffered`: nginx 1.22.1, `proxy_request_buffering on` (its
  *   default): the whole body is read (past `client_body_buffer_size`, into
  *   a temporary file) before nginx connects upstream.
  *
- * `proxyBufferBytes` of a streaming proxy is the median of what the lab's
- * path held while the uplink was the bottleneck: bytes acknowledged to the
- * client (`ss`: bytes_acked) minus bytes the server had read, sampled 5 and
- * 8 s into healthy 5 MB uploads and after an upstream black hole had
- * filled it (`bench/sim-proxy.ts` prints every sample).
+ * `proxyBufferBytes` of a streaming proxy is what the lab's path held while
+ * the uplink was the bottleneck: bytes acknowledged to the client (`ss`:
+ * bytes_acked) minus bytes the server had read, sampled 1.5–12 s into each
+ * upload (`bench/sim-proxy.ts` prints every sample). It depends on the
+ * rate (socket buffers autotune to the traffic): tinyproxy held 0.7–0.9 MB
+ * at 2 Mbit/s and 1.3–1.7 MB at 5 Mbit/s, nginx 0.77 MB and 0.4–0.5 MB;
+ * one number per proxy is the model's simplification: each preset is one number inside its range, the one that
+ * put the most cases of both rates in the right phase (sim/README.md).
+ * squid's is its configured `client_request_buffer_max_size` (64 MB in the
+ * lab: Debian's 512 KiB default aborts such uploads).
  */
 export const PROXY_PRESETS: Readonly<Record<ProxyPresetName, Readonly<ProxyPreset>>> = {
   squid: { proxyMode: "streaming", proxyBufferBytes: 64 * 1024 * 1024 },
-  tinyproxy: { proxyMode: "streaming", proxyBufferBytes: 800_000 },
-  "nginx-streaming": { proxyMode: "streaming", proxyBufferBytes: 770_000 },
+  tinyproxy: { proxyMode: "streaming", proxyBufferBytes: 1_000_000 },
+  "nginx-streaming": { proxyMode: "streaming", proxyBufferBytes: 600_000 },
   "nginx-buffered": { proxyMode: "store-and-forward" },
 };
 
