@@ -18,6 +18,7 @@
  *   node bench/sim-proxy.ts --proxies squid,nginx-buffered --payloads 2.4MB --rates 2Mbit
  *   node bench/sim-proxy.ts --json out.jsonl                  # also every case as a JSON line
  *   node bench/sim-proxy.ts --replay out.jsonl                # judge stored cases against the model as it is now
+ *                                                              (with --json, write the judged cases there)
  *
  * @module
  */
@@ -61,6 +62,7 @@ if (REPLAY) {
     .split("\n")
     .filter(Boolean)
     .map((l) => judge(JSON.parse(l) as ProxyCaseResult));
+  if (JSON_OUT) for (const r of results) appendFileSync(JSON_OUT, `${JSON.stringify(r)}\n`);
   const phase = results.filter((r) => r.phaseAgrees).length;
   const time = results.filter((r) => r.timeAgrees).length;
   console.log(
