@@ -14,7 +14,7 @@
  * Run (root; `apt-get install squid tinyproxy nginx`; Linux with `ip
  * netns`, `tc tbf`, /dev/net/tun), under the lab lock when other labs share
  * the machine:
- *   node bench/sim-proxy.ts                                   # the grid below, ~25 min
+ *   node bench/sim-proxy.ts --rates 2Mbit                     # one uplink of the grid, ~9 min (both: ~18)
  *   node bench/sim-proxy.ts --proxies squid,nginx-buffered --payloads 2.4MB --rates 2Mbit
  *   node bench/sim-proxy.ts --json out.jsonl                  # also every case as a JSON line
  *   node bench/sim-proxy.ts --replay out.jsonl                # judge stored cases against the model as it is now
