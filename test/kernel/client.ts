@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { connect } from "node:net";
 import { ProxyAgent } from "undici";
 import { createFetch, isTimeoutError, type Limits, timingsOf } from "../../src/mod.ts";
@@ -151,17 +151,24 @@ function ss(port: number): { sendQ: number; text: string } {
   return { sendQ: -1, text: "" };
 }
 
-/** bytes_acked of this namespace's busiest connection to `host` (the upload's). */
-function ackedTo(host: string): number {
-  const r = spawnSync("ss", ["-tiHn", "dst", host], { encoding: "utf8", timeout: 2000 });
-  let best = 0;
-  for (const m of (r.stdout ?? "").matchAll(/bytes_acked:(\d+)/g))
-    best = Math.max(best, Number(m[1]));
-  return best;
+/**
+ * bytes_acked of this namespace's busiest connection to `host` (the
+ * upload's). Asynchronous: a synchronous `ss` would hold up the upload's
+ * own pulls while it runs.
+ */
+function ackedTo(host: string): Promise<number> {
+  return new Promise((resolve) => {
+    execFile("ss", ["-tiHn", "dst", host], { encoding: "utf8", timeout: 2000 }, (_e, stdout) => {
+      let best = 0;
+      for (const m of (stdout ?? "").matchAll(/bytes_acked:(\d+)/g))
+        best = Math.max(best, Number(m[1]));
+      resolve(best);
+    });
+  });
 }
 
 async function sample(host: string, statsUrl: string, atMs: number): Promise<Sample> {
-  const ackedBytes = ackedTo(host);
+  const ackedBytes = await ackedTo(host);
   let serverBytes = Number.NaN;
   try {
     const r = await fetch(statsUrl, { signal: AbortSignal.timeout(2000) });
