@@ -60,6 +60,27 @@ function must(args: string[], input?: string): string {
   return r.out;
 }
 
+/** `tc tbf` at `bitsPerSecond` on `dev`'s egress in `ns`; a 32 MB queue: it never drops. */
+function tbf(ns: string, dev: string, bitsPerSecond: number): void {
+  must([
+    "tc",
+    "-n",
+    ns,
+    "qdisc",
+    "replace",
+    "dev",
+    dev,
+    "root",
+    "tbf",
+    "rate",
+    `${bitsPerSecond}bit`,
+    "burst",
+    `${TBF_BURST_BYTES}`,
+    "limit",
+    `${32 * 1024 * 1024}`,
+  ]);
+}
+
 /**
  * Whether this machine can run the lab, and if not, why: root, `ip netns`,
  * `tc tbf`, `ss`, /dev/net/tun, Node 24 and Deno from node_modules.
@@ -326,23 +347,7 @@ export class Lab {
 
   /** `tc tbf` at `bitsPerSecond` on the proxy's uplink (`p1`, towards the server). */
   shapeProxy(bitsPerSecond: number): void {
-    must([
-      "tc",
-      "-n",
-      this.proxy,
-      "qdisc",
-      "replace",
-      "dev",
-      "p1",
-      "root",
-      "tbf",
-      "rate",
-      `${bitsPerSecond}bit`,
-      "burst",
-      `${TBF_BURST_BYTES}`,
-      "limit",
-      `${32 * 1024 * 1024}`,
-    ]);
+    tbf(this.proxy, "p1", bitsPerSecond);
   }
 
   /**
@@ -404,23 +409,7 @@ export class Lab {
 
   /** `tc tbf` at `bitsPerSecond` on the client's egress; the queue never drops. */
   shape(bitsPerSecond: number): void {
-    must([
-      "tc",
-      "-n",
-      this.client,
-      "qdisc",
-      "replace",
-      "dev",
-      "c0",
-      "root",
-      "tbf",
-      "rate",
-      `${bitsPerSecond}bit`,
-      "burst",
-      `${TBF_BURST_BYTES}`,
-      "limit",
-      `${32 * 1024 * 1024}`,
-    ]);
+    tbf(this.client, "c0", bitsPerSecond);
   }
 
   /**
