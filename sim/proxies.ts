@@ -33,11 +33,12 @@ export type ProxyPreset = Required<Pick<UploadParams, "proxyMode">> &
  * `proxyBufferBytes` of a streaming proxy is what the lab's path held while
  * the uplink was the bottleneck: bytes acknowledged to the client (`ss`:
  * bytes_acked) minus bytes the server had read, sampled 1.5–12 s into each
- * upload (`bench/sim-proxy.ts` prints every sample). It depends on the
- * rate (socket buffers autotune to the traffic): tinyproxy held 0.7–0.9 MB
- * at 2 Mbit/s and 1.3–1.7 MB at 5 Mbit/s, nginx 0.77 MB and 0.4–0.5 MB;
- * one number per proxy is the model's simplification: each preset is one number inside its range, the one that
- * put the most cases of both rates in the right phase (sim/README.md).
+ * upload (`bench/sim-proxy.ts` prints every sample). It is not a constant
+ * of the proxy: it moves with the rate and the upstream's congestion
+ * control (socket buffers autotune): tinyproxy's median was 0.23 MB at
+ * 2 Mbit/s with Reno, 0.69 MB with BBR, 1.64 MB at 5 Mbit/s; nginx's 0.36,
+ * 0.76 and 0.48 MB. Each preset is the one number that put the most lab
+ * cases in the right phase (sim/README.md, "Proxy presets and the proxy lab").
  * squid's is its configured `client_request_buffer_max_size` (64 MB in the
  * lab: Debian's 512 KiB default aborts such uploads).
  */
