@@ -42,6 +42,7 @@ import { createFetchSnippet } from "./cli/snippet.ts";
 import type { LinkTrace } from "./linktrace.ts";
 import type { CurlTimings } from "./observations.ts";
 import type { Observer } from "./observer.ts";
+import { PROXY_PRESET_NAMES, PROXY_PRESETS, type ProxyPresetName } from "./proxies.ts";
 import type { Recommendation } from "./recommend.ts";
 import type { SweepOptions, SweepResult, UploadScenario } from "./sweep.ts";
 import { formatRate, formatSize, formatTime } from "./units.ts";
@@ -410,6 +411,14 @@ function simCommand(): Command {
       opt("--burst <size>", "token-bucket depth on the proxy's upstream", arg.sizeOrZero, "0B"),
     )
     .option("--proxy-buffer <size>", "bytes a streaming proxy holds, e.g. 1MB", arg.size)
+    .addOption(
+      new Option(
+        "--proxy-preset <name>",
+        "a measured proxy: its mode and buffer (sim/README.md, 'Proxy presets')",
+      )
+        .choices(PROXY_PRESET_NAMES)
+        .conflicts(["proxyMode", "proxyBuffer"]),
+    )
     .option(
       "--upstream-rtt <time>",
       "round-trip time proxy↔server (with --proxy-buffer)",
@@ -450,6 +459,7 @@ function simCommand(): Command {
       "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-buffer 1MB --upstream-drop-at 2s",
       "timebound sim upload --payload 10MB --chunk 16KiB --write-idle 2s --total 120s --link-trace wifi-onoff --trace",
       "timebound sim upload --link-trace ./my-uplink.trace --link-trace-start 12s --write-idle 3s",
+      "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-preset tinyproxy --upstream-rtt 50ms",
     ]),
   );
   upload.action(async (o) => {
@@ -485,6 +495,8 @@ function simCommand(): Command {
         params.proxyBitsPerSecond = Number.POSITIVE_INFINITY;
       }
     }
+    if (o.proxyPreset !== undefined)
+      Object.assign(params, PROXY_PRESETS[o.proxyPreset as ProxyPresetName]);
     const { simulateUpload } = await load.upload();
     const r = simulateUpload(params);
     if (o.json) {
@@ -512,7 +524,7 @@ function simCommand(): Command {
         ? traceText(params.linkTrace)
         : `${traceText(params.linkTrace)} shaped to ${formatRate(o.proxy)}`;
     say(
-      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${uplink} ${o.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
+      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${uplink} ${o.proxyPreset ?? params.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
     );
     say(table(["", "result"], rows));
     if (r.outcome === "hang") {

@@ -14,6 +14,7 @@ export * from "./linktrace.ts";
 export * from "./observations.ts";
 export * from "./observer.ts";
 export * from "./pool.ts";
+export * from "./proxies.ts";
 export * from "./queueing.ts";
 export * from "./random.ts";
 export * from "./recommend.ts";

@@ -545,8 +545,17 @@ export function simulateUpload(params: UploadParams): UploadResult {
 }
 
 const INITIAL_WINDOW_BYTES = INITIAL_WINDOW_SEGMENTS * SEGMENT_PAYLOAD_BYTES;
-/** The server's receive window behind a proxy when `receiveWindowBytes` is not given: Linux's `tcp_rmem[2]`. */
-const SERVER_WINDOW_BYTES = 6 * 1024 * 1024;
+/**
+ * What a tarpit's kernel holds for it behind a proxy when
+ * `receiveWindowBytes` is not given: Linux's `tcp_rmem[1]`, 128 KiB. The
+ * receive buffer grows past it only as fast as the application reads
+ * (`tcp_rcv_space_adjust`, net/ipv4/tcp_input.c, sizes it to what was
+ * copied to the reader per RTT), and a tarpit reads next to nothing. With
+ * `tcp_rmem[2]` (6 MiB) here, the model let a 5 MB body vanish into the
+ * server and predicted `headers` or `total`; the proxy lab's tarpit took
+ * 0.0–0.3 MB beyond what the proxy held, and `writeIdle` fired at 3.6–5.5 s.
+ */
+const SERVER_WINDOW_BYTES = 128 * 1024;
 const OUTCOME_NONE = 0;
 const OUTCOME_OK = 1;
 const OUTCOME_TIMEOUT = 2;
@@ -804,7 +813,7 @@ class UploadRun {
       const sentBy = p.tarpitAt - upHalf;
       const atOnset = Math.min(upstream.valueAt(sentBy), clientLeg.valueAt(sentBy - half));
       reads = lineFrom(p.tarpitAt, atOnset, p.serverRate, LIMIT_TARPIT);
-      // Linux's tcp_rmem[2] when no receive window is given.
+      // Linux's tcp_rmem[1] when no receive window is given (a slow reader never grows it).
       const window = p.rwnd === INFINITY ? SERVER_WINDOW_BYTES : p.rwnd;
       const from = p.tarpitAt + upHalf;
       up.push(

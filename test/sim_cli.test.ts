@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROXY_PRESETS } from "../sim/mod.ts";
 import { createFetch } from "../src/mod.ts";
 import { DEFAULT_TOTAL_MS } from "../src/policy.ts";
 import { evaluateSnippet, snippetsIn } from "./_snippet.ts";
@@ -189,6 +190,20 @@ describe("--json", () => {
       timeouts: { total: 2000 },
     });
     expect(j.result).toMatchObject({ outcome: "timeout", phase: "total", elapsedMs: 2000 });
+  });
+
+  it("sim upload --proxy-preset: a measured proxy's mode and buffer; not with --proxy-mode or --proxy-buffer", async () => {
+    const [squid, nginx, clash] = await Promise.all([
+      run(["sim", "upload", "--proxy-preset", "squid", "--json"]),
+      run(["sim", "upload", "--proxy-preset", "nginx-buffered", "--json"]),
+      run(["sim", "upload", "--proxy-preset", "tinyproxy", "--proxy-buffer", "1MB"]),
+    ]);
+    expect(JSON.parse(squid.stdout).params).toMatchObject(PROXY_PRESETS.squid);
+    expect(JSON.parse(squid.stdout).params.proxyBufferBytes).toBeGreaterThan(0);
+    expect(JSON.parse(nginx.stdout).params).toMatchObject({ proxyMode: "store-and-forward" });
+    expect(JSON.parse(nginx.stdout).params.proxyBufferBytes).toBeUndefined();
+    expect(clash.code).not.toBe(0);
+    expect(clash.stderr).toMatch(/--proxy-preset.*cannot be used with.*--proxy-buffer/);
   });
 
   it("sweep: one cell per candidate, reproducible", async () => {

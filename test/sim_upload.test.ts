@@ -321,6 +321,27 @@ describe("a proxy that holds bytes (issue 12, item 1)", () => {
     expect(onePipe.elapsedMs).toBeLessThan(r.elapsedMs);
   });
 
+  it("behind a tarpit the server's kernel holds tcp_rmem[1] (128 KiB) unless a window is given", () => {
+    // A slow reader never grows its receive buffer (tcp_rcv_space_adjust
+    // follows what the application reads); with 6 MiB here a 5 MB body
+    // vanished into the server and only headers or total ended it, where
+    // the proxy lab's tinyproxy and nginx saw writeIdle at 3.6–5.5 s.
+    const tarpit = {
+      ...LAB,
+      payloadBytes: 5_000_000,
+      sendBufferBytes: 512 * 1024,
+      proxyBufferBytes: 800_000,
+      serverReadBytesPerSecond: 20_000,
+      timeouts: { writeIdle: "3s", headers: "25s", total: "35s" },
+    } satisfies UploadParams;
+    const byDefault = simulateUpload(tarpit);
+    expect(byDefault).toEqual(simulateUpload({ ...tarpit, receiveWindowBytes: 128 * 1024 }));
+    expect(byDefault.phase).toBe("writeIdle");
+    expect(byDefault.elapsedMs).toBeLessThan(6000);
+    const wide = simulateUpload({ ...tarpit, receiveWindowBytes: 6 * 1024 * 1024 });
+    expect(wide.phase).not.toBe("writeIdle");
+  });
+
   it("rejects a proxy buffer on a store-and-forward proxy, and an upstream leg without one", () => {
     expect(() =>
       simulateUpload({ ...LAB, proxyMode: "store-and-forward", proxyBufferBytes: 1 }),

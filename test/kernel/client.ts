@@ -14,8 +14,9 @@
  *
  * @module
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { connect } from "node:net";
+import { ProxyAgent } from "undici";
 import { createFetch, isTimeoutError, type Limits, timingsOf } from "../../src/mod.ts";
 
 /** What the harness asks for. */
@@ -49,6 +50,29 @@ export interface ClientJob {
   tcAt?: { atMs: number; lines: string[] }[];
   /** `tc -batch` lines run after each upload, before the next (undo `tcAt`). */
   tcAfter?: string[];
+  /**
+   * Through a proxy (the proxy lab): `forward` is a forward proxy's URL
+   * (requests go to it in absolute form, plain HTTP: undici's ProxyAgent
+   * without a CONNECT tunnel); without it, `origin` is the proxy (a
+   * reverse proxy). `host` is the proxy's address, for `ss`.
+   */
+  proxy?: { forward?: string; host: string };
+  /** The upload's path and query. @default "/upload" */
+  path?: string;
+  /**
+   * Moments (ms after the upload's start) to record the bytes the client's
+   * kernel has had acknowledged (`ss`: bytes_acked) and the bytes the
+   * server has read (`statsUrl`, fetched directly, not through the proxy).
+   */
+  samples?: number[];
+  statsUrl?: string;
+}
+
+/** One sample: bytes acknowledged to the client, bytes the server has read. */
+export interface Sample {
+  atMs: number;
+  ackedBytes: number;
+  serverBytes: number;
 }
 
 /** One probe line. */
@@ -83,6 +107,9 @@ export interface RunLine {
   ss?: string;
   /** When each `tcAt` change was written to its `tc` (ms from the upload's start). */
   tcMs?: number[];
+  samples?: Sample[];
+  /** The response's status (a proxy may answer 502/504 itself). */
+  status?: number;
 }
 
 const hr = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -134,6 +161,32 @@ function ss(port: number): { sendQ: number; text: string } {
   return { sendQ: -1, text: "" };
 }
 
+/**
+ * bytes_acked of this namespace's busiest connection to `host` (the
+ * upload's). Asynchronous: a synchronous `ss` would hold up the upload's
+ * own pulls while it runs.
+ */
+function ackedTo(host: string): Promise<number> {
+  return new Promise((resolve) => {
+    execFile("ss", ["-tiHn", "dst", host], { encoding: "utf8", timeout: 2000 }, (_e, stdout) => {
+      let best = 0;
+      for (const m of (stdout ?? "").matchAll(/bytes_acked:(\d+)/g))
+        best = Math.max(best, Number(m[1]));
+      resolve(best);
+    });
+  });
+}
+
+async function sample(host: string, statsUrl: string, atMs: number): Promise<Sample> {
+  const ackedBytes = await ackedTo(host);
+  let serverBytes = Number.NaN;
+  try {
+    const r = await fetch(statsUrl, { signal: AbortSignal.timeout(2000) });
+    serverBytes = ((await r.json()) as { bytes: number }).bytes;
+  } catch {}
+  return { atMs, ackedBytes, serverBytes };
+}
+
 function ipBatch(ns: string): ChildProcess {
   const p = spawn("ip", ["-n", ns, "-force", "-batch", "-"], { stdio: ["pipe", "ignore", "pipe"] });
   p.on("error", () => {});
@@ -145,10 +198,19 @@ async function main(): Promise<void> {
   if (job.echo)
     out({ kind: "probe", rttMs: await probe(job.echo.host, job.echo.port, job.echo.count) });
   const body = new Uint8Array(job.payloadBytes).fill(0x61);
+  const dispatcher = job.proxy?.forward
+    ? new ProxyAgent({ uri: job.proxy.forward, proxyTunnel: false })
+    : undefined;
   const tbFetch = createFetch({
     ...(job.timeouts ?? {}),
     upload: { chunkSize: job.chunkBytes },
     retry: false,
+    ...(dispatcher
+      ? {
+          fetch: ((input: RequestInfo | URL, init?: RequestInit) =>
+            fetch(input, { ...init, dispatcher } as RequestInit)) as typeof fetch,
+        }
+      : {}),
   });
   for (let rep = 0; rep < job.reps; rep++) {
     // The server answers with our port: the connection the upload will reuse.
@@ -178,6 +240,24 @@ async function main(): Promise<void> {
         }, change.atMs),
       );
     }
+    const samplers: ReturnType<typeof setTimeout>[] = [];
+    const pending: Promise<void>[] = [];
+    if (job.samples && job.statsUrl && job.proxy) {
+      const { host } = job.proxy;
+      const statsUrl = job.statsUrl;
+      line.samples = [];
+      for (const at of job.samples) {
+        samplers.push(
+          setTimeout(() => {
+            pending.push(
+              sample(host, statsUrl, hr() - t0).then((x) => {
+                line.samples!.push(x);
+              }),
+            );
+          }, at),
+        );
+      }
+    }
     if (drop && batch) {
       dropTimer = setTimeout(() => {
         line.dropMs = hr() - t0;
@@ -193,20 +273,22 @@ async function main(): Promise<void> {
       }, drop.atMs);
     }
     try {
-      const res = await tbFetch(`${job.origin}/upload`, {
+      const res = await tbFetch(`${job.origin}${job.path ?? "/upload"}`, {
         method: "POST",
         body,
         onUploadProgress: (p) => pulls.push([hr() - t0, p.bytesSent]),
       });
       line.elapsedMs = hr() - t0;
-      if (job.ss) line.ss = ss(port).text;
+      if (job.ss && !job.proxy) line.ss = ss(port).text;
+      line.status = res.status;
+      if (res.status !== 200) throw new Error(`HTTP ${res.status} from the proxy`);
       const got = (await res.json()) as {
         bytes: number;
         firstByteAt: number;
         lastByteAt: number;
         remotePort: number;
       };
-      if (got.remotePort !== port)
+      if (!job.proxy && got.remotePort !== port)
         line.error = `upload on another connection (${got.remotePort}, warm-up ${port})`;
       line.ok = true;
       line.bytesSent = timingsOf(res)?.bytesSent ?? Number.NaN;
@@ -219,7 +301,8 @@ async function main(): Promise<void> {
         line.phase = e.phase;
         line.bytesSent = e.bytesSent;
       }
-      line.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      const cause = e instanceof Error && e.cause instanceof Error ? ` (${e.cause.message})` : "";
+      line.error = e instanceof Error ? `${e.name}: ${e.message}${cause}` : String(e);
     }
     clearTimeout(dropTimer);
     for (const t of tcTimers) clearTimeout(t);
@@ -230,6 +313,8 @@ async function main(): Promise<void> {
         timeout: 5000,
       });
     }
+    for (const t of samplers) clearTimeout(t);
+    await Promise.all(pending);
     if (drop) {
       // Let the sample land, then undo the drop for the next upload.
       const wait =

@@ -33,6 +33,9 @@ const PREFIX = "tbk";
 
 export const CLIENT_IP = "10.77.1.1";
 export const SERVER_IP = "10.77.2.2";
+/** The proxy namespace (`Lab.open({ proxy: true })`): its client side and its upstream side. */
+export const PROXY_IP = "10.77.3.2";
+export const PROXY_UPSTREAM_IP = "10.77.4.2";
 /** tbf's bucket: three full frames (the smallest that passes GSO segments smoothly). */
 export const TBF_BURST_BYTES = 3 * 1514;
 
@@ -55,6 +58,27 @@ function must(args: string[], input?: string): string {
   const r = run(args, input);
   if (!r.ok) throw new Error(`${args.join(" ")}: ${r.err.trim() || "failed"}`);
   return r.out;
+}
+
+/** `tc tbf` at `bitsPerSecond` on `dev`'s egress in `ns`; a 32 MB queue: it never drops. */
+function tbf(ns: string, dev: string, bitsPerSecond: number): void {
+  must([
+    "tc",
+    "-n",
+    ns,
+    "qdisc",
+    "replace",
+    "dev",
+    dev,
+    "root",
+    "tbf",
+    "rate",
+    `${bitsPerSecond}bit`,
+    "burst",
+    `${TBF_BURST_BYTES}`,
+    "limit",
+    `${32 * 1024 * 1024}`,
+  ]);
 }
 
 /**
@@ -110,7 +134,7 @@ function sweepLeftovers(): void {
     return;
   }
   for (const name of names) {
-    const m = new RegExp(`^${PREFIX}-(?:probe-)?(\\d+)-?[crs]?$`).exec(name);
+    const m = new RegExp(`^${PREFIX}-(?:probe-)?(\\d+)-?[crsp]?$`).exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
     if (pid === process.pid) continue;
@@ -124,8 +148,8 @@ function sweepLeftovers(): void {
   }
 }
 
-/** A line-reading child process (server, delayer, client). */
-interface Proc {
+/** A line-reading child process (server, delayer, client, proxy). */
+export interface Proc {
   child: ChildProcess;
   lines: string[];
   stderr: string;
@@ -196,6 +220,15 @@ export class Lab {
   readonly client = `${PREFIX}-${process.pid}-c`;
   readonly router = `${PREFIX}-${process.pid}-r`;
   readonly server = `${PREFIX}-${process.pid}-s`;
+  /**
+   * With `proxy: true`, a fourth namespace between client and server, with
+   * two legs of its own through the router (and so through the delayer):
+   * client ⇄ router ⇄ proxy (`p0`, `PROXY_IP`) and proxy (`p1`,
+   * `PROXY_UPSTREAM_IP`) ⇄ router ⇄ server. Its uplink is `p1`'s egress,
+   * shaped by `shapeProxy()`: the queue of a residential proxy's modem.
+   */
+  readonly proxy = `${PREFIX}-${process.pid}-p`;
+  #withProxy = false;
   #server: Proc | undefined;
   #delay: Proc | undefined;
   #clients = new Set<Proc>();
@@ -220,9 +253,10 @@ export class Lab {
   oneWayMs = 0;
 
   /** Creates the namespaces and the links, and starts the server. */
-  static async open(): Promise<Lab> {
+  static async open(options: { proxy?: boolean } = {}): Promise<Lab> {
     sweepLeftovers();
     const lab = new Lab();
+    lab.#withProxy = options.proxy === true;
     process.once("exit", lab.#onExit);
     process.once("SIGINT", lab.#onSignal);
     process.once("SIGTERM", lab.#onSignal);
@@ -238,7 +272,7 @@ export class Lab {
 
   #build(): void {
     const { client: c, router: r, server: s } = this;
-    for (const ns of [c, r, s]) must(["ip", "netns", "add", ns]);
+    for (const ns of this.#namespaces()) must(["ip", "netns", "add", ns]);
     must(["ip", "link", "add", "c0", "netns", c, "type", "veth", "peer", "name", "r0", "netns", r]);
     must(["ip", "link", "add", "s0", "netns", s, "type", "veth", "peer", "name", "r1", "netns", r]);
     const batch = (ns: string, lines: string[]): void => {
@@ -266,13 +300,104 @@ export class Lab {
       "link set lo up",
       "route add default via 10.77.2.1",
     ]);
+    if (this.#withProxy) this.#buildProxy();
     this.sysctl(r, "net.ipv4.ip_forward", "1");
-    for (const dev of ["all", "default", "r0", "r1", "tbd0"]) {
+    for (const dev of [
+      "all",
+      "default",
+      "r0",
+      "r1",
+      "tbd0",
+      ...(this.#withProxy ? ["r2", "r3"] : []),
+    ]) {
       this.sysctl(r, `net.ipv4.conf.${dev}.rp_filter`, "0");
     }
     // No cached ssthresh or RTT from an earlier connection: every upload starts cold.
     for (const ns of [c, s]) this.sysctl(ns, "net.ipv4.tcp_no_metrics_save", "1");
   }
+
+  #namespaces(): string[] {
+    return [this.client, this.router, this.server, ...(this.#withProxy ? [this.proxy] : [])];
+  }
+
+  #buildProxy(): void {
+    const { router: r, proxy: p } = this;
+    must(["ip", "link", "add", "p0", "netns", p, "type", "veth", "peer", "name", "r2", "netns", r]);
+    must(["ip", "link", "add", "p1", "netns", p, "type", "veth", "peer", "name", "r3", "netns", r]);
+    must(
+      ["ip", "-n", r, "-batch", "-"],
+      "addr add 10.77.3.1/24 dev r2\naddr add 10.77.4.1/24 dev r3\nlink set r2 up\nlink set r3 up\n",
+    );
+    must(
+      ["ip", "-n", p, "-batch", "-"],
+      [
+        `addr add ${PROXY_IP}/24 dev p0`,
+        `addr add ${PROXY_UPSTREAM_IP}/24 dev p1`,
+        "link set p0 up",
+        "link set p1 up",
+        "link set lo up",
+        "route add 10.77.1.0/24 via 10.77.3.1 dev p0",
+        "route add 10.77.2.0/24 via 10.77.4.1 dev p1",
+        "",
+      ].join("\n"),
+    );
+    // Every upload's upstream connection starts cold too.
+    this.sysctl(p, "net.ipv4.tcp_no_metrics_save", "1");
+  }
+
+  /** `tc tbf` at `bitsPerSecond` on the proxy's uplink (`p1`, towards the server). */
+  shapeProxy(bitsPerSecond: number): void {
+    tbf(this.proxy, "p1", bitsPerSecond);
+  }
+
+  /**
+   * `ip -batch` lines for the proxy lab's two failures: the proxy goes
+   * silent to the client (everything between them dropped: no ACK, no RST),
+   * or the path between proxy and server becomes a black hole (the client
+   * still reaches both).
+   */
+  get proxyBlackholes(): Record<"silentProxy" | "upstream", { add: string[]; del: string[] }> {
+    return {
+      silentProxy: {
+        add: [
+          "rule add pref 10 iif r0 to 10.77.3.0/24 blackhole",
+          "rule add pref 11 iif r2 blackhole",
+        ],
+        del: ["rule del pref 10", "rule del pref 11"],
+      },
+      upstream: {
+        add: [
+          "rule add pref 10 iif r3 blackhole",
+          "rule add pref 11 iif r1 to 10.77.4.0/24 blackhole",
+        ],
+        del: ["rule del pref 10", "rule del pref 11"],
+      },
+    };
+  }
+
+  /** Runs a long-lived process inside the proxy namespace; killed by PID on `close()`. */
+  async startInProxy(args: string[], ready: () => boolean, what: string): Promise<Proc> {
+    const p = start(["ip", "netns", "exec", this.proxy, ...this.#nice, ...args]);
+    this.#extra.add(p);
+    const until = Date.now() + 15_000;
+    while (!ready()) {
+      if (p.child.exitCode !== null || Date.now() > until) {
+        stop(p);
+        throw new Error(`${what} did not start: ${p.stderr.trim() || `exit ${p.child.exitCode}`}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return p;
+  }
+
+  /** Stops a process started by `startInProxy`, by its PID. */
+  async stopInProxy(p: Proc): Promise<void> {
+    stop(p);
+    await waitExit(p, 5000);
+    this.#extra.delete(p);
+  }
+
+  #extra = new Set<Proc>();
 
   sysctl(ns: string, key: string, value: string): void {
     must(["ip", "netns", "exec", ns, "sysctl", "-qw", `${key}=${value}`]);
@@ -284,23 +409,7 @@ export class Lab {
 
   /** `tc tbf` at `bitsPerSecond` on the client's egress; the queue never drops. */
   shape(bitsPerSecond: number): void {
-    must([
-      "tc",
-      "-n",
-      this.client,
-      "qdisc",
-      "replace",
-      "dev",
-      "c0",
-      "root",
-      "tbf",
-      "rate",
-      `${bitsPerSecond}bit`,
-      "burst",
-      `${TBF_BURST_BYTES}`,
-      "limit",
-      `${32 * 1024 * 1024}`,
-    ]);
+    tbf(this.client, "c0", bitsPerSecond);
   }
 
   /**
@@ -312,7 +421,10 @@ export class Lab {
    */
   async setDelay(rttMs: number): Promise<number[]> {
     if (this.#delay) {
-      must(["ip", "-n", this.router, "-batch", "-"], "rule del pref 100\nrule del pref 101\n");
+      must(
+        ["ip", "-n", this.router, "-batch", "-"],
+        `rule del pref 100\nrule del pref 101\n${this.#withProxy ? "rule del pref 102\nrule del pref 103\n" : ""}`,
+      );
       stop(this.#delay);
       await waitExit(this.#delay, 3000);
       this.delayStats.push(this.#delay.stderr.trim());
@@ -348,7 +460,11 @@ export class Lab {
     await firstLine(p, "the delay (delay.ts)", 15_000);
     must(
       ["ip", "-n", this.router, "-batch", "-"],
-      "rule add pref 100 iif r0 lookup 100\nrule add pref 101 iif r1 lookup 100\n",
+      `rule add pref 100 iif r0 lookup 100\nrule add pref 101 iif r1 lookup 100\n${
+        this.#withProxy
+          ? "rule add pref 102 iif r2 lookup 100\nrule add pref 103 iif r3 lookup 100\n"
+          : ""
+      }`,
     );
     let rtts: number[] = [];
     for (let round = 0; round < 3; round++) {
@@ -399,13 +515,13 @@ export class Lab {
 
   /** Runs `client.ts` (Node 24) in the client namespace; resolves with its lines. */
   async runClient(
-    job: Omit<ClientJob, "origin" | "echo"> & { probes?: number },
+    job: Omit<ClientJob, "origin" | "echo"> & { probes?: number; origin?: string },
     timeoutMs: number,
   ): Promise<{ probe?: ProbeLine; runs: RunLine[] }> {
-    const { probes, ...rest } = job;
+    const { probes, origin, ...rest } = job;
     const full: ClientJob = {
       ...rest,
-      origin: this.origin,
+      origin: origin ?? this.origin,
       ...(probes ? { echo: { host: SERVER_IP, port: this.ports.echoPort, count: probes } } : {}),
     };
     const p = start([
@@ -427,6 +543,8 @@ export class Lab {
       // normally: its queued bytes would keep the shaped link busy into the
       // next upload) is reset.
       run(["ip", "netns", "exec", this.client, "ss", "-K", "-tn", "dst", SERVER_IP]);
+      if (this.#withProxy)
+        run(["ip", "netns", "exec", this.client, "ss", "-K", "-tn", "dst", PROXY_IP]);
     }
     if (p.child.exitCode !== 0) {
       throw new Error(
@@ -444,6 +562,8 @@ export class Lab {
   async close(): Promise<void> {
     if (this.#closed) return;
     for (const p of this.#clients) stop(p);
+    for (const p of this.#extra) stop(p);
+    for (const p of this.#extra) await waitExit(p, 5000);
     stop(this.#delay);
     stop(this.#server);
     for (const p of [...this.#clients, this.#delay, this.#server]) if (p) await waitExit(p, 3000);
@@ -458,13 +578,13 @@ export class Lab {
     process.removeListener("SIGINT", this.#onSignal);
     process.removeListener("SIGTERM", this.#onSignal);
     // Synchronous: this also runs from the 'exit' event. Kill stragglers by PID first.
-    for (const p of [...this.#clients, this.#delay, this.#server]) {
+    for (const p of [...this.#clients, ...this.#extra, this.#delay, this.#server]) {
       if (p?.child.pid !== undefined && p.child.exitCode === null) {
         try {
           process.kill(p.child.pid, "SIGKILL");
         } catch {}
       }
     }
-    for (const ns of [this.client, this.router, this.server]) run(["ip", "netns", "del", ns]);
+    for (const ns of this.#namespaces()) run(["ip", "netns", "del", ns]);
   }
 }

@@ -20,17 +20,35 @@ import { type AddressInfo, createServer as createTcpServer } from "node:net";
 const host = process.argv[2] ?? "127.0.0.1";
 const hr = (): number => Number(process.hrtime.bigint()) / 1e6;
 
+/** Body bytes of the upload in progress (or the last one): `GET /stats`. */
+let reading = 0;
+
 const http = createServer((req, res) => {
   const requestAt = hr();
-  if (req.method === "POST" && req.url === "/upload") {
+  const url = new URL(req.url ?? "/", "http://x");
+  if (req.method === "GET" && url.pathname === "/stats") {
+    res.end(JSON.stringify({ bytes: reading }));
+    return;
+  }
+  if (req.method === "POST" && url.pathname === "/upload") {
     let bytes = 0;
+    reading = 0;
     let firstByteAt = Number.NaN;
     let lastByteAt = Number.NaN;
+    // A tarpit: `?readBps=N` reads N bytes/s (after each chunk the socket
+    // read, a pause as long as that chunk takes at N; the kernel's receive
+    // buffer fills meanwhile, as behind a slow application).
+    const readBps = Number(url.searchParams.get("readBps") ?? Number.NaN);
     req.on("data", (chunk: Buffer) => {
       const now = hr();
       if (bytes === 0) firstByteAt = now;
       lastByteAt = now;
       bytes += chunk.byteLength;
+      reading = bytes;
+      if (readBps > 0) {
+        req.pause();
+        setTimeout(() => req.resume(), (chunk.byteLength / readBps) * 1000);
+      }
     });
     req.on("end", () => {
       // One upload per connection: the next starts cold (cwnd 10), as the simulator does.
