@@ -374,7 +374,18 @@ export class Lab {
    * here), a route may name any loaded one, such as cubic.
    */
   routeCongestionControl(cc: string): void {
-    must(["ip", "-n", this.client, "route", "replace", "default", "via", "10.77.1.2", "congctl", cc]);
+    must([
+      "ip",
+      "-n",
+      this.client,
+      "route",
+      "replace",
+      "default",
+      "via",
+      "10.77.1.2",
+      "congctl",
+      cc,
+    ]);
   }
 
   /**
