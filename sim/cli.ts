@@ -138,6 +138,8 @@ interface ScenarioOpts {
   dropRate?: number;
   tarpitRate?: number;
   proxyMode?: "streaming" | "store-and-forward";
+  loss?: number;
+  lossBurst?: number;
 }
 
 interface SweepOpts extends ScenarioOpts, OutputOpts {
@@ -190,6 +192,16 @@ function sweepOptions(cmd: Command): Command {
         "streaming",
         "store-and-forward",
       ]),
+    )
+    .option(
+      "--loss <p>",
+      "segment loss on every upload's path, e.g. 1% (CUBIC's recovery; default: none)",
+      arg.probability(),
+    )
+    .option(
+      "--loss-burst <segments>",
+      "bursty loss: mean segments per loss burst (Gilbert–Elliott), with --loss",
+      arg.lossBurst,
     )
     .addOption(
       opt(
@@ -256,6 +268,10 @@ async function scenarioFrom(o: ScenarioOpts): Promise<UploadScenario> {
   if (o.tarpitRate !== undefined)
     s.tarpit = { ...RESIDENTIAL_UPLOAD.tarpit!, probability: o.tarpitRate };
   if (o.proxyMode) s.proxyMode = o.proxyMode;
+  if (o.loss !== undefined && o.loss > 0) {
+    s.lossRate = o.loss;
+    if (o.lossBurst !== undefined) s.lossBurstSegments = o.lossBurst;
+  }
   return s;
 }
 
@@ -283,7 +299,11 @@ function describeScenario(s: UploadScenario): string {
   const size = typeof s.payloadBytes === "number" ? formatSize(s.payloadBytes) : "varied";
   const drop = s.drop ? `, drops ${percent(s.drop.probability)}` : "";
   const tarpit = s.tarpit ? `, tarpits ${percent(s.tarpit.probability)}` : "";
-  return `${size} through a ${s.proxyMode ?? "streaming"} proxy at ${p}${drop}${tarpit}`;
+  const loss =
+    typeof s.lossRate === "number" && s.lossRate > 0
+      ? `, ${percent(s.lossRate)} ${s.lossBurstSegments ? `bursty segment loss (bursts of ${s.lossBurstSegments})` : "segment loss"}`
+      : "";
+  return `${size} through a ${s.proxyMode ?? "streaming"} proxy at ${p}${drop}${tarpit}${loss}`;
 }
 
 /** Runs a sweep with a progress bar on stderr. */
@@ -380,6 +400,26 @@ function simCommand(): Command {
       opt("--tarpit-at <time>", "when the server starts reading slowly", arg.timeOrZero, "0s"),
     )
     .option("--drop-at <time>", "when the proxy goes silent (no ACKs, no RST)", arg.timeOrZero)
+    .option(
+      "--loss <p>",
+      "segment loss on the path, e.g. 1% (random, per segment)",
+      arg.probability(),
+    )
+    .option(
+      "--loss-burst <segments>",
+      "bursty loss (Gilbert–Elliott): mean segments per loss burst, with --loss",
+      arg.lossBurst,
+    )
+    .addOption(
+      new Option("--cc <algorithm>", "the sender's reaction to loss")
+        .choices(["cubic", "reno"])
+        .default("cubic"),
+    )
+    .option(
+      "--seed <n>",
+      "seed of the loss draws (and timer lateness)",
+      arg.integer(0, 2 ** 32 - 1),
+    )
     .addOption(opt("--total <limit>", "total deadline ('off' for none)", arg.limit, "30s"))
     .addOption(opt("--write-idle <limit>", "longest gap between pulls", arg.limit, "off"))
     .addOption(opt("--headers <limit>", "wait for headers after the body", arg.limit, "off"))
@@ -393,6 +433,8 @@ function simCommand(): Command {
       "timebound sim upload --payload 2.4MB --proxy 2Mbit --chunk 16KiB --write-idle 3s --drop-at 4s --trace",
       "timebound sim upload --proxy-mode store-and-forward --client 10Mbit --proxy 5Mbit --json",
       "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-buffer 1MB --upstream-drop-at 2s",
+      "timebound sim upload --payload 2.4MB --proxy 2Mbit --chunk 16KiB --write-idle 3s --loss 1% --seed 7 --trace",
+      "timebound sim upload --payload 2.4MB --proxy 2Mbit --loss 2% --loss-burst 4 --seed 7",
     ]),
   );
   upload.action(async (o) => {
@@ -417,6 +459,12 @@ function simCommand(): Command {
     if (o.proxyBuffer !== undefined) params.proxyBufferBytes = o.proxyBuffer;
     if (o.upstreamRtt !== undefined) params.upstreamRttMs = o.upstreamRtt;
     if (o.upstreamDropAt !== undefined) params.upstreamDropAtMs = o.upstreamDropAt;
+    if (o.loss !== undefined && o.loss > 0) {
+      params.lossRate = o.loss;
+      if (o.lossBurst !== undefined) params.lossBurstSegments = o.lossBurst;
+      params.congestionControl = o.cc;
+    }
+    if (o.seed !== undefined) params.seed = o.seed;
     const { simulateUpload } = await load.upload();
     const r = simulateUpload(params);
     if (o.json) {
@@ -435,8 +483,19 @@ function simCommand(): Command {
     ];
     if (r.stallDetectionMs !== undefined)
       rows.push(["stall detected after", time.format(r.stallDetectionMs)]);
+    if (r.loss) {
+      rows.push([
+        "segments sent (retransmitted)",
+        `${r.loss.transmissions} (${r.loss.retransmissions})`,
+      ]);
+      rows.push(["retransmission timeouts", String(r.loss.timeouts)]);
+    }
+    const lossText =
+      params.lossRate === undefined
+        ? ""
+        : `, ${percent(params.lossRate)} ${params.lossBurstSegments ? `bursty loss (bursts of ${params.lossBurstSegments})` : "loss"} (${o.cc}, seed ${params.seed ?? 0})`;
     say(
-      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${formatRate(o.proxy)} ${o.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
+      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${formatRate(o.proxy)} ${o.proxyMode} proxy, RTT ${formatTime(o.rtt)}${lossText}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
     );
     say(table(["", "result"], rows));
     if (r.outcome === "hang") {
