@@ -14,14 +14,21 @@
  *   flock /tmp/timebound-lab.lock node bench/sim-kernel-loss.ts --rtt 50
  *   flock /tmp/timebound-lab.lock node bench/sim-kernel-loss.ts --rtt 150
  * Prints a markdown table (stdout) and progress (stderr); `--json FILE`
- * also writes every duration.
+ * also writes every duration. `--from FILE[,FILE…]` measures nothing: it
+ * compares the real durations recorded in those files with the simulator
+ * as it is now (no root needed), for work on the model between lab runs.
  *
  * @module
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { Lab, labSupport } from "../test/kernel/lab.ts";
-import { type LossCellResult, lossTable, measureLossCell } from "../test/kernel/loss.ts";
+import {
+  compareLossCell,
+  type LossCellResult,
+  lossTable,
+  measureLossCell,
+} from "../test/kernel/loss.ts";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,6 +46,24 @@ const LOSSES = arg("loss", "0.1,1,3")
 const SIM_RUNS = Number(arg("sim-runs", "200"));
 const JSON_OUT = arg("json", "");
 const MiB = 1024 * 1024;
+
+const FROM = arg("from", "");
+if (FROM) {
+  const rows: LossCellResult[] = [];
+  for (const file of FROM.split(",")) {
+    for (const r of JSON.parse(readFileSync(file, "utf8")) as LossCellResult[]) {
+      rows.push(
+        compareLossCell(r.cell, r.rttMeasuredMs, r.realMs, SIM_RUNS, r.congestionControl, r.ss),
+      );
+    }
+  }
+  const pass = rows.filter((r) => r.pass).length;
+  console.log(
+    `Recorded real uploads from ${FROM} against the simulator as it is now (${SIM_RUNS} simulated per cell); ${pass}/${rows.length} cells within target (median ±10 %, p95 ±20 %).\n`,
+  );
+  console.log(lossTable(rows));
+  process.exit(0);
+}
 
 const support = labSupport();
 if (!support.ok) {

@@ -186,6 +186,10 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
   let tlpTx = -1;
   /** Acks seen since the oldest undetected lost transmission. */
   let sackedSince = 0;
+  // Proportional rate reduction, during a recovery.
+  let priorCwnd = 1;
+  let prrDelivered = 0;
+  let prrOut = 0;
   // CUBIC.
   let wMax = 0;
   let epochStart = Number.NaN;
@@ -250,6 +254,7 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     txs.push({ seg, sentAt: t, dep, lost, retx, inPipe: true });
     pipe++;
     if (retx) retransmissions++;
+    if (state === "recovery") prrOut++;
     if (rtoAt === Number.POSITIVE_INFINITY) rtoAt = t + rto();
     // Tail loss probe armed in the open state (RFC 8985 7.2).
     if (state === "open" && !tlpOut) {
@@ -335,15 +340,38 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     const from = cwnd;
     cubicReset();
     ssthresh = Math.max(2, cwnd * beta);
-    cwnd = ssthresh;
+    priorCwnd = cwnd;
+    prrDelivered = 0;
+    prrOut = 0;
+    // The retransmission goes at once (PRR's forced fast retransmit).
+    cwnd = pipe + 1;
     state = "recovery";
     recoverAt = nextNew;
     tlpAt = Number.POSITIVE_INFINITY;
     events.push({
       atMs: t,
       kind: "fast-retransmit",
-      detail: `segment ${seg + 1} lost (a later one was acknowledged): retransmitted, cwnd ${Math.floor(from)} → ${Math.floor(cwnd)} segments`,
+      detail: `segment ${seg + 1} lost (a later one was acknowledged): retransmitted, cwnd ${Math.floor(from)} → ${Math.floor(ssthresh)} segments`,
     });
+  };
+
+  /**
+   * Proportional rate reduction (RFC 6937, Linux's tcp_cwnd_reduction):
+   * while more than ssthresh is out, send ssthresh/priorCwnd of what is
+   * delivered; below it, slow start back up to ssthresh.
+   */
+  const prr = (delivered: number, advanced: boolean): void => {
+    if (delivered <= 0) return;
+    prrDelivered += delivered;
+    const delta = ssthresh - pipe;
+    let sndcnt: number;
+    if (delta < 0) {
+      sndcnt = Math.ceil((ssthresh * prrDelivered) / priorCwnd) - prrOut;
+    } else {
+      sndcnt = Math.min(delta, Math.max(prrDelivered - prrOut, delivered) + (advanced ? 1 : 0));
+    }
+    sndcnt = Math.max(sndcnt, prrOut > 0 ? 0 : 1);
+    cwnd = pipe + sndcnt;
   };
 
   /** RACK: every outstanding transmission older than the newest acked one is lost. */
@@ -463,10 +491,13 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     const advanced = rcvNext > una;
     una = rcvNext;
     if (state !== "open" && una >= recoverAt) {
-      if (state === "recovery") cwnd = Math.max(cwnd, ssthresh);
+      if (state === "recovery") cwnd = ssthresh;
       state = "open";
     }
-    if (state !== "recovery") grow(t, delivered);
+    if (state === "recovery") prr(delivered, advanced);
+    // Linux raises cwnd only on ACKs that advance snd_una (tcp_may_raise_cwnd:
+    // FLAG_DATA_ACKED), not on SACKs above a hole.
+    else if (advanced) grow(t, delivered);
     if (advanced) {
       backoff = 0;
       rtoAt = pipe > 0 || una < nextNew ? t + rto() : Number.POSITIVE_INFINITY;

@@ -13,6 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab, labSupport } from "./kernel/lab.ts";
+import { measureLossCell, quantile } from "./kernel/loss.ts";
 import { type Cell, measureCell, measureStall, type StallCell } from "./kernel/validate.ts";
 
 const support = labSupport();
@@ -116,6 +117,39 @@ describe.skipIf(!support.ok)(
           expect(off, line).toBeLessThanOrEqual(0.15);
         }
       });
+    });
+
+    // Loss (issue 12): the delayer drops 3 % of the client's data segments
+    // (seeded), CUBIC pinned on the route. Six uploads against 200
+    // simulated ones; the full grid is bench/sim-kernel-loss.ts.
+    describe("3 % loss, CUBIC, RTT 50 ms (drops in the delayer)", () => {
+      beforeAll(async () => {
+        lab.shape(10e6);
+        await lab.setDelay(50);
+        lab.routeCongestionControl("cubic");
+      }, 30_000);
+      afterAll(() => {
+        lab.routeCongestionControl("reno");
+      });
+      it("1 MiB at 2 Mbit/s: real median within ±10 % of the simulator's, no upload beyond its p99 + 20 %", async () => {
+        const r = await measureLossCell(
+          lab,
+          {
+            payloadBytes: MiB,
+            rateBitsPerSecond: 2e6,
+            rttMs: 50,
+            lossRate: 0.03,
+            chunkBytes: 16 * KiB,
+          },
+          6,
+        );
+        const simP99 = quantile(r.simMs, 0.99);
+        const line = `3 % loss, 1 MiB at 2 Mbit/s, RTT ${r.rttMeasuredMs.toFixed(1)} ms, ${r.congestionControl}: real ${r.realMs.map((x) => (x / 1000).toFixed(2)).join("/")} s (median ${(r.real.p50 / 1000).toFixed(2)}), simulator p5/p50/p99 ${(r.sim.p5 / 1000).toFixed(2)}/${(r.sim.p50 / 1000).toFixed(2)}/${(simP99 / 1000).toFixed(2)} s: median error ${r.medianErrorPct.toFixed(1)} %`;
+        console.log(`sim_kernel: ${line}`);
+        expect(r.congestionControl, line).toBe("cubic");
+        expect(Math.abs(r.medianErrorPct), line).toBeLessThanOrEqual(10);
+        expect(r.realMs.at(-1)!, line).toBeLessThanOrEqual(simP99 * 1.2);
+      }, 90_000);
     });
   },
 );

@@ -38,8 +38,8 @@ export interface LossCellResult {
   medianErrorPct: number;
   p95ErrorPct: number;
   pass: boolean;
-  /** Segments the delayer dropped, of those it could have (over all real uploads and warm-ups). */
-  dropped?: string;
+  /** `ss -tmi` of each real upload's connection when its headers arrived (cwnd, ssthresh, retransmissions). */
+  ss: string[];
 }
 
 /** Quantile with linear interpolation between order statistics (type 7), of sorted values. */
@@ -97,7 +97,8 @@ export async function measureLossCell(
     30_000,
   );
   const rttMeasuredMs = median(probe.probe!.rttMs);
-  const simMs = simulateLossCell(cell, rttMeasuredMs, simRuns);
+  // The longest upload the simulator expects, for the client's time limit.
+  const longest = simulateLossCell(cell, rttMeasuredMs, 50).at(-1)!;
   const runs: RunLine[] = [];
   try {
     for (let rep = 0; rep < reps; rep++) {
@@ -111,7 +112,7 @@ export async function measureLossCell(
           timeouts: BULK_TIMEOUTS,
           ss: true,
         },
-        simMs.at(-1)! * 4 + wireMs(cell.payloadBytes, cell.rateBitsPerSecond) + 30_000,
+        longest * 4 + wireMs(cell.payloadBytes, cell.rateBitsPerSecond) + 30_000,
       );
       runs.push(...got.runs);
     }
@@ -123,22 +124,43 @@ export async function measureLossCell(
   // What the connections really ran (`ss -i` names the algorithm).
   const congestionControl =
     /\b(cubic|reno|bbr)\b/.exec(runs.map((r) => r.ss ?? "").join(" "))?.[1] ?? "unknown";
-  const realMs = runs.map((r) => r.elapsedMs).sort((a, b) => a - b);
-  const real = spread(realMs);
+  return compareLossCell(
+    cell,
+    rttMeasuredMs,
+    runs.map((r) => r.elapsedMs),
+    simRuns,
+    congestionControl,
+    runs.map((r) => r.ss ?? ""),
+  );
+}
+
+/** Real durations of a cell against `simRuns` simulated ones. */
+export function compareLossCell(
+  cell: LossCell,
+  rttMeasuredMs: number,
+  real: number[],
+  simRuns: number,
+  congestionControl: string,
+  ss: string[] = [],
+): LossCellResult {
+  const simMs = simulateLossCell(cell, rttMeasuredMs, simRuns);
+  const realMs = real.slice().sort((a, b) => a - b);
+  const r = spread(realMs);
   const sim = spread(simMs);
-  const medianErrorPct = ((real.p50 - sim.p50) / sim.p50) * 100;
-  const p95ErrorPct = ((real.p95 - sim.p95) / sim.p95) * 100;
+  const medianErrorPct = ((r.p50 - sim.p50) / sim.p50) * 100;
+  const p95ErrorPct = ((r.p95 - sim.p95) / sim.p95) * 100;
   return {
     cell,
     congestionControl,
     rttMeasuredMs,
     realMs,
     simMs,
-    real,
+    real: r,
     sim,
     medianErrorPct,
     p95ErrorPct,
     pass: Math.abs(medianErrorPct) <= 10 && Math.abs(p95ErrorPct) <= 20,
+    ss,
   };
 }
 
@@ -147,13 +169,13 @@ const s = (ms: number): string => (ms / 1000).toFixed(2);
 /** A markdown table of loss cells. */
 export function lossTable(rows: LossCellResult[]): string {
   const out = [
-    "| loss | rate | RTT (probed) | payload | real p5 / p50 / p95 (s) | simulator p5 / p50 / p95 (s) | median error | p95 error | within target |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| loss | rate | RTT (probed) | payload | cc (ss) | real p5 / p50 / p95 (s) | simulator p5 / p50 / p95 (s) | median error | p95 error | within target |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rows) {
     const c = r.cell;
     out.push(
-      `| ${c.lossRate * 100} % | ${c.rateBitsPerSecond / 1e6} Mbit/s | ${c.rttMs} ms (${r.rttMeasuredMs.toFixed(1)}) | ${(c.payloadBytes / 1024 / 1024).toFixed(0)} MiB | ${s(r.real.p5)} / ${s(r.real.p50)} / ${s(r.real.p95)} | ${s(r.sim.p5)} / ${s(r.sim.p50)} / ${s(r.sim.p95)} | ${r.medianErrorPct >= 0 ? "+" : ""}${r.medianErrorPct.toFixed(1)} % | ${r.p95ErrorPct >= 0 ? "+" : ""}${r.p95ErrorPct.toFixed(1)} % | ${r.pass ? "yes" : "**no**"} |`,
+      `| ${c.lossRate * 100} % | ${c.rateBitsPerSecond / 1e6} Mbit/s | ${c.rttMs} ms (${r.rttMeasuredMs.toFixed(1)}) | ${(c.payloadBytes / 1024 / 1024).toFixed(0)} MiB | ${r.congestionControl} | ${s(r.real.p5)} / ${s(r.real.p50)} / ${s(r.real.p95)} | ${s(r.sim.p5)} / ${s(r.sim.p50)} / ${s(r.sim.p95)} | ${r.medianErrorPct >= 0 ? "+" : ""}${r.medianErrorPct.toFixed(1)} % | ${r.p95ErrorPct >= 0 ? "+" : ""}${r.p95ErrorPct.toFixed(1)} % | ${r.pass ? "yes" : "**no**"} |`,
     );
   }
   return out.join("\n");
