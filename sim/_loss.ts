@@ -21,10 +21,11 @@
  *   is SACKed and a reordering window has passed (min RTT / 4 while fewer
  *   than 3 segments are SACKed and no recovery is under way; 0 otherwise,
  *   the "3 duplicate ACKs" rule). Detection starts a fast recovery: the
- *   lost segments go again first, ssthresh = β·cwnd (CUBIC 0.7, Reno 0.5)
- *   and cwnd = ssthresh (SACK's pipe keeps the sending to cwnd, so the
- *   reduction takes the recovery round: PRR's end result); one reduction
- *   per recovery, which ends once everything sent before it is acknowledged.
+ *   lost segments go again first (the first at once), ssthresh = β·cwnd
+ *   (CUBIC 0.7, Reno 0.5), and proportional rate reduction (RFC 6937, as
+ *   tcp_cwnd_reduction) brings what is out down to ssthresh over the
+ *   recovery round; one reduction per recovery, which ends once everything
+ *   sent before it is acknowledged, with cwnd = ssthresh.
  * - Tail loss probe (RFC 8985): with nothing later to be SACKed, the
  *   sender probes 2·SRTT after its last send (plus 200 ms with one segment
  *   out) with new data, or the last segment again; its SACK drives RACK.
@@ -35,7 +36,9 @@
  *   first transmissions only) include the queue at the bottleneck.
  * - Congestion avoidance: CUBIC (RFC 9438: W(t) = C(t − K)³ + Wmax with
  *   C = 0.4, fast convergence, the Reno-friendly region) or Reno (one
- *   segment per RTT). Slow start from 10 segments, +1 per segment SACKed.
+ *   segment per RTT). Slow start from 10 segments, +1 per segment
+ *   delivered, on ACKs that advance the cumulative ACK only
+ *   (tcp_may_raise_cwnd: not on SACKs above a hole).
  *   No HyStart (it acts once cwnd passes the bandwidth-delay product, where
  *   the link sets the pace anyway), no delayed ACKs, no F-RTO undo.
  * - The send buffer and the receive window cap what is in flight, as in the

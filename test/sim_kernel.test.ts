@@ -9,7 +9,8 @@
  * Needs root, `ip netns`, `tc tbf`, `ss` and /dev/net/tun; skipped with the
  * reason otherwise. Congestion control is pinned to Reno in the client's
  * namespace: its slow start (10 segments, doubling per RTT, no loss) is the
- * model's.
+ * model's. The loss subset pins CUBIC on the route instead (the model's
+ * default reaction to loss; a namespace may not make it its default here).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab, labSupport } from "./kernel/lab.ts";
