@@ -619,6 +619,11 @@ function resolve(params: unknown): Resolved {
  * // Streamed in 16 KiB chunks under an idle write limit: it finishes.
  * const chunked = simulateUpload({ ...path, chunkBytes: 16_384, timeouts: { writeIdle: "3s", total: "60s" } });
  * console.assert(chunked.outcome === "ok" && chunked.elapsedMs > 10_000);
+ * // 1 % of the segments lost: slower, and the same seed gives the same run.
+ * const lossy = { ...path, chunkBytes: 16_384, lossRate: 0.01, seed: 7, timeouts: { total: "90s" } };
+ * const once = simulateUpload(lossy);
+ * console.assert(once.outcome === "ok" && once.elapsedMs > chunked.elapsedMs);
+ * console.assert(simulateUpload(lossy).elapsedMs === once.elapsedMs && once.loss!.retransmissions > 0);
  * ```
  */
 export function simulateUpload(params: UploadParams): UploadResult {

@@ -7,7 +7,15 @@
  */
 import { fc, it } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
-import { formatTrace, SKB_OVERSHOOT_BYTES, simulateUpload, type UploadParams } from "../sim/mod.ts";
+import {
+  drawTrial,
+  formatTrace,
+  planSweep,
+  RESIDENTIAL_UPLOAD,
+  SKB_OVERSHOOT_BYTES,
+  simulateUpload,
+  type UploadParams,
+} from "../sim/mod.ts";
 
 // --- bounds ---------------------------------------------------------------
 
@@ -385,5 +393,49 @@ describe("trace", () => {
     }
     expect(kinds).toContain("fast-retransmit");
     expect(kinds).toContain("rto");
+  });
+});
+
+describe("sweeps and recommend on a lossy path", () => {
+  it("a scenario's lossRate reaches every trial (but a tarpitted one), with the trial's own seed; the other draws stay as they were", () => {
+    const scenario = {
+      ...RESIDENTIAL_UPLOAD,
+      tarpit: { ...RESIDENTIAL_UPLOAD.tarpit!, probability: 0.3 },
+    };
+    const clean = planSweep({ scenario, trials: 50 });
+    const lossy = planSweep({
+      scenario: { ...scenario, lossRate: 0.02, lossBurstSegments: 3 },
+      trials: 50,
+    });
+    let tarpitted = 0;
+    for (let trial = 0; trial < 50; trial++) {
+      const a = drawTrial(clean, trial);
+      const b = drawTrial(lossy, trial);
+      const { lossRate, lossBurstSegments, ...rest } = b.params;
+      expect(rest).toEqual(a.params);
+      if (b.tarpitted) {
+        tarpitted++;
+        expect(lossRate).toBeUndefined();
+      } else {
+        expect(lossRate).toBe(0.02);
+        expect(lossBurstSegments).toBe(3);
+      }
+    }
+    expect(tarpitted).toBeGreaterThan(0);
+  });
+
+  it("rejects loss through a store-and-forward proxy, and a bad burst length, naming the option", () => {
+    expect(() =>
+      planSweep({
+        scenario: { ...RESIDENTIAL_UPLOAD, proxyMode: "store-and-forward", lossRate: 0.01 },
+      }),
+    ).toThrow(
+      new RangeError(
+        `Invalid option 'scenario.lossRate': loss is modelled through a streaming proxy, got proxyMode "store-and-forward"`,
+      ),
+    );
+    expect(() =>
+      planSweep({ scenario: { ...RESIDENTIAL_UPLOAD, lossRate: 0.01, lossBurstSegments: 0 } }),
+    ).toThrow("Invalid option 'scenario.lossBurstSegments': expected a finite number >= 1, got 0");
   });
 });
