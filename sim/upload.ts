@@ -637,6 +637,24 @@ const OUTCOME_NONE = 0;
 const OUTCOME_OK = 1;
 const OUTCOME_TIMEOUT = 2;
 
+/**
+ * The last lossy curve built, by its spec: a sweep runs each trial's path
+ * once per total deadline, and the sender's curve depends on the path and
+ * the seed alone (not on chunks or limits). Curves are read-only once built.
+ */
+let lastLossKey = "";
+let lastLossy: ReturnType<typeof buildLossyCurve> | undefined;
+function lossyCurve(
+  spec: Parameters<typeof buildLossyCurve>[0],
+): ReturnType<typeof buildLossyCurve> {
+  const key = JSON.stringify(spec, (_, v) => (v === INFINITY ? "Infinity" : v));
+  if (key !== lastLossKey || !lastLossy) {
+    lastLossy = buildLossyCurve(spec);
+    lastLossKey = key;
+  }
+  return lastLossy;
+}
+
 function describeLoss(loss: LossSpec): string {
   const pct = (x: number) => `${Number((x * 100).toPrecision(3))} %`;
   if (loss.kind === "bernoulli") return `${pct(loss.rate)} random loss`;
@@ -750,7 +768,7 @@ class UploadRun {
       cutAtMs: cut,
     };
     if (p.loss) {
-      const lossy = buildLossyCurve({
+      const lossy = lossyCurve({
         bytes: p.payload,
         rate: link.rate,
         shaperRate: link.shaperRate,
