@@ -105,6 +105,14 @@ export interface LossEvent {
 export interface LossyCurve {
   /** E(t): acknowledged in order at t + RTT. */
   curve: SendCurve;
+  /**
+   * The largest cwnd at which the window was not full after sending
+   * (segments), as a step function of the bytes acknowledged: `cwndAt[k]`
+   * from `ackedAt[k]` on. Linux grows the send buffer with it then
+   * (`tcp_sndbuf_expand`, `tcp_should_expand_sndbuf`), never shrinks it.
+   */
+  ackedAt: number[];
+  cwndAt: number[];
   events: LossEvent[];
   transmissions: number;
   retransmissions: number;
@@ -216,6 +224,8 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
   let bad = false;
 
   const events: LossEvent[] = [];
+  const ackedAt = [0];
+  const cwndAt = [Math.floor(cwnd)];
   let retransmissions = 0;
   let timeouts = 0;
 
@@ -294,7 +304,7 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
         if (queuedAt(t) >= tsqLimit()) {
           // Throttled: the next departure frees room.
           tsqWakeAt = txs[depPtr]!.dep;
-          return;
+          break;
         }
       }
       while (retxHead < retxQ.length && sacked[retxQ[retxHead]!]) {
@@ -320,6 +330,13 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     // window, not the queue or the writer, held the sender back.
     maxPipe = Math.max(maxPipe, pipe);
     cwndLimited = pipe >= Math.floor(cwnd);
+    // The send buffer grows to 2 × cwnd segments of skb memory only when
+    // the window is not full after sending (tcp_should_expand_sndbuf), and
+    // never shrinks: a sender that loss keeps window-limited stays small.
+    if (!cwndLimited && state === "open" && Math.floor(cwnd) > cwndAt.at(-1)!) {
+      ackedAt.push(Math.min(bytes, una * MSS));
+      cwndAt.push(Math.floor(cwnd));
+    }
   };
 
   const markLost = (i: number): void => {
@@ -591,6 +608,8 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
   }
   return {
     curve: curveOf(pts, bytes),
+    ackedAt,
+    cwndAt,
     events,
     transmissions: txs.length,
     retransmissions,

@@ -685,6 +685,8 @@ class UploadRun {
   private readonly trace: UploadTraceEntry[] | undefined;
   /** With loss: the sender's recovery events, and its counts. */
   private lossEvents: LossEvent[] | undefined;
+  /** With loss: the largest cwnd by bytes acknowledged (the send buffer grows with it). */
+  private windowSteps: { ackedAt: number[]; cwndAt: number[] } | undefined;
   private lossStats: UploadResult["loss"];
 
   private written = 0;
@@ -786,6 +788,7 @@ class UploadRun {
       });
       this.sent = lossy.curve;
       this.lossEvents = lossy.events;
+      this.windowSteps = { ackedAt: lossy.ackedAt, cwndAt: lossy.cwndAt };
       this.lossStats = {
         transmissions: lossy.transmissions,
         retransmissions: lossy.retransmissions,
@@ -1055,7 +1058,9 @@ class UploadRun {
     // A growing buffer (2/3 of it is g·(IW + acked)) is there sooner:
     // written − a ≤ (2/3)·g·(IW + a) once a ≥ (written − (2/3)·g·IW) / (1 + (2/3)·g).
     let target = this.written - this.wakeQueue;
-    if (p.growth) {
+    if (p.growth && this.windowSteps) {
+      target = this.lossyWakeTarget();
+    } else if (p.growth) {
       const g = (2 / 3) * GROWTH_PER_WINDOW_BYTE;
       target = Math.max(target, (this.written - g * INITIAL_WINDOW_BYTES) / (1 + g));
     }
@@ -1073,7 +1078,32 @@ class UploadRun {
   private bufferAt(acked: number): number {
     const p = this.p;
     if (!p.growth) return p.buffer;
+    const steps = this.windowSteps;
+    if (steps) {
+      // With loss, cwnd is no longer IW + acked: the largest cwnd so far.
+      let k = steps.ackedAt.length - 1;
+      while (k > 0 && steps.ackedAt[k]! > acked) k--;
+      const window = Math.max(INITIAL_WINDOW_BYTES, steps.cwndAt[k]! * SEGMENT_PAYLOAD_BYTES);
+      return Math.min(p.buffer, GROWTH_PER_WINDOW_BYTE * window);
+    }
     return Math.min(p.buffer, GROWTH_PER_WINDOW_BYTE * (INITIAL_WINDOW_BYTES + acked));
+  }
+
+  /**
+   * With loss: the fewest acknowledged bytes at which the queue
+   * (written − acked) is down to 2/3 of the buffer then (a step function
+   * of acked), or the ceiling's wake point.
+   */
+  private lossyWakeTarget(): number {
+    const { ackedAt, cwndAt } = this.windowSteps!;
+    const written = this.written;
+    for (let k = 0; k < ackedAt.length; k++) {
+      const window = Math.max(INITIAL_WINDOW_BYTES, cwndAt[k]! * SEGMENT_PAYLOAD_BYTES);
+      const buffer = Math.min(this.p.buffer, GROWTH_PER_WINDOW_BYTE * window);
+      const a = Math.max(ackedAt[k]!, written - (2 / 3) * buffer);
+      if (k === ackedAt.length - 1 || a < ackedAt[k + 1]!) return a;
+    }
+    return written;
   }
 
   // --- trace --------------------------------------------------------------
