@@ -52,6 +52,7 @@
  *
  * @module
  */
+import { fmix32 } from "./_hash.ts";
 import { curveOf, LIMIT_LINK, type Points, type SendCurve } from "./_link.ts";
 
 /** Payload bytes per segment (MTU 1500 with timestamps). */
@@ -119,23 +120,13 @@ export interface LossyCurve {
   timeouts: number;
 }
 
-/** Murmur3's 32-bit finaliser. */
-function fmix32(h: number): number {
-  let x = h | 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
 /** A uniform in [0, 1) that depends only on (seed, a, b): common random numbers. */
 export function lossUniform(seed: number, a: number, b: number): number {
   let h = fmix32(seed ^ 0x5bd1e995);
   h = fmix32(h ^ Math.imul(a + 1, 0x9e3779b1));
   h = fmix32(h ^ Math.imul(b + 1, 0x85ebca77));
   const lo = fmix32(h ^ 0x27d4eb2f);
+  h >>>= 0;
   // 53 bits: h's 32 and 21 of lo.
   return (h * 2 ** 21 + (lo >>> 11)) / 2 ** 53;
 }
