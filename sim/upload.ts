@@ -1080,7 +1080,8 @@ class UploadRun {
     if (!p.growth) return p.buffer;
     const steps = this.windowSteps;
     if (steps) {
-      // With loss, cwnd is no longer IW + acked: the largest cwnd so far.
+      // With loss, cwnd is no longer IW + acked: the largest cwnd at which
+      // the window was not full after sending (tcp_should_expand_sndbuf).
       let k = steps.ackedAt.length - 1;
       while (k > 0 && steps.ackedAt[k]! > acked) k--;
       const window = Math.max(INITIAL_WINDOW_BYTES, steps.cwndAt[k]! * SEGMENT_PAYLOAD_BYTES);
