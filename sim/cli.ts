@@ -149,6 +149,8 @@ interface ScenarioOpts {
   tarpitRate?: number;
   proxyMode?: "streaming" | "store-and-forward";
   linkTrace?: LinkTrace;
+  loss?: number;
+  lossBurst?: number;
 }
 
 interface SweepOpts extends ScenarioOpts, OutputOpts {
@@ -206,6 +208,16 @@ function sweepOptions(cmd: Command): Command {
       "--link-trace <file|name>",
       `the proxy's uplink follows this Mahimahi mm-link trace, each upload starting at a random point in it (a file, or shipped: ${traceNames()}); --proxy then adds a steady shaper`,
       linkTraceArg,
+    )
+    .option(
+      "--loss <p>",
+      "segment loss on every upload's path, e.g. 1% (CUBIC's recovery; default: none)",
+      arg.probability(),
+    )
+    .option(
+      "--loss-burst <segments>",
+      "bursty loss: mean segments per loss burst (Gilbert–Elliott), with --loss",
+      arg.lossBurst,
     )
     .addOption(
       opt(
@@ -277,6 +289,10 @@ async function scenarioFrom(o: ScenarioOpts): Promise<UploadScenario> {
     // The trace is the uplink; a steady rate on top only when asked for.
     if (o.proxy === undefined && o.proxySpread === undefined) s.proxyBitsPerSecond = Infinity;
   }
+  if (o.loss !== undefined && o.loss > 0) {
+    s.lossRate = o.loss;
+    if (o.lossBurst !== undefined) s.lossBurstSegments = o.lossBurst;
+  }
   return s;
 }
 
@@ -329,7 +345,12 @@ function describeScenario(s: UploadScenario): string {
     : proxy === Infinity
       ? `over ${traceText(s.linkTrace)}`
       : `over ${traceText(s.linkTrace)}, shaped to ${p}`;
-  return `${size} through a ${s.proxyMode ?? "streaming"} proxy ${uplink}${drop}${tarpit}`;
+
+  const loss =
+    typeof s.lossRate === "number" && s.lossRate > 0
+      ? `, ${percent(s.lossRate)} ${s.lossBurstSegments ? `bursty segment loss (bursts of ${s.lossBurstSegments})` : "segment loss"}`
+      : "";
+  return `${size} through a ${s.proxyMode ?? "streaming"} proxy ${uplink}${drop}${tarpit}${loss}`;
 }
 
 /** Runs a sweep with a progress bar on stderr. */
@@ -444,6 +465,26 @@ function simCommand(): Command {
       "where in the trace the upload starts (default: 0s)",
       arg.timeOrZero,
     )
+    .option(
+      "--loss <p>",
+      "segment loss on the path, e.g. 1% (random, per segment)",
+      arg.probability(),
+    )
+    .option(
+      "--loss-burst <segments>",
+      "bursty loss (Gilbert–Elliott): mean segments per loss burst, with --loss",
+      arg.lossBurst,
+    )
+    .addOption(
+      new Option("--cc <algorithm>", "the sender's reaction to loss")
+        .choices(["cubic", "reno"])
+        .default("cubic"),
+    )
+    .option(
+      "--seed <n>",
+      "seed of the loss draws (and timer lateness)",
+      arg.integer(0, 2 ** 32 - 1),
+    )
     .addOption(opt("--total <limit>", "total deadline ('off' for none)", arg.limit, "30s"))
     .addOption(opt("--write-idle <limit>", "longest gap between pulls", arg.limit, "off"))
     .addOption(opt("--headers <limit>", "wait for headers after the body", arg.limit, "off"))
@@ -460,6 +501,8 @@ function simCommand(): Command {
       "timebound sim upload --payload 10MB --chunk 16KiB --write-idle 2s --total 120s --link-trace wifi-onoff --trace",
       "timebound sim upload --link-trace ./my-uplink.trace --link-trace-start 12s --write-idle 3s",
       "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-preset tinyproxy --upstream-rtt 50ms",
+      "timebound sim upload --payload 2.4MB --proxy 2Mbit --chunk 16KiB --write-idle 3s --loss 1% --seed 7 --trace",
+      "timebound sim upload --payload 2.4MB --proxy 2Mbit --loss 2% --loss-burst 4 --seed 7",
     ]),
   );
   upload.action(async (o) => {
@@ -497,6 +540,12 @@ function simCommand(): Command {
     }
     if (o.proxyPreset !== undefined)
       Object.assign(params, PROXY_PRESETS[o.proxyPreset as ProxyPresetName]);
+    if (o.loss !== undefined && o.loss > 0) {
+      params.lossRate = o.loss;
+      if (o.lossBurst !== undefined) params.lossBurstSegments = o.lossBurst;
+      params.congestionControl = o.cc;
+    }
+    if (o.seed !== undefined) params.seed = o.seed;
     const { simulateUpload } = await load.upload();
     const r = simulateUpload(params);
     if (o.json) {
@@ -518,13 +567,24 @@ function simCommand(): Command {
     ];
     if (r.stallDetectionMs !== undefined)
       rows.push(["stall detected after", time.format(r.stallDetectionMs)]);
+    if (r.loss) {
+      rows.push([
+        "segments sent (retransmitted)",
+        `${r.loss.transmissions} (${r.loss.retransmissions})`,
+      ]);
+      rows.push(["retransmission timeouts", String(r.loss.timeouts)]);
+    }
+    const lossText =
+      params.lossRate === undefined
+        ? ""
+        : `, ${percent(params.lossRate)} ${params.lossBurstSegments ? `bursty loss (bursts of ${params.lossBurstSegments})` : "loss"} (${o.cc}, seed ${params.seed ?? 0})`;
     const uplink = !params.linkTrace
       ? formatRate(o.proxy)
       : params.proxyBitsPerSecond === Number.POSITIVE_INFINITY
         ? traceText(params.linkTrace)
         : `${traceText(params.linkTrace)} shaped to ${formatRate(o.proxy)}`;
     say(
-      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${uplink} ${o.proxyPreset ?? params.proxyMode} proxy, RTT ${formatTime(o.rtt)}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
+      `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${uplink} ${o.proxyPreset ?? params.proxyMode} proxy, RTT ${formatTime(o.rtt)}${lossText}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
     );
     say(table(["", "result"], rows));
     if (r.outcome === "hang") {

@@ -10,6 +10,7 @@
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plusFromState } from "pure-rand/generator/xoroshiro128plus";
 import { describe } from "../src/duration.ts";
+import { fmix32 } from "./_hash.ts";
 
 /** Uniform numbers in [0, 1). */
 export type Random = () => number;
@@ -32,17 +33,6 @@ export type Distribution =
   | { kind: "lognormal"; median: number; sigma: number; min?: number; max?: number }
   | { kind: "exponential"; mean: number }
   | { kind: "choice"; values: number[]; weights?: number[] };
-
-/** Murmur3's 32-bit finaliser: spreads every input bit over the output. */
-function fmix32(h: number): number {
-  let x = h | 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  x ^= x >>> 16;
-  return x | 0;
-}
 
 /**
  * A seeded stream of uniform numbers in [0, 1): 53 random bits each, from

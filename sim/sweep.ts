@@ -64,6 +64,16 @@ export interface UploadScenario {
    * series, and may be Infinity (the trace alone).
    */
   linkTrace?: LinkTrace;
+  /**
+   * Segment loss on the path (`simulateUpload`'s `lossRate`), drawn per
+   * trial (draws above 0.5 count as 0.5); each trial's loss draws are seeded by its own seed.
+   * Streaming proxies only. A trial that draws a tarpit runs loss-free (the
+   * model has no loss behind a tarpit; the tarpit dominates such a trial).
+   * @default 0
+   */
+  lossRate?: Distribution;
+  /** Bursty loss: mean segments per loss burst (`simulateUpload`'s `lossBurstSegments`). @default undefined (independent loss) */
+  lossBurstSegments?: number;
 }
 
 /**
@@ -232,6 +242,8 @@ const SCENARIO_KEYS = new Set([
   "drop",
   "tarpit",
   "linkTrace",
+  "lossRate",
+  "lossBurstSegments",
 ]);
 const KIB = 1024;
 const DEFAULT_CHUNKS = [8, 16, 32, 64, 128, 256].map((k) => k * KIB);
@@ -295,6 +307,27 @@ export function checkScenario(scenario: unknown): UploadScenario {
   if (s.proxyBurstBytes !== undefined)
     checkDistribution("scenario.proxyBurstBytes", s.proxyBurstBytes, false);
   if (s.drop !== undefined) checkOccasional("scenario.drop", s.drop);
+  if (s.lossRate !== undefined) {
+    checkDistribution("scenario.lossRate", s.lossRate, false);
+    if (s.proxyMode === "store-and-forward") {
+      throw new RangeError(
+        `Invalid option 'scenario.lossRate': loss is modelled through a streaming proxy, got proxyMode "store-and-forward"`,
+      );
+    }
+    if (s.linkTrace !== undefined) {
+      throw new RangeError(
+        "Invalid option 'scenario.lossRate': loss is not modelled over a link trace yet, got both",
+      );
+    }
+  }
+  if (s.lossBurstSegments !== undefined) {
+    const b = s.lossBurstSegments;
+    if (typeof b !== "number" || !(b >= 1 && Number.isFinite(b))) {
+      throw new RangeError(
+        `Invalid option 'scenario.lossBurstSegments': expected a finite number >= 1, got ${describe(b)}`,
+      );
+    }
+  }
   if (s.tarpit !== undefined) {
     checkOccasional("scenario.tarpit", s.tarpit, ["readBytesPerSecond"]);
     checkDistribution(
@@ -418,6 +451,14 @@ export function drawTrial(plan: SweepPlan, trial: number): TrialPath {
   if (tarpitted) {
     params.serverReadBytesPerSecond = tarpitRate;
     params.tarpitAtMs = tarpitAt;
+  }
+  // Drawn last: a scenario without loss draws exactly what it did before.
+  if (s.lossRate !== undefined) {
+    const loss = Math.min(0.5, Math.max(0, sample(s.lossRate, r)));
+    if (loss > 0 && !tarpitted) {
+      params.lossRate = loss;
+      if (s.lossBurstSegments !== undefined) params.lossBurstSegments = s.lossBurstSegments;
+    }
   }
   return { params, dropped, tarpitted };
 }

@@ -21,6 +21,14 @@
  * - `forward`: a store-and-forward proxy has the whole body and sends it on.
  * - `link`: the link trace's link went off (an outage: it delivers nothing)
  *   or came back.
+ * - `fast-retransmit`: the sender found a segment lost (a later one was
+ *   acknowledged) and sent it again at once, cutting its window: "slow
+ *   because of loss", a round trip or so.
+ * - `tail-probe`: nothing came back for two round trips: the sender probes
+ *   with one segment to find out what was lost (RFC 8985).
+ * - `rto`: a retransmission timeout (≥ 200 ms on Linux, doubling each
+ *   time): the sender waited with nothing acknowledged, then starts again
+ *   from one segment. A stall that ends by itself, unlike a `drop`.
  * - `headers`: response headers arrived: the request succeeded.
  * - `timeout`: the watchdog fired.
  * - `hang`: nothing is left to happen and no limit is set: a real request
@@ -36,6 +44,9 @@ export type UploadEvent =
   | "tarpit"
   | "forward"
   | "link"
+  | "fast-retransmit"
+  | "tail-probe"
+  | "rto"
   | "headers"
   | "timeout"
   | "hang";

@@ -89,6 +89,7 @@ import {
   type SendCurve,
   shifted,
 } from "./_link.ts";
+import { buildLossyCurve, type LossEvent, type LossSpec } from "./_loss.ts";
 import { outagesOf, type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
 import { servedThrough } from "./_served.ts";
 import { VirtualClock } from "./engine.ts";
@@ -194,10 +195,61 @@ export interface UploadParams {
   timeouts?: Limits;
   /** Each watchdog timer fires late by up to this much (uniform, from `seed`). @default 0 */
   timerLatenessMs?: number;
-  /** Seeds the pseudo-random timer lateness. @default 0 */
+  /**
+   * Random loss on the client's path: each transmitted segment (first
+   * sending or retransmission) is lost with this probability, independently
+   * (Bernoulli), in [0, 0.5]. The sender recovers as Linux does: RACK
+   * (a later segment acknowledged; "3 duplicate ACKs") and fast retransmit
+   * with a cwnd cut to β·cwnd, a tail loss probe, or a retransmission
+   * timeout (SRTT + max(4·RTTVAR, 200 ms), doubling) back to cwnd 1. Lost
+   * bytes stay in the send buffer until acknowledged, so pull gaps
+   * lengthen. Draws come from `seed` (common random numbers: a higher rate
+   * loses a superset of the same segments). With `lossBurstSegments`, the
+   * long-run loss rate of a bursty (Gilbert–Elliott) path. Loss is modelled
+   * on a streaming path without `proxyBufferBytes` or a tarpit.
+   * @default 0 (no loss: the fluid model, unchanged)
+   */
+  lossRate?: number;
+  /**
+   * Bursty loss: the mean number of consecutive segments lost in a burst
+   * (≥ 1). With `lossRate` L, a Gilbert–Elliott path whose bad state loses
+   * every segment and lasts this long on average (bad → good 1/b per
+   * segment, good → bad chosen so that the long-run loss is L).
+   * @default undefined (independent loss)
+   */
+  lossBurstSegments?: number;
+  /**
+   * A general Gilbert–Elliott loss model instead of `lossRate`: per
+   * transmitted segment the path moves good → bad with `goodToBad`, bad →
+   * good with `badToGood` (both in (0, 1]), then loses the segment with
+   * `lossInGood` (default 0) or `lossInBad` (default 1). Its long-run loss
+   * rate must be ≤ 0.5.
+   * @default undefined
+   */
+  gilbertElliott?: GilbertElliott;
+  /**
+   * The sender's reaction to loss (it does not change a loss-free run):
+   * `cubic` (Linux's default: β = 0.7, cubic window growth) or `reno`
+   * (β = 0.5, one segment per RTT). BBR is not modelled: it does not cut
+   * its rate on random loss, so on a lossy link that is not full it keeps
+   * the link busy where CUBIC backs off; read the result as CUBIC's.
+   * @default "cubic"
+   */
+  congestionControl?: "cubic" | "reno";
+  /** Seeds the pseudo-random timer lateness and, in an independent stream, the loss draws. @default 0 */
   seed?: number;
   /** Record an event trace (`result.trace`; print it with `formatTrace`). @default false */
   trace?: boolean;
+}
+
+/** A two-state (Gilbert–Elliott) loss model, per transmitted segment. */
+export interface GilbertElliott {
+  goodToBad: number;
+  badToGood: number;
+  /** @default 0 */
+  lossInGood?: number;
+  /** @default 1 */
+  lossInBad?: number;
 }
 
 /** What {@linkcode simulateUpload} found. */
@@ -225,6 +277,13 @@ export interface UploadResult {
   stallDetectionMs?: number;
   /** Events, with `trace: true`. */
   trace?: UploadTraceEntry[];
+  /**
+   * With loss: segments put on the wire (first sendings and
+   * retransmissions), how many were retransmissions, and how many
+   * retransmission timeouts fired, over the whole upload (not cut at the
+   * timeout).
+   */
+  loss?: { transmissions: number; retransmissions: number; timeouts: number };
 }
 
 /**
@@ -289,6 +348,10 @@ const PARAM_KEYS = new Set([
   "timerLatenessMs",
   "seed",
   "trace",
+  "lossRate",
+  "lossBurstSegments",
+  "gilbertElliott",
+  "congestionControl",
 ]);
 
 function nonNegative(name: string, value: unknown, fallback: number): number {
@@ -340,6 +403,76 @@ function flag(name: string, value: unknown, fallback: boolean): boolean {
     throw new TypeError(`Invalid option '${name}': expected true or false, got ${describe(value)}`);
   }
   return value;
+}
+
+/** A number in [min, max]. */
+function inRange(name: string, value: unknown, min: number, max: number, openMin = false): number {
+  const range = `a number in ${openMin ? "(" : "["}${min}, ${max}]`;
+  if (typeof value !== "number") {
+    throw new TypeError(`Invalid option '${name}': expected ${range}, got ${describe(value)}`);
+  }
+  if (!(value <= max && (openMin ? value > min : value >= min))) {
+    throw new RangeError(`Invalid option '${name}': expected ${range}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+const GE_KEYS = new Set(["goodToBad", "badToGood", "lossInGood", "lossInBad"]);
+/** Above this long-run loss rate TCP barely moves: a run would take hours of virtual time. */
+const MAX_LOSS = 0.5;
+
+/** The loss model of the options, or undefined for a loss-free path. */
+function lossOption(o: Record<string, unknown>): LossSpec | undefined {
+  if (o.gilbertElliott !== undefined) {
+    for (const key of ["lossRate", "lossBurstSegments"] as const) {
+      if (o[key] !== undefined) {
+        throw new RangeError(
+          `Invalid option '${key}': give either 'gilbertElliott' or 'lossRate' (with 'lossBurstSegments'), not both`,
+        );
+      }
+    }
+    const g = plainObject("gilbertElliott", o.gilbertElliott);
+    checkKeys("gilbertElliott", g, GE_KEYS);
+    const goodToBad = inRange("gilbertElliott.goodToBad", g.goodToBad, 0, 1, true);
+    const badToGood = inRange("gilbertElliott.badToGood", g.badToGood, 0, 1, true);
+    const lossInGood =
+      g.lossInGood === undefined ? 0 : inRange("gilbertElliott.lossInGood", g.lossInGood, 0, 1);
+    const lossInBad =
+      g.lossInBad === undefined ? 1 : inRange("gilbertElliott.lossInBad", g.lossInBad, 0, 1);
+    const longRun = (badToGood * lossInGood + goodToBad * lossInBad) / (goodToBad + badToGood);
+    if (longRun > MAX_LOSS) {
+      throw new RangeError(
+        `Invalid option 'gilbertElliott': expected a long-run loss rate <= ${MAX_LOSS}, got ${longRun.toPrecision(3)}`,
+      );
+    }
+    return { kind: "gilbert-elliott", goodToBad, badToGood, lossInGood, lossInBad };
+  }
+  const rate = o.lossRate === undefined ? 0 : inRange("lossRate", o.lossRate, 0, MAX_LOSS);
+  if (o.lossBurstSegments === undefined) {
+    return rate > 0 ? { kind: "bernoulli", rate } : undefined;
+  }
+  const burst = o.lossBurstSegments;
+  if (typeof burst !== "number") {
+    throw new TypeError(
+      `Invalid option 'lossBurstSegments': expected a finite number >= 1, got ${describe(burst)}`,
+    );
+  }
+  if (!(burst >= 1 && Number.isFinite(burst))) {
+    throw new RangeError(
+      `Invalid option 'lossBurstSegments': expected a finite number >= 1, got ${describe(burst)}`,
+    );
+  }
+  if (rate === 0) return undefined;
+  // Bad lasts `burst` segments on average and loses them all; good → bad
+  // so that the bad state's share of time is the loss rate.
+  const badToGood = 1 / burst;
+  return {
+    kind: "gilbert-elliott",
+    goodToBad: Math.min(1, (badToGood * rate) / (1 - rate)),
+    badToGood,
+    lossInGood: 0,
+    lossInBad: 1,
+  };
 }
 
 function proxyModeOption(value: unknown): ProxyMode {
@@ -405,6 +538,9 @@ interface Resolved {
   lateness: number;
   seed: number;
   trace: boolean;
+  /** The loss model; undefined: a loss-free path (the fluid model). */
+  loss: LossSpec | undefined;
+  cubic: boolean;
 }
 
 function resolve(params: unknown): Resolved {
@@ -471,6 +607,29 @@ function resolve(params: unknown): Resolved {
   const lateness = nonNegative("timerLatenessMs", o.timerLatenessMs, 0);
   const seed = o.seed === undefined ? 0 : integerOption("seed", o.seed, 0, 2 ** 32 - 1);
   const trace = flag("trace", o.trace, false);
+  const loss = lossOption(o);
+  const cc = o.congestionControl ?? "cubic";
+  if (cc !== "cubic" && cc !== "reno") {
+    const text = `Invalid option 'congestionControl': expected "cubic" or "reno", got ${describe(cc)}`;
+    throw typeof cc === "string" ? new RangeError(text) : new TypeError(text);
+  }
+  if (loss) {
+    const other =
+      mode !== "streaming"
+        ? ["proxyMode", mode]
+        : !Number.isNaN(proxyBuffer)
+          ? ["proxyBufferBytes", proxyBuffer]
+          : serverRead !== INFINITY
+            ? ["serverReadBytesPerSecond", serverRead]
+            : linkTrace !== undefined
+              ? ["linkTrace", "a link trace"]
+              : undefined;
+    if (other) {
+      throw new RangeError(
+        `Invalid option '${other[0]}': loss is modelled on a streaming path without a proxy buffer, a tarpit or a link trace, got ${describe(other[1])} with loss`,
+      );
+    }
+  }
 
   // Wire bits/s to payload bytes/ms.
   const toPayload = (bits: number): number =>
@@ -510,6 +669,8 @@ function resolve(params: unknown): Resolved {
     lateness,
     seed,
     trace,
+    loss,
+    cubic: cc === "cubic",
   };
 }
 
@@ -538,6 +699,11 @@ function resolve(params: unknown): Resolved {
  * // Streamed in 16 KiB chunks under an idle write limit: it finishes.
  * const chunked = simulateUpload({ ...path, chunkBytes: 16_384, timeouts: { writeIdle: "3s", total: "60s" } });
  * console.assert(chunked.outcome === "ok" && chunked.elapsedMs > 10_000);
+ * // 1 % of the segments lost: slower, and the same seed gives the same run.
+ * const lossy = { ...path, chunkBytes: 16_384, lossRate: 0.01, seed: 7, timeouts: { total: "90s" } };
+ * const once = simulateUpload(lossy);
+ * console.assert(once.outcome === "ok" && once.elapsedMs > chunked.elapsedMs);
+ * console.assert(simulateUpload(lossy).elapsedMs === once.elapsedMs && once.loss!.retransmissions > 0);
  * ```
  */
 export function simulateUpload(params: UploadParams): UploadResult {
@@ -560,6 +726,33 @@ const OUTCOME_NONE = 0;
 const OUTCOME_OK = 1;
 const OUTCOME_TIMEOUT = 2;
 
+/**
+ * The last lossy curve built, by its spec: a sweep runs each trial's path
+ * once per total deadline, and the sender's curve depends on the path and
+ * the seed alone (not on chunks or limits). Curves are read-only once built.
+ */
+let lastLossKey = "";
+let lastLossy: ReturnType<typeof buildLossyCurve> | undefined;
+function lossyCurve(
+  spec: Parameters<typeof buildLossyCurve>[0],
+): ReturnType<typeof buildLossyCurve> {
+  const key = JSON.stringify(spec, (_, v) => (v === INFINITY ? "Infinity" : v));
+  if (key !== lastLossKey || !lastLossy) {
+    lastLossy = buildLossyCurve(spec);
+    lastLossKey = key;
+  }
+  return lastLossy;
+}
+
+function describeLoss(loss: LossSpec): string {
+  const pct = (x: number) => `${Number((x * 100).toPrecision(3))} %`;
+  if (loss.kind === "bernoulli") return `${pct(loss.rate)} random loss`;
+  const longRun =
+    (loss.badToGood * loss.lossInGood + loss.goodToBad * loss.lossInBad) /
+    (loss.goodToBad + loss.badToGood);
+  return `${pct(longRun)} bursty loss, bursts of ${Number((1 / loss.badToGood).toPrecision(3))} segments on average`;
+}
+
 function mbit(bytesPerMs: number): string {
   return `${((bytesPerMs * 8) / 1000).toPrecision(3)} Mbit/s`;
 }
@@ -579,6 +772,11 @@ class UploadRun {
   /** Queue length at which the writer wakes once the buffer is at its ceiling: 2/3 of it. */
   private readonly wakeQueue: number;
   private readonly trace: UploadTraceEntry[] | undefined;
+  /** With loss: the sender's recovery events, and its counts. */
+  private lossEvents: LossEvent[] | undefined;
+  /** With loss: the largest cwnd by bytes acknowledged (the send buffer grows with it). */
+  private windowSteps: { ackedAt: number[]; cwndAt: number[] } | undefined;
+  private lossStats: UploadResult["loss"];
 
   private written = 0;
   private held = 0;
@@ -661,7 +859,34 @@ class UploadRun {
       cutAtMs: cut,
       pauses: streaming ? this.outages() : undefined,
     };
-    this.sent = this.traced(buildSendCurve(link), streaming, cut);
+    if (p.loss) {
+      const lossy = lossyCurve({
+        bytes: p.payload,
+        rate: link.rate,
+        shaperRate: link.shaperRate,
+        shaperPeak: link.shaperPeak,
+        burstBytes: link.burstBytes,
+        rttMs: p.rtt,
+        slowStart: p.slowStart,
+        initialWindow: link.initialWindow,
+        windowCap: link.windowCap,
+        cutAtMs: cut,
+        loss: p.loss,
+        beta: p.cubic ? 0.7 : 0.5,
+        cubic: p.cubic,
+        seed: p.seed,
+      });
+      this.sent = lossy.curve;
+      this.lossEvents = lossy.events;
+      this.windowSteps = { ackedAt: lossy.ackedAt, cwndAt: lossy.cwndAt };
+      this.lossStats = {
+        transmissions: lossy.transmissions,
+        retransmissions: lossy.retransmissions,
+        timeouts: lossy.timeouts,
+      };
+    } else {
+      this.sent = this.traced(buildSendCurve(link), streaming, cut);
+    }
     if (streaming) {
       this.headersAt = this.sent.endMs + p.rtt;
     } else {
@@ -874,6 +1099,7 @@ class UploadRun {
       else if (p.serverRate < links && p.tarpitAt <= this.endedAt) stallAt = p.tarpitAt;
       if (stallAt !== INFINITY) result.stallDetectionMs = this.endedAt - stallAt;
     }
+    if (this.lossStats) result.loss = this.lossStats;
     if (this.trace) result.trace = this.trace;
     return result;
   }
@@ -948,7 +1174,9 @@ class UploadRun {
     // A growing buffer (2/3 of it is g·(IW + acked)) is there sooner:
     // written − a ≤ (2/3)·g·(IW + a) once a ≥ (written − (2/3)·g·IW) / (1 + (2/3)·g).
     let target = this.written - this.wakeQueue;
-    if (p.growth) {
+    if (p.growth && this.windowSteps) {
+      target = this.lossyWakeTarget();
+    } else if (p.growth) {
       const g = (2 / 3) * GROWTH_PER_WINDOW_BYTE;
       target = Math.max(target, (this.written - g * INITIAL_WINDOW_BYTES) / (1 + g));
     }
@@ -966,7 +1194,33 @@ class UploadRun {
   private bufferAt(acked: number): number {
     const p = this.p;
     if (!p.growth) return p.buffer;
+    const steps = this.windowSteps;
+    if (steps) {
+      // With loss, cwnd is no longer IW + acked: the largest cwnd at which
+      // the window was not full after sending (tcp_should_expand_sndbuf).
+      let k = steps.ackedAt.length - 1;
+      while (k > 0 && steps.ackedAt[k]! > acked) k--;
+      const window = Math.max(INITIAL_WINDOW_BYTES, steps.cwndAt[k]! * SEGMENT_PAYLOAD_BYTES);
+      return Math.min(p.buffer, GROWTH_PER_WINDOW_BYTE * window);
+    }
     return Math.min(p.buffer, GROWTH_PER_WINDOW_BYTE * (INITIAL_WINDOW_BYTES + acked));
+  }
+
+  /**
+   * With loss: the fewest acknowledged bytes at which the queue
+   * (written − acked) is down to 2/3 of the buffer then (a step function
+   * of acked), or the ceiling's wake point.
+   */
+  private lossyWakeTarget(): number {
+    const { ackedAt, cwndAt } = this.windowSteps!;
+    const written = this.written;
+    for (let k = 0; k < ackedAt.length; k++) {
+      const window = Math.max(INITIAL_WINDOW_BYTES, cwndAt[k]! * SEGMENT_PAYLOAD_BYTES);
+      const buffer = Math.min(this.p.buffer, GROWTH_PER_WINDOW_BYTE * window);
+      const a = Math.max(ackedAt[k]!, written - (2 / 3) * buffer);
+      if (k === ackedAt.length - 1 || a < ackedAt[k + 1]!) return a;
+    }
+    return written;
   }
 
   // --- trace --------------------------------------------------------------
@@ -1105,7 +1359,25 @@ class UploadRun {
         note(curve.timeAt(i), "send", text);
       }
     };
-    describeCurve(this.sent, "client");
+    if (this.lossEvents) {
+      // Segment by segment, the curve has a point per ACK: the recovery
+      // events say what matters.
+      note(
+        0,
+        "send",
+        `lossy path (${describeLoss(p.loss!)}), ${p.cubic ? "CUBIC" : "Reno"} sender`,
+      );
+      if (this.sent.endMs !== INFINITY) {
+        note(
+          this.sent.endMs,
+          "send",
+          `client: all ${formatBytes(p.payload)} through, the last retransmission included`,
+        );
+      }
+      for (const e of this.lossEvents) note(e.atMs, e.kind, e.detail);
+    } else {
+      describeCurve(this.sent, "client");
+    }
     if (this.forward) {
       note(this.forward.timeAt(0), "forward", "proxy has the whole body, sends it upstream");
       describeCurve(this.forward, "proxy");

@@ -9,10 +9,12 @@
  * Needs root, `ip netns`, `tc tbf`, `ss` and /dev/net/tun; skipped with the
  * reason otherwise. Congestion control is pinned to Reno in the client's
  * namespace: its slow start (10 segments, doubling per RTT, no loss) is the
- * model's.
+ * model's. The loss subset pins CUBIC on the route instead (the model's
+ * default reaction to loss; a namespace may not make it its default here).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab, labSupport } from "./kernel/lab.ts";
+import { measureLossCell, quantile } from "./kernel/loss.ts";
 import { type Cell, measureCell, measureStall, type StallCell } from "./kernel/validate.ts";
 
 const support = labSupport();
@@ -116,6 +118,46 @@ describe.skipIf(!support.ok)(
           expect(off, line).toBeLessThanOrEqual(0.15);
         }
       });
+    });
+
+    // Loss (issue 12): the delayer drops 1 % of the client's data segments
+    // (seeded), CUBIC pinned on the route. Six uploads against 200
+    // simulated ones; the full grid is bench/sim-kernel-loss.ts. At 1 %
+    // and 2 Mbit/s the real spread is ~0.3 s in 4.5 s, so the check holds
+    // on a loaded machine; at 3 % (0.8 s of spread in 6 s, grid: +0.4 %)
+    // six uploads put the median 0–8 % off from run to run, too close to
+    // the target for every npm test.
+    describe("1 % loss, CUBIC, RTT 50 ms (drops in the delayer)", () => {
+      beforeAll(async () => {
+        lab.shape(10e6);
+        await lab.setDelay(50);
+        lab.routeCongestionControl("cubic");
+      }, 30_000);
+      afterAll(() => {
+        lab.routeCongestionControl("reno");
+      });
+      it("1 MiB at 2 Mbit/s: segments were lost and resent; real median within ±10 % of the simulator's, no upload beyond its p99 + 20 %", async () => {
+        const r = await measureLossCell(
+          lab,
+          {
+            payloadBytes: MiB,
+            rateBitsPerSecond: 2e6,
+            rttMs: 50,
+            lossRate: 0.01,
+            chunkBytes: 16 * KiB,
+          },
+          6,
+        );
+        const simP99 = quantile(r.simMs, 0.99);
+        // `ss -i`: retrans:<now>/<total> of each upload's connection.
+        const resent = r.ss.reduce((a, s) => a + Number(/retrans:\d+\/(\d+)/.exec(s)?.[1] ?? 0), 0);
+        const line = `1 % loss, 1 MiB at 2 Mbit/s, RTT ${r.rttMeasuredMs.toFixed(1)} ms, ${r.congestionControl}: real ${r.realMs.map((x) => (x / 1000).toFixed(2)).join("/")} s (median ${(r.real.p50 / 1000).toFixed(2)}, ${resent} segments resent), simulator p5/p50/p99 ${(r.sim.p5 / 1000).toFixed(2)}/${(r.sim.p50 / 1000).toFixed(2)}/${(simP99 / 1000).toFixed(2)} s: median error ${r.medianErrorPct.toFixed(1)} %`;
+        console.log(`sim_kernel: ${line}`);
+        expect(r.congestionControl, line).toBe("cubic");
+        expect(resent, line).toBeGreaterThan(0);
+        expect(Math.abs(r.medianErrorPct), line).toBeLessThanOrEqual(10);
+        expect(r.realMs.at(-1)!, line).toBeLessThanOrEqual(simP99 * 1.2);
+      }, 90_000);
     });
   },
 );

@@ -150,6 +150,17 @@ export function nonNegative(text: string): number {
   return n;
 }
 
+/** Mean segments per loss burst: a number ≥ 1, `4`, `2.5`. */
+export function lossBurst(text: string): number {
+  const n = Number(text);
+  if (!/^\s*\d*\.?\d+\s*$/.test(text) || !(n >= 1) || !Number.isFinite(n)) {
+    throw new InvalidArgumentError(
+      `expected a number of segments >= 1, like 4, got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
+
 /** A rate floor: `16KB/5s` (at least 16 KB in every 5 s). */
 export const minRate = wrap((text: string): { bytes: number; per: number } | false => {
   if (/^\s*(off|none|false)\s*$/i.test(text)) return false;

@@ -10,6 +10,12 @@
  * sends it on. Prints `ready` once attached; exits on SIGTERM or when stdin
  * closes (the harness went away). Counts go to stderr on exit.
  *
+ * Loss (this kernel has no netem either): a stdin line `loss <p> <seed> <src>`
+ * drops each TCP segment with payload coming from IPv4 address `src` with
+ * probability p, from a seeded PRNG (one draw per such segment, so a seed
+ * gives one sequence of drops), before it is delayed: a lossy hop behind
+ * the sender's bottleneck. ACKs and empty segments pass. `loss 0` ends it.
+ *
  * @module
  */
 
@@ -65,6 +71,36 @@ if ((libc.ioctl!(fd, BigInt(TUNSETIFF), ifr) as number) < 0) {
 const queue: { due: number; packet: Uint8Array }[] = [];
 let head = 0;
 let packets = 0;
+let lossRate = 0;
+let lossSrc = 0;
+let dropped = 0;
+let lossCandidates = 0;
+/** mulberry32: small, seeded, plenty for drop decisions. */
+let rngState = 0;
+function nextUniform(): number {
+  rngState = (rngState + 0x6d2b79f5) | 0;
+  let t = rngState;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+}
+function ipv4(text: string): number {
+  return text.split(".").reduce((a, b) => a * 256 + Number(b), 0);
+}
+/** A TCP segment with payload from the lossy source, and the draw says drop. */
+function drop(p: Uint8Array, n: number): boolean {
+  if (lossRate <= 0 || n < 40 || p[0]! >> 4 !== 4 || p[9] !== 6) return false;
+  const src = ((p[12]! << 24) | (p[13]! << 16) | (p[14]! << 8) | p[15]!) >>> 0;
+  if (src !== lossSrc) return false;
+  const ihl = (p[0]! & 15) * 4;
+  const total = (p[2]! << 8) | p[3]!;
+  const tcpHeader = (p[ihl + 12]! >> 4) * 4;
+  if (total - ihl - tcpHeader <= 0) return false;
+  lossCandidates++;
+  if (nextUniform() >= lossRate) return false;
+  dropped++;
+  return true;
+}
 let maxLateMs = 0;
 const lates: number[] = [];
 
@@ -103,6 +139,7 @@ function stop(): never {
   console.error(
     JSON.stringify({
       packets,
+      ...(lossCandidates > 0 ? { dropped, lossCandidates } : {}),
       maxLateMs: Math.round(maxLateMs * 100) / 100,
       p50: q(0.5),
       p90: q(0.9),
@@ -124,8 +161,16 @@ D.addSignalListener("SIGTERM", stop);
     text += decoder.decode(value, { stream: true });
     let i = text.indexOf("\n");
     while (i >= 0) {
-      const ms = Number(text.slice(0, i));
-      if (ms >= 0) delayMs = ms;
+      const line = text.slice(0, i).trim();
+      const loss = /^loss\s+(\S+)(?:\s+(\d+)\s+(\S+))?$/.exec(line);
+      if (loss) {
+        lossRate = Number(loss[1]) || 0;
+        rngState = Number(loss[2] ?? 0) | 0;
+        if (loss[3]) lossSrc = ipv4(loss[3]) >>> 0;
+      } else {
+        const ms = Number(line);
+        if (line !== "" && ms >= 0) delayMs = ms;
+      }
       text = text.slice(i + 1);
       i = text.indexOf("\n");
     }
@@ -136,7 +181,7 @@ console.log("ready");
 const buf = new Uint8Array(65536);
 for (;;) {
   const n = Number(await libc.read!(fd, buf, buf.byteLength));
-  if (n <= 0) continue;
+  if (n <= 0 || drop(buf, n)) continue;
   queue.push({ due: performance.now() + delayMs, packet: buf.slice(0, n) });
   void drain();
 }

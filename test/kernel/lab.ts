@@ -483,6 +483,38 @@ export class Lab {
     return rtts;
   }
 
+  /**
+   * Pins the client's congestion control on its route to the server
+   * (`ip route … congctl`): a namespace may set its default only to the
+   * algorithms in the host's `tcp_allowed_congestion_control` (reno, bbr
+   * here), a route may name any loaded one, such as cubic.
+   */
+  routeCongestionControl(cc: string): void {
+    must([
+      "ip",
+      "-n",
+      this.client,
+      "route",
+      "replace",
+      "default",
+      "via",
+      "10.77.1.2",
+      "congctl",
+      cc,
+    ]);
+  }
+
+  /**
+   * Drops each TCP segment with payload that the client sends with
+   * probability `rate`, in the delayer (after the client's `tc tbf`), from
+   * a PRNG seeded with `seed`; `rate` 0 ends it. ACKs and the server's
+   * segments pass. Needs the delayer: `setDelay` with an RTT > 0 first.
+   */
+  setLoss(rate: number, seed: number): void {
+    if (!this.#delay) throw new Error("setLoss needs the delayer: setDelay(rttMs > 0) first");
+    this.#delay.child.stdin!.write(`loss ${rate} ${seed} ${CLIENT_IP}\n`);
+  }
+
   /** The delayer's own account of its lateness (after `setDelay(0)` or `close()`). */
   delayStats: string[] = [];
 

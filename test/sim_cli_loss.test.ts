@@ -1,0 +1,117 @@
+/**
+ * `--loss`, `--loss-burst`, `--cc` and `--seed` on the command line, through
+ * a child process as a user runs it: one seed reproduces one run, the trace
+ * names the recovery events, bad values exit 2 naming the flag, and
+ * `recommend` plans on a lossy uplink.
+ */
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const cli = join(root, "sim", "cli.ts");
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cli, ...args],
+      { cwd: root, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+const LOSSY = [
+  "sim",
+  "upload",
+  "--payload",
+  "1MB",
+  "--proxy",
+  "2Mbit",
+  "--chunk",
+  "16KiB",
+  "--loss",
+  "2%",
+];
+
+describe.concurrent("loss on the command line", () => {
+  it("one seed, one run: --seed 7 twice gives the same JSON; the loss reaches the simulator", async () => {
+    const [a, b, c] = await Promise.all([
+      run([...LOSSY, "--seed", "7", "--json"]),
+      run([...LOSSY, "--seed", "7", "--json"]),
+      run([...LOSSY, "--seed", "8", "--json"]),
+    ]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    const ja = JSON.parse(a.stdout);
+    expect(ja.params).toMatchObject({ lossRate: 0.02, seed: 7, congestionControl: "cubic" });
+    expect(ja.result.loss.retransmissions).toBeGreaterThan(0);
+    expect(JSON.parse(c.stdout).params.seed).toBe(8);
+  });
+
+  it("the trace shows fast retransmits; the table counts retransmissions", async () => {
+    const t = await run([...LOSSY, "--seed", "7", "--trace"]);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toContain("fast-retransmit");
+    expect(t.stdout).toContain("segments sent (retransmitted)");
+    expect(t.stdout.replace(/\s+/g, " ")).toContain("2.0 % loss (cubic, seed 7)");
+  });
+
+  it("bursty loss and Reno are accepted", async () => {
+    const r = await run([...LOSSY, "--loss-burst", "4", "--cc", "reno", "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).params).toMatchObject({
+      lossBurstSegments: 4,
+      congestionControl: "reno",
+    });
+  });
+
+  it("bad values exit 2 with the flag or option named", async () => {
+    const [burst, high, cc] = await Promise.all([
+      run([...LOSSY, "--loss-burst", "0.5"]),
+      run(["sim", "upload", "--loss", "60%"]),
+      run([...LOSSY, "--cc", "bbr"]),
+    ]);
+    expect(burst.code).toBe(2);
+    expect(burst.stderr).toContain("--loss-burst");
+    expect(high.code).toBe(2);
+    expect(high.stderr).toContain(
+      "Invalid option 'lossRate': expected a number in [0, 0.5], got 0.6",
+    );
+    expect(cc.code).toBe(2);
+    expect(cc.stderr).toContain("--cc");
+  });
+
+  it("recommend takes --loss and plans on the lossy path", async () => {
+    const r = await run([
+      "recommend",
+      "--payload",
+      "500kB",
+      "--proxy",
+      "2Mbit",
+      "--loss",
+      "1%",
+      "--chunks",
+      "64KiB",
+      "--write-idle",
+      "5s",
+      "--total",
+      "30s",
+      "--trials",
+      "50",
+      "--workers",
+      "1",
+      "--target",
+      "0.9",
+      "--json",
+    ]);
+    expect([0, 3]).toContain(r.code);
+    const j = JSON.parse(r.stdout);
+    expect(j.sweep.scenario.lossRate).toBe(0.01);
+  });
+});
