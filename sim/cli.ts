@@ -148,6 +148,8 @@ interface ScenarioOpts {
   dropRate?: number;
   tarpitRate?: number;
   proxyMode?: "streaming" | "store-and-forward";
+  proxyPreset?: ProxyPresetName;
+  upstreamRtt?: number;
   linkTrace?: LinkTrace;
   loss?: number;
   lossBurst?: number;
@@ -203,6 +205,19 @@ function sweepOptions(cmd: Command): Command {
         "streaming",
         "store-and-forward",
       ]),
+    )
+    .addOption(
+      new Option(
+        "--proxy-preset <name>",
+        "a proxy measured in the lab: how much of the body it holds, how it forwards it",
+      )
+        .choices(PROXY_PRESET_NAMES)
+        .conflicts("proxyMode"),
+    )
+    .option(
+      "--upstream-rtt <time>",
+      "round-trip time between proxy and server, with a --proxy-preset (default: 0)",
+      arg.timeOrZero,
     )
     .option(
       "--link-trace <file|name>",
@@ -284,6 +299,13 @@ async function scenarioFrom(o: ScenarioOpts): Promise<UploadScenario> {
   if (o.tarpitRate !== undefined)
     s.tarpit = { ...RESIDENTIAL_UPLOAD.tarpit!, probability: o.tarpitRate };
   if (o.proxyMode) s.proxyMode = o.proxyMode;
+  if (o.proxyPreset) Object.assign(s, PROXY_PRESETS[o.proxyPreset]);
+  if (o.upstreamRtt !== undefined) {
+    if (!o.proxyPreset && s.proxyMode !== "store-and-forward") {
+      throw new UsageError("option '--upstream-rtt' needs --proxy-preset");
+    }
+    s.upstreamRttMs = o.upstreamRtt;
+  }
   if (o.linkTrace) {
     s.linkTrace = o.linkTrace;
     // The trace is the uplink; a steady rate on top only when asked for.
@@ -345,12 +367,13 @@ function describeScenario(s: UploadScenario): string {
     : proxy === Infinity
       ? `over ${traceText(s.linkTrace)}`
       : `over ${traceText(s.linkTrace)}, shaped to ${p}`;
-
+  const holds =
+    s.proxyBufferBytes === undefined ? "" : ` holding up to ${formatSize(s.proxyBufferBytes)}`;
   const loss =
     typeof s.lossRate === "number" && s.lossRate > 0
       ? `, ${percent(s.lossRate)} ${s.lossBurstSegments ? `bursty segment loss (bursts of ${s.lossBurstSegments})` : "segment loss"}`
       : "";
-  return `${size} through a ${s.proxyMode ?? "streaming"} proxy ${uplink}${drop}${tarpit}${loss}`;
+  return `${size} through a ${s.proxyMode ?? "streaming"} proxy${holds} ${uplink}${drop}${tarpit}${loss}`;
 }
 
 /** Runs a sweep with a progress bar on stderr. */

@@ -53,6 +53,14 @@ export interface UploadScenario {
   sendBufferBytes?: Distribution;
   /** Token-bucket depth on the proxy's upstream (bursts at line rate, then the proxy's rate). @default 0 */
   proxyBurstBytes?: Distribution;
+  /**
+   * Bytes a streaming proxy holds before the client leg slows to its
+   * upstream (`simulateUpload`'s `proxyBufferBytes`; a preset's, from
+   * `PROXY_PRESETS`). @default undefined (one pipe at the narrowest rate)
+   */
+  proxyBufferBytes?: number;
+  /** Round-trip time between proxy and server (`upstreamRttMs`). @default 0 */
+  upstreamRttMs?: number;
   /** The proxy goes silent (half-open): no ACKs, no RST. */
   drop?: Occasional;
   /** The server starts reading at `readBytesPerSecond`. */
@@ -242,6 +250,8 @@ const SCENARIO_KEYS = new Set([
   "drop",
   "tarpit",
   "linkTrace",
+  "proxyBufferBytes",
+  "upstreamRttMs",
   "lossRate",
   "lossBurstSegments",
 ]);
@@ -307,6 +317,27 @@ export function checkScenario(scenario: unknown): UploadScenario {
   if (s.proxyBurstBytes !== undefined)
     checkDistribution("scenario.proxyBurstBytes", s.proxyBurstBytes, false);
   if (s.drop !== undefined) checkOccasional("scenario.drop", s.drop);
+  if (s.proxyBufferBytes !== undefined) {
+    integerOption("scenario.proxyBufferBytes", s.proxyBufferBytes, 1, Number.MAX_SAFE_INTEGER);
+    if (s.proxyMode === "store-and-forward") {
+      throw new RangeError(
+        `Invalid option 'scenario.proxyBufferBytes': a store-and-forward proxy holds the whole body, got ${s.proxyBufferBytes} with proxyMode "store-and-forward"`,
+      );
+    }
+  }
+  if (s.upstreamRttMs !== undefined) {
+    const u = s.upstreamRttMs;
+    if (typeof u !== "number" || !(u >= 0 && Number.isFinite(u))) {
+      throw new RangeError(
+        `Invalid option 'scenario.upstreamRttMs': expected a finite number >= 0, got ${describe(u)}`,
+      );
+    }
+    if (u > 0 && s.proxyMode !== "store-and-forward" && s.proxyBufferBytes === undefined) {
+      throw new RangeError(
+        `Invalid option 'scenario.upstreamRttMs': a streaming proxy needs 'proxyBufferBytes' to have an upstream leg, got ${u}`,
+      );
+    }
+  }
   if (s.lossRate !== undefined) {
     checkDistribution("scenario.lossRate", s.lossRate, false);
     if (s.proxyMode === "store-and-forward") {
@@ -317,6 +348,11 @@ export function checkScenario(scenario: unknown): UploadScenario {
     if (s.linkTrace !== undefined) {
       throw new RangeError(
         "Invalid option 'scenario.lossRate': loss is not modelled over a link trace yet, got both",
+      );
+    }
+    if (s.proxyBufferBytes !== undefined) {
+      throw new RangeError(
+        "Invalid option 'scenario.lossRate': loss is not modelled behind a proxy buffer, got both",
       );
     }
   }
@@ -443,6 +479,9 @@ export function drawTrial(plan: SweepPlan, trial: number): TrialPath {
   if (buffer !== undefined) params.sendBufferBytes = buffer;
   if (burst > 0) params.proxyBurstBytes = burst;
   if (dropped) params.dropAtMs = dropAt;
+  // Fixed values, no draws: a scenario without them draws what it did before.
+  if (s.proxyBufferBytes !== undefined) params.proxyBufferBytes = s.proxyBufferBytes;
+  if (s.upstreamRttMs !== undefined) params.upstreamRttMs = s.upstreamRttMs;
   if (s.linkTrace) {
     // Drawn last, so a scenario without a trace draws what it always did.
     params.linkTrace = s.linkTrace;

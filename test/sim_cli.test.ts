@@ -87,6 +87,15 @@ describe.concurrent("invalid input: one line naming the flag, exit 2", () => {
       "option '--target <p>' argument '1.5' is invalid. expected a probability in (0, 1)",
     ],
     [["recommend", "--trials", "0"], "option '--trials <n>' argument '0' is invalid"],
+    [["recommend", "--upstream-rtt", "50ms"], "option '--upstream-rtt' needs --proxy-preset"],
+    [
+      ["recommend", "--proxy-preset", "squid", "--proxy-mode", "streaming"],
+      "option '--proxy-preset <name>' cannot be used with option '--proxy-mode <mode>'",
+    ],
+    [
+      ["sweep", "--proxy-preset", "varnish"],
+      "option '--proxy-preset <name>' argument 'varnish' is invalid",
+    ],
     [
       ["sim", "upload", "--proxy", "2M"],
       "option '--proxy <rate>' argument '2M' is invalid. Cannot parse rate",
@@ -240,6 +249,31 @@ describe("--json", () => {
     expect(ja.cells[1].writeIdleMs).toBe(2000);
     expect(ja.cells[2].writeIdleMs).toBeNull(); // off
     expect(JSON.parse(b.stdout).cells).toEqual(ja.cells);
+  });
+
+  it("recommend --proxy-preset: the measured proxy's mode and buffer reach every simulated upload", async () => {
+    const common = ["--chunks", "64KiB", "--write-idle", "5s", "--total", "60s", "--trials", "40"];
+    const [streaming, buffered] = await Promise.all([
+      run([
+        "recommend",
+        "--proxy-preset",
+        "tinyproxy",
+        "--upstream-rtt",
+        "50ms",
+        ...common,
+        "--json",
+      ]),
+      run(["recommend", "--proxy-preset", "nginx-buffered", ...common, "--json"]),
+    ]);
+    expect(streaming.code).toBe(0);
+    expect(JSON.parse(streaming.stdout).sweep.scenario).toMatchObject({
+      proxyMode: "streaming",
+      proxyBufferBytes: 1_000_000,
+      upstreamRttMs: 50,
+    });
+    expect(JSON.parse(buffered.stdout).sweep.scenario.proxyMode).toBe("store-and-forward");
+    const text = await run(["recommend", "--proxy-preset", "tinyproxy", ...common]);
+    expect(text.stdout).toContain("through a streaming proxy holding up to 1 MB");
   });
 
   it("recommend: met → options for createFetch; out of reach → exit 3 and the binding constraint", async () => {

@@ -114,6 +114,28 @@ describe("sweep", () => {
       "Invalid option 'scenario.drop.probability'",
     ],
     [
+      { scenario: { ...RESIDENTIAL_UPLOAD, proxyBufferBytes: 0 } },
+      RangeError,
+      "Invalid option 'scenario.proxyBufferBytes'",
+    ],
+    [
+      {
+        scenario: { ...RESIDENTIAL_UPLOAD, proxyMode: "store-and-forward", proxyBufferBytes: 1e6 },
+      },
+      RangeError,
+      "a store-and-forward proxy holds the whole body",
+    ],
+    [
+      { scenario: { ...RESIDENTIAL_UPLOAD, upstreamRttMs: 50 } },
+      RangeError,
+      "a streaming proxy needs 'proxyBufferBytes' to have an upstream leg",
+    ],
+    [
+      { scenario: { ...RESIDENTIAL_UPLOAD, proxyBufferBytes: 1e6, lossRate: 0.01 } },
+      RangeError,
+      "loss is not modelled behind a proxy buffer",
+    ],
+    [
       { scenario: { payloadBytes: 1 } as UploadScenario },
       TypeError,
       "Missing option 'scenario.clientBitsPerSecond'",
