@@ -4,42 +4,19 @@
  * the flag, the --json shapes, probe against a local server, and a rendered
  * SVG checked for its axes and series.
  */
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROXY_PRESETS } from "../sim/mod.ts";
 import { createFetch } from "../src/mod.ts";
 import { DEFAULT_TOTAL_MS } from "../src/policy.ts";
+import { root, runCli as run } from "./_cli.ts";
 import { evaluateSnippet, snippetsIn } from "./_snippet.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const cli = join(root, "sim", "cli.ts");
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI with Node (the one running the tests: ≥ 22.18, so .ts runs as is). */
-function run(args: string[], cwd = root): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cli, ...args],
-      { cwd, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const _cli = join(root, "sim", "cli.ts");
 
 let dir: string;
 beforeAll(() => {

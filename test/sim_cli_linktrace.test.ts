@@ -4,36 +4,11 @@
  * the line-numbered error for a bad one, and the trace summarized (not
  * dumped) in --json.
  */
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, it } from "vitest";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
-const cli = join(root, "sim", "cli.ts");
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI with Node (the one running the tests: ≥ 22.18, so .ts runs as is). */
-function run(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cli, ...args],
-      { cwd, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { runCli as run } from "./_cli.ts";
 
 let dir: string;
 beforeAll(() => {
