@@ -314,11 +314,6 @@ export function checkScenario(scenario: unknown): UploadScenario {
         `Invalid option 'scenario.lossRate': loss is modelled through a streaming proxy, got proxyMode "store-and-forward"`,
       );
     }
-    if (s.linkTrace !== undefined) {
-      throw new RangeError(
-        "Invalid option 'scenario.lossRate': loss is not modelled over a link trace yet, got both",
-      );
-    }
   }
   if (s.lossBurstSegments !== undefined) {
     const b = s.lossBurstSegments;

@@ -621,12 +621,10 @@ function resolve(params: unknown): Resolved {
           ? ["proxyBufferBytes", proxyBuffer]
           : serverRead !== INFINITY
             ? ["serverReadBytesPerSecond", serverRead]
-            : linkTrace !== undefined
-              ? ["linkTrace", "a link trace"]
-              : undefined;
+            : undefined;
     if (other) {
       throw new RangeError(
-        `Invalid option '${other[0]}': loss is modelled on a streaming path without a proxy buffer, a tarpit or a link trace, got ${describe(other[1])} with loss`,
+        `Invalid option '${other[0]}': loss is modelled on a streaming path without a proxy buffer or a tarpit, got ${describe(other[1])} with loss`,
       );
     }
   }
@@ -732,11 +730,34 @@ const OUTCOME_TIMEOUT = 2;
  * the seed alone (not on chunks or limits). Curves are read-only once built.
  */
 let lastLossKey = "";
+/** Identities of schedules' arrays, for the cache key (a trace's pieces are shared). */
+const scheduleIds = new WeakMap<Float64Array, number>();
+let scheduleCount = 0;
+function scheduleId(a: Float64Array): number {
+  let id = scheduleIds.get(a);
+  if (id === undefined) {
+    id = scheduleCount++;
+    scheduleIds.set(a, id);
+  }
+  return id;
+}
 let lastLossy: ReturnType<typeof buildLossyCurve> | undefined;
 function lossyCurve(
   spec: Parameters<typeof buildLossyCurve>[0],
 ): ReturnType<typeof buildLossyCurve> {
-  const key = JSON.stringify(spec, (_, v) => (v === INFINITY ? "Infinity" : v));
+  const sc = spec.schedule;
+  const key = JSON.stringify(
+    {
+      ...spec,
+      schedule: sc && [
+        scheduleId(sc.startsMs),
+        scheduleId(sc.bytesPerMs),
+        sc.periodMs,
+        sc.offsetMs,
+      ],
+    },
+    (_, v) => (v === INFINITY ? "Infinity" : v),
+  );
   if (key !== lastLossKey || !lastLossy) {
     lastLossy = buildLossyCurve(spec);
     lastLossKey = key;
@@ -870,6 +891,7 @@ class UploadRun {
         slowStart: p.slowStart,
         initialWindow: link.initialWindow,
         windowCap: link.windowCap,
+        schedule: streaming ? p.schedule : undefined,
         cutAtMs: cut,
         loss: p.loss,
         beta: p.cubic ? 0.7 : 0.5,
