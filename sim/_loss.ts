@@ -7,8 +7,11 @@
  * and the recovery events for the trace.
  *
  * The path: the sender's segments queue FIFO in front of one bottleneck (a
- * line rate, optionally a token bucket as `tc tbf` shapes), never dropped
- * there; each transmission is then lost or not by the loss model (the
+ * line rate, optionally a token bucket as `tc tbf` shapes, optionally a
+ * link trace's capacity behind them: a segment leaves once the trace has
+ * served its bytes, nothing while it is off), never dropped there; TCP small
+ * queues counts that queue as the sender's own (the lab's `tbf` is on the
+ * sender). Each transmission is then lost or not by the loss model (the
  * delayer of the kernel lab drops behind the bottleneck, as a lossy radio
  * hop does); survivors reach the receiver RTT/2 later and their ACK (with
  * SACK) is back RTT/2 after that. FIFO: ACKs come back in the order of

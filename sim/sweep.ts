@@ -67,7 +67,7 @@ export interface UploadScenario {
   /**
    * Segment loss on the path (`simulateUpload`'s `lossRate`), drawn per
    * trial (draws above 0.5 count as 0.5); each trial's loss draws are seeded by its own seed.
-   * Streaming proxies only. A trial that draws a tarpit runs loss-free (the
+   * Streaming proxies only (over a link trace too). A trial that draws a tarpit runs loss-free (the
    * model has no loss behind a tarpit; the tarpit dominates such a trial).
    * @default 0
    */

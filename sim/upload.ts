@@ -182,6 +182,7 @@ export interface UploadParams {
    * link) is served by the trace through a queue in front of it, so a burst
    * drains what a lull queued; `proxyBitsPerSecond` and the token bucket
    * shape in series; an outage (off for 100 ms or more) pauses slow start.
+   * With loss, the segment-level sender runs through the trace instead.
    * @default undefined (a steady link)
    */
   linkTrace?: LinkTrace;
@@ -206,7 +207,9 @@ export interface UploadParams {
    * lengthen. Draws come from `seed` (common random numbers: a higher rate
    * loses a superset of the same segments). With `lossBurstSegments`, the
    * long-run loss rate of a bursty (Gilbert–Elliott) path. Loss is modelled
-   * on a streaming path without `proxyBufferBytes` or a tarpit.
+   * on a streaming path without `proxyBufferBytes` or a tarpit; with
+   * `linkTrace`, segments leave once the trace has served them (none while
+   * it is off), so ACKs, RTT samples and the retransmission timer see it.
    * @default 0 (no loss: the fluid model, unchanged)
    */
   lossRate?: number;
