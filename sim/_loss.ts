@@ -7,8 +7,11 @@
  * and the recovery events for the trace.
  *
  * The path: the sender's segments queue FIFO in front of one bottleneck (a
- * line rate, optionally a token bucket as `tc tbf` shapes), never dropped
- * there; each transmission is then lost or not by the loss model (the
+ * line rate, optionally a token bucket as `tc tbf` shapes, optionally a
+ * link trace's capacity behind them: a segment leaves once the trace has
+ * served its bytes, nothing while it is off), never dropped there; TCP small
+ * queues counts that queue as the sender's own (the lab's `tbf` is on the
+ * sender). Each transmission is then lost or not by the loss model (the
  * delayer of the kernel lab drops behind the bottleneck, as a lossy radio
  * hop does); survivors reach the receiver RTT/2 later and their ACK (with
  * SACK) is back RTT/2 after that. FIFO: ACKs come back in the order of
@@ -54,6 +57,7 @@
  */
 import { fmix32 } from "./_hash.ts";
 import { curveOf, LIMIT_LINK, type Points, type SendCurve } from "./_link.ts";
+import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
 
 /** Payload bytes per segment (MTU 1500 with timestamps). */
 const MSS = 1448;
@@ -87,6 +91,12 @@ export interface LossyLinkSpec {
   initialWindow: number;
   /** Most bytes between the oldest unacknowledged and the next new byte. */
   windowCap: number;
+  /**
+   * A link trace's capacity after the line and the token bucket, in the
+   * run's time (payload bytes/ms): a segment leaves the bottleneck once the
+   * trace has served its bytes, FIFO; off, nothing leaves. Undefined: none.
+   */
+  schedule?: RateSchedule | undefined;
   /** Transmissions leaving the bottleneck after this are lost (a silent path). */
   cutAtMs: number;
   loss: LossSpec;
@@ -227,6 +237,28 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
   const rto = (): number =>
     Math.min(RTO_MAX_MS, (srtt + Math.max(4 * rttvar, RTO_MIN_MS)) * 2 ** backoff);
 
+  const cursor = spec.schedule ? new ScheduleCursor(spec.schedule) : undefined;
+  let traceFree = 0;
+  /**
+   * The trace serves `s` bytes from `from` on (cut-through behind the line:
+   * it starts when the line starts the segment, or when the trace is done
+   * with the one before), walking its pieces; off pieces serve nothing.
+   */
+  const served = (from: number, s: number): number => {
+    const c = cursor!;
+    let t = Math.max(from, traceFree);
+    let left = s;
+    for (;;) {
+      c.at(t);
+      if (c.rate > 0) {
+        const done = t + left / c.rate;
+        if (done <= c.endMs) return done;
+        left -= c.rate * (c.endMs - t);
+      }
+      t = c.endMs;
+    }
+  };
+
   const depart = (t: number, s: number): number => {
     let start = Math.max(t, linkFree);
     if (spec.shaperRate !== Number.POSITIVE_INFINITY) {
@@ -239,8 +271,12 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
       }
       tokens -= s;
     }
-    const dep = line === Number.POSITIVE_INFINITY ? start : start + s / line;
+    let dep = line === Number.POSITIVE_INFINITY ? start : start + s / line;
     linkFree = dep;
+    if (cursor) {
+      dep = Math.max(dep, served(start, s));
+      traceFree = dep;
+    }
     return dep;
   };
 

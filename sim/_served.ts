@@ -32,7 +32,9 @@ const STRIDE = 4;
  * window run as on a steady link, the queue absorbing the difference. What
  * this hides: a real sender has at most a window in flight (here an outage
  * can queue more), and one whose retransmission timer fired during a long
- * outage may wait for the next, backed-off, retransmission before it resumes.
+ * outage may wait for the next, backed-off, retransmission before it resumes
+ * (the kernel lab's miss, sim/README.md). With loss, sim/_loss.ts sends
+ * segment by segment through the schedule instead, and its timer runs.
  *
  * @param x0 The leg's curve.
  * @param schedule The link's capacity, in the run's time.

@@ -75,7 +75,7 @@ export interface UploadScenario {
   /**
    * Segment loss on the path (`simulateUpload`'s `lossRate`), drawn per
    * trial (draws above 0.5 count as 0.5); each trial's loss draws are seeded by its own seed.
-   * Streaming proxies only. A trial that draws a tarpit runs loss-free (the
+   * Streaming proxies only (over a link trace too). A trial that draws a tarpit runs loss-free (the
    * model has no loss behind a tarpit; the tarpit dominates such a trial).
    * @default 0
    */
@@ -343,11 +343,6 @@ export function checkScenario(scenario: unknown): UploadScenario {
     if (s.proxyMode === "store-and-forward") {
       throw new RangeError(
         `Invalid option 'scenario.lossRate': loss is modelled through a streaming proxy, got proxyMode "store-and-forward"`,
-      );
-    }
-    if (s.linkTrace !== undefined) {
-      throw new RangeError(
-        "Invalid option 'scenario.lossRate': loss is not modelled over a link trace yet, got both",
       );
     }
     if (s.proxyBufferBytes !== undefined) {

@@ -182,6 +182,7 @@ export interface UploadParams {
    * link) is served by the trace through a queue in front of it, so a burst
    * drains what a lull queued; `proxyBitsPerSecond` and the token bucket
    * shape in series; an outage (off for 100 ms or more) pauses slow start.
+   * With loss, the segment-level sender runs through the trace instead.
    * @default undefined (a steady link)
    */
   linkTrace?: LinkTrace;
@@ -206,7 +207,9 @@ export interface UploadParams {
    * lengthen. Draws come from `seed` (common random numbers: a higher rate
    * loses a superset of the same segments). With `lossBurstSegments`, the
    * long-run loss rate of a bursty (Gilbert–Elliott) path. Loss is modelled
-   * on a streaming path without `proxyBufferBytes` or a tarpit.
+   * on a streaming path without `proxyBufferBytes` or a tarpit; with
+   * `linkTrace`, segments leave once the trace has served them (none while
+   * it is off), so ACKs, RTT samples and the retransmission timer see it.
    * @default 0 (no loss: the fluid model, unchanged)
    */
   lossRate?: number;
@@ -621,12 +624,10 @@ function resolve(params: unknown): Resolved {
           ? ["proxyBufferBytes", proxyBuffer]
           : serverRead !== INFINITY
             ? ["serverReadBytesPerSecond", serverRead]
-            : linkTrace !== undefined
-              ? ["linkTrace", "a link trace"]
-              : undefined;
+            : undefined;
     if (other) {
       throw new RangeError(
-        `Invalid option '${other[0]}': loss is modelled on a streaming path without a proxy buffer, a tarpit or a link trace, got ${describe(other[1])} with loss`,
+        `Invalid option '${other[0]}': loss is modelled on a streaming path without a proxy buffer or a tarpit, got ${describe(other[1])} with loss`,
       );
     }
   }
@@ -732,11 +733,34 @@ const OUTCOME_TIMEOUT = 2;
  * the seed alone (not on chunks or limits). Curves are read-only once built.
  */
 let lastLossKey = "";
+/** Identities of schedules' arrays, for the cache key (a trace's pieces are shared). */
+const scheduleIds = new WeakMap<Float64Array, number>();
+let scheduleCount = 0;
+function scheduleId(a: Float64Array): number {
+  let id = scheduleIds.get(a);
+  if (id === undefined) {
+    id = scheduleCount++;
+    scheduleIds.set(a, id);
+  }
+  return id;
+}
 let lastLossy: ReturnType<typeof buildLossyCurve> | undefined;
 function lossyCurve(
   spec: Parameters<typeof buildLossyCurve>[0],
 ): ReturnType<typeof buildLossyCurve> {
-  const key = JSON.stringify(spec, (_, v) => (v === INFINITY ? "Infinity" : v));
+  const sc = spec.schedule;
+  const key = JSON.stringify(
+    {
+      ...spec,
+      schedule: sc && [
+        scheduleId(sc.startsMs),
+        scheduleId(sc.bytesPerMs),
+        sc.periodMs,
+        sc.offsetMs,
+      ],
+    },
+    (_, v) => (v === INFINITY ? "Infinity" : v),
+  );
   if (key !== lastLossKey || !lastLossy) {
     lastLossy = buildLossyCurve(spec);
     lastLossKey = key;
@@ -870,6 +894,7 @@ class UploadRun {
         slowStart: p.slowStart,
         initialWindow: link.initialWindow,
         windowCap: link.windowCap,
+        schedule: streaming ? p.schedule : undefined,
         cutAtMs: cut,
         loss: p.loss,
         beta: p.cubic ? 0.7 : 0.5,

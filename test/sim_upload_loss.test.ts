@@ -132,7 +132,7 @@ describe("validation", () => {
     [
       { lossRate: 0.01, proxyMode: "store-and-forward" },
       RangeError,
-      "Invalid option 'proxyMode': loss is modelled on a streaming path without a proxy buffer, a tarpit or a link trace",
+      "Invalid option 'proxyMode': loss is modelled on a streaming path without a proxy buffer or a tarpit",
     ],
     [
       { lossRate: 0.01, proxyBufferBytes: 1_000_000 },
