@@ -266,51 +266,39 @@ describe("send-buffer growth", () => {
 
 describe("proxy buffer", () => {
   // "A larger proxy buffer never makes a stall visible sooner" (issue 12)
-  // holds only to one pull gap. The writer's last pull before a stall comes
-  // at a wake-up, and a larger buffer moves the wake-ups (more acknowledged
-  // sooner, larger refills, targets further on): the last one can land
-  // before the stall where it landed after it. Over random paths a larger
-  // buffer surfaced a writeIdle stall up to 2.07 s sooner (2.4 MB, client
-  // 2.1 Mbit/s, proxy 321 kbit/s, send buffer 867 kB, proxy buffer 397 kB →
-  // 905 kB, writeIdle 4.8 s: 10.6 s → 8.5 s; its longest pull gap 4.6 s),
-  // and behind a tarpit 0.52 s sooner. Reality is no finer: the proxy lab
-  // (sim/README.md, "Proxy presets and the proxy lab") saw the same cell's
-  // writeIdle move by up to a pull gap from run to run. `headers` is left
-  // out: a larger buffer takes the body sooner, so `headers` starts (and
-  // fires) sooner, in the model and in the lab.
-  it.prop(
-    [
-      pathArb.filter((p) => p.proxyMode !== "store-and-forward"),
-      fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_PROXY_BUFFER }),
-      upArb,
-      fc.constantFrom<UploadParams["timeouts"]>(
-        { writeIdle: 3000, total: false },
-        { writeIdle: 1000, total: 60_000 },
-        { total: 30_000 },
-      ),
-    ],
-    { numRuns: PROXY_RUNS },
-  )(
-    "a larger proxy buffer never makes a stall visible sooner by more than one pull gap",
-    (path, buffer, up, timeouts) => {
-      const [small, large] = [buffer, Math.round(buffer * up)].map((proxyBufferBytes) =>
-        simulateUpload({ ...path, proxyBufferBytes, timeouts, trace: true }),
-      );
-      if (small!.outcome !== "timeout" || large!.outcome !== "timeout") return;
-      const gap = (r: typeof small) => {
-        const t = progressTimes(r!.trace!);
-        let g = 0;
-        for (let i = 1; i < t.length; i++) g = Math.max(g, t[i]! - t[i - 1]!);
-        return g;
-      };
-      // Plus a millisecond: the watchdog's timer lands on a whole ms; and a
-      // microsecond for sums of floats (fast-check found the bound met to
-      // 4e-12 ms: 330 kB at 0.2 Mbit/s behind a 7.3 kB/s tarpit, 1,035 B
-      // send buffer, 64 kB vs 105 kB proxy buffer, writeIdle 3 s).
-      const slack = Math.max(gap(small), gap(large)) + 1 + 1e-3;
-      expect(large!.elapsedMs).toBeGreaterThanOrEqual(small!.elapsedMs - slack);
-    },
-  );
+  // is not a property of this model, not even to one pull gap: the
+  // writer's last pull before a stall comes at a wake-up, and a larger
+  // buffer moves the wake-ups, so the last one can land before the stall
+  // where it landed after it. Over 20,000 random paths, 4 pairs in 10,826
+  // surfaced a stall sooner by more than the longer longest pull gap (up
+  // to 2.4 s beyond), one by more than two gaps: this one. Kept as a check
+  // of what the model does (sim/README.md, "Proxy presets and the proxy
+  // lab"); whether real proxies do it is open.
+  it("a larger proxy buffer can surface a writeIdle stall sooner, by more than a pull gap", () => {
+    const path: UploadParams = {
+      payloadBytes: 2_042_961,
+      chunkBytes: 102_876,
+      clientBitsPerSecond: 10_572_924,
+      proxyBitsPerSecond: 335_868,
+      sendBufferBytes: 1043,
+      wireOverhead: false,
+      timeouts: { writeIdle: 3000, total: false },
+      trace: true,
+    };
+    const [small, large] = [65_538, 266_622].map((proxyBufferBytes) =>
+      simulateUpload({ ...path, proxyBufferBytes }),
+    );
+    expect(small!.phase).toBe("writeIdle");
+    expect(large!.phase).toBe("writeIdle");
+    const gap = (r: typeof small) => {
+      const t = progressTimes(r!.trace!);
+      let g = 0;
+      for (let i = 1; i < t.length; i++) g = Math.max(g, t[i]! - t[i - 1]!);
+      return g;
+    };
+    const sooner = small!.elapsedMs - large!.elapsedMs;
+    expect(sooner).toBeGreaterThan(2 * Math.max(gap(small), gap(large)));
+  });
 
   it.prop([pathArb.filter((p) => p.proxyMode !== "store-and-forward"), upArb], {
     numRuns: PROXY_RUNS,
