@@ -136,6 +136,57 @@ export class SendCurve {
 }
 
 /**
+ * Writes a curve point by point, as {@linkcode SendCurve} holds it: a point
+ * with the last one's rate and reason extends that segment (no point), and
+ * a point at the last one's time replaces it — always when
+ * `replaceJumps`, else only if it moved nothing (a jump, at an infinite
+ * rate, is kept).
+ */
+export class CurveWriter {
+  #segs: Float64Array;
+  #n = 0;
+  readonly #replaceJumps: boolean;
+
+  constructor(capacity: number, replaceJumps: boolean) {
+    this.#segs = new Float64Array(capacity * STRIDE);
+    this.#replaceJumps = replaceJumps;
+  }
+
+  push(t: number, x: number, r: number, info: number): void {
+    let segs = this.#segs;
+    let n = this.#n;
+    if (n > 0) {
+      const o = (n - 1) * STRIDE;
+      // Same rate, same reason: the segment goes on.
+      if (segs[o + 2] === r && segs[o + 3] === info) return;
+      // A zero-length segment is replaced by its successor.
+      if (segs[o] === t && (this.#replaceJumps || segs[o + 1] === x)) {
+        n--;
+        this.#n = n;
+        if (n > 0 && segs[o - STRIDE + 2] === r && segs[o - STRIDE + 3] === info) return;
+      }
+    }
+    if ((n + 1) * STRIDE > segs.length) {
+      const grown = new Float64Array(segs.length * 2);
+      grown.set(segs);
+      segs = grown;
+      this.#segs = segs;
+    }
+    const o = n * STRIDE;
+    segs[o] = t;
+    segs[o + 1] = x;
+    segs[o + 2] = r;
+    segs[o + 3] = info;
+    this.#n = n + 1;
+  }
+
+  /** The curve written, ending at `endMs` (see {@linkcode SendCurve.endMs}). */
+  finish(endMs: number): SendCurve {
+    return new SendCurve(this.#segs, this.#n, endMs);
+  }
+}
+
+/**
  * Builds X(t) for one leg.
  *
  * Slow start (RFC 5681, with RFC 6928's initial window of 10 segments):
@@ -152,33 +203,7 @@ export class SendCurve {
  * slow-start rounds, as a modem's bucket does.
  */
 export function buildSendCurve(spec: LinkSpec): SendCurve {
-  let segs = new Float64Array(16 * STRIDE);
-  let n = 0;
-  const push = (t: number, x: number, r: number, info: number): void => {
-    if (n > 0) {
-      const o = (n - 1) * STRIDE;
-      // Same rate, same reason: the segment goes on.
-      if (segs[o + 2] === r && segs[o + 3] === info) return;
-      // A zero-length segment that moved nothing is replaced by its
-      // successor (one that jumped, at an infinite rate, is kept).
-      if (segs[o] === t && segs[o + 1] === x) {
-        n--;
-        if (n > 0 && segs[o - STRIDE + 2] === r && segs[o - STRIDE + 3] === info) return;
-      }
-    }
-    if ((n + 1) * STRIDE > segs.length) {
-      const grown = new Float64Array(segs.length * 2);
-      grown.set(segs);
-      segs = grown;
-    }
-    const o = n * STRIDE;
-    segs[o] = t;
-    segs[o + 1] = x;
-    segs[o + 2] = r;
-    segs[o + 3] = info;
-    n++;
-  };
-
+  const curve = new CurveWriter(16, false);
   const { bytes, rttMs, cutAtMs, tarpitAtMs, burstBytes } = spec;
   const sustained = spec.shaperRate;
   const peak = Math.max(spec.shaperPeak, sustained);
@@ -211,7 +236,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       // (later by any time the path is out meanwhile).
       const pauseEnd = paused(t);
       const until = Math.min(roundEnd, cutAtMs, pauseEnd);
-      push(t, x, 0, LIMIT_ACKS + INFO_ROUND * (round + 1));
+      curve.push(t, x, 0, LIMIT_ACKS + INFO_ROUND * (round + 1));
       refill(0, until - t);
       if (pauses && pauses.rate === 0) roundEnd += until - t;
       t = until;
@@ -246,7 +271,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       // store-and-forward proxy's upstream): its tokens leave at once, as a
       // `tc tbf` burst leaves at line rate.
       const jump = tokens > 0 ? Math.min(tokens, bytes - x) : bytes - x;
-      push(t, x, r, LIMIT_PEAK);
+      curve.push(t, x, r, LIMIT_PEAK);
       x += jump;
       tokens -= jump;
       continue;
@@ -280,7 +305,7 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
         hit = 5;
       }
     }
-    push(t, x, r, limit + INFO_ROUND * (slow ? round + 1 : 0));
+    curve.push(t, x, r, limit + INFO_ROUND * (slow ? round + 1 : 0));
     refill(r, dt);
     if (slow) left -= r * dt;
     // The path is out: the round's ACKs wait.
@@ -302,8 +327,8 @@ export function buildSendCurve(spec: LinkSpec): SendCurve {
       else if (hit === 5) slow = false;
     }
   }
-  push(t, x, 0, LIMIT_NONE);
-  return new SendCurve(segs, n, x >= bytes ? t : Number.POSITIVE_INFINITY);
+  curve.push(t, x, 0, LIMIT_NONE);
+  return curve.finish(x >= bytes ? t : Number.POSITIVE_INFINITY);
 }
 
 /** The proxy's buffer is full: the client leg goes at the pace the proxy forwards. */

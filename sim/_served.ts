@@ -4,11 +4,8 @@
  *
  * @module
  */
-import { LIMIT_NONE, LIMIT_SCHEDULE, SendCurve } from "./_link.ts";
+import { CurveWriter, LIMIT_NONE, LIMIT_SCHEDULE, type SendCurve } from "./_link.ts";
 import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
-
-/** SendCurve's layout: (t, x, rate, info) per point. */
-const STRIDE = 4;
 
 /**
  * A leg's send curve X0 (what its steady links, slow start, window, bucket
@@ -43,31 +40,7 @@ const STRIDE = 4;
  */
 export function servedThrough(x0: SendCurve, schedule: RateSchedule, cutAtMs: number): SendCurve {
   const cursor = new ScheduleCursor(schedule);
-  let segs = new Float64Array(64 * STRIDE);
-  let n = 0;
-  const push = (t: number, x: number, r: number, info: number): void => {
-    if (n > 0) {
-      const o = (n - 1) * STRIDE;
-      if (segs[o + 2] === r && segs[o + 3] === info) return;
-      if (segs[o] === t) {
-        // A zero-length segment is replaced by its successor.
-        n--;
-        if (n > 0 && segs[o - STRIDE + 2] === r && segs[o - STRIDE + 3] === info) return;
-      }
-    }
-    if ((n + 1) * STRIDE > segs.length) {
-      const grown = new Float64Array(segs.length * 2);
-      grown.set(segs);
-      segs = grown;
-    }
-    const o = n * STRIDE;
-    segs[o] = t;
-    segs[o + 1] = x;
-    segs[o + 2] = r;
-    segs[o + 3] = info;
-    n++;
-  };
-
+  const curve = new CurveWriter(64, true);
   const last = x0.lastX;
   let i = 0; // X0's segment
   let t = x0.timeAt(0);
@@ -100,7 +73,7 @@ export function servedThrough(x0: SendCurve, schedule: RateSchedule, cutAtMs: nu
         empties = true;
       }
     }
-    push(t, y, rate, info);
+    curve.push(t, y, rate, info);
     const dt = next - t;
     y += rate * dt;
     q = empties ? 0 : Math.max(0, q + (a - rate) * dt);
@@ -110,6 +83,6 @@ export function servedThrough(x0: SendCurve, schedule: RateSchedule, cutAtMs: nu
     y = last;
     endMs = t;
   }
-  push(t, y, 0, LIMIT_NONE);
-  return new SendCurve(segs, n, endMs);
+  curve.push(t, y, 0, LIMIT_NONE);
+  return curve.finish(endMs);
 }
