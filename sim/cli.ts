@@ -829,10 +829,24 @@ async function recommendFromData(
   o: SweepOpts & RecommendFromOpts & { target: number },
 ): Promise<void> {
   const given = (key: string) => cmd.getOptionValueSource(key) === "cli";
-  for (const key of ["client", "proxy", "proxySpread", "headers"]) {
+  const why: Record<string, string> = {
+    headers: "the headers limit comes from the data",
+    linkTrace: "upload rates come from the data, and already include what the link's changes cost",
+    loss: "upload rates come from the data, and already include what loss costs",
+    lossBurst: "upload rates come from the data, and already include what loss costs",
+  };
+  for (const key of [
+    "client",
+    "proxy",
+    "proxySpread",
+    "headers",
+    "linkTrace",
+    "loss",
+    "lossBurst",
+  ]) {
     if (given(key)) {
       throw new UsageError(
-        `${cliFlag(key)} cannot go with --from: ${key === "headers" ? "the headers limit comes from the data" : "upload rates come from the data"}`,
+        `${cliFlag(key)} cannot go with --from: ${why[key] ?? "upload rates come from the data"}`,
       );
     }
   }
@@ -860,6 +874,12 @@ async function recommendFromData(
   } as const;
   for (const [key, flag] of Object.entries(flagOf))
     if (given(flag)) path[key] = s[key as keyof typeof s];
+  // A preset is the proxy's mode and hold; --upstream-rtt its far leg.
+  if (given("proxyPreset")) {
+    for (const key of Object.keys(PROXY_PRESETS[o.proxyPreset!]))
+      path[key] = s[key as keyof typeof s];
+  }
+  if (given("upstreamRtt")) path.upstreamRttMs = s.upstreamRttMs;
   const options = {
     falseTimeoutRate: rate,
     margin: o.margin,

@@ -38,10 +38,19 @@ import {
 } from "./sweep.ts";
 import { formatRate, formatSize, formatTime } from "./units.ts";
 
-/** The parts of an upload's path that a client's sketches cannot tell. */
+/**
+ * The parts of an upload's path that a client's sketches cannot tell. Not
+ * the link's rate, its trace or its loss: the observed upload rates already
+ * include what those cost.
+ */
 export type UnobservedPath = Omit<
   Partial<UploadScenario>,
-  "payloadBytes" | "clientBitsPerSecond" | "proxyBitsPerSecond"
+  | "payloadBytes"
+  | "clientBitsPerSecond"
+  | "proxyBitsPerSecond"
+  | "linkTrace"
+  | "lossRate"
+  | "lossBurstSegments"
 >;
 
 /** Options of {@linkcode recommendObserved}. */
@@ -130,12 +139,16 @@ const OPTION_KEYS = new Set([
 ]);
 const PATH_KEYS = new Set([
   "proxyMode",
+  "proxyBufferBytes",
+  "upstreamRttMs",
   "rttMs",
   "sendBufferBytes",
   "proxyBurstBytes",
   "drop",
   "tarpit",
 ]);
+/** Path keys the observed rates already account for. */
+const OBSERVED_KEYS = ["linkTrace", "lossRate", "lossBurstSegments"];
 const KIB = 1024;
 const TOTAL_FACTORS = [1, 1.1, 1.25, 1.5, 2, 3, 5];
 
@@ -204,6 +217,13 @@ export async function recommendObserved(
       ? Math.ceil(3 / rate - 1e-9)
       : integerOption("trials", o.trials, 1, 10_000_000);
   const path = o.path === undefined ? {} : plainObject("path", o.path);
+  for (const key of OBSERVED_KEYS) {
+    if (key in path) {
+      throw new TypeError(
+        `Invalid option 'path.${key}': the observed upload rates already include what the link's ${key === "linkTrace" ? "changes" : "loss"} costs; plan a link you have not observed with recommend()`,
+      );
+    }
+  }
   checkKeys("path", path, PATH_KEYS);
   const obs = sketches instanceof Observer ? sketches : Observer.fromJSON(sketches);
   const target = 1 - rate;
@@ -320,7 +340,7 @@ export async function recommendObserved(
   notes.push(
     "upload rates run from the first pull to the response headers: they include a round trip and the server's think time, so the simulated uploads are slower than the path (the limits err long)",
   );
-  if (o.path === undefined) {
+  if (!["rttMs", "sendBufferBytes", "proxyBurstBytes", "drop", "tarpit"].some((k) => k in path)) {
     notes.push(
       "RTT, send buffer, bursts, drops and tarpits are the seed's residential profile: the sketches cannot tell them (options.path, or --rtt, --send-buffer, --drop-rate)",
     );

@@ -152,6 +152,38 @@ describe("recommendObserved", () => {
       recommendObserved(obs, UP, { path: { payloadBytes: 5 } as never }),
     ).rejects.toThrow(/Unknown option 'path.payloadBytes'/);
     await expect(recommendObserved(obs, UP, { nope: 1 } as never)).rejects.toThrow(TypeError);
+    // The observed rates already include what a trace's changes or loss cost.
+    for (const key of ["linkTrace", "lossRate", "lossBurstSegments"]) {
+      await expect(recommendObserved(obs, UP, { path: { [key]: 1 } as never })).rejects.toThrow(
+        new RegExp(`^Invalid option 'path.${key}': the observed upload rates already include`),
+      );
+    }
+  });
+
+  it("plans behind a proxy that holds the body: the proxy's hold and upstream leg are path options", async () => {
+    // Same observed rates; a proxy that holds more than the 2.4 MB body takes
+    // it at the client's rate, so the writer's pulls never wait on the slow
+    // uplink and a shorter writeIdle keeps the target.
+    const obs = observed(RESIDENTIAL_UPLOAD.proxyBitsPerSecond, 2000);
+    const plan = (path: object) =>
+      recommendObserved(obs, UP, {
+        ...GRID,
+        chunkBytes: [65_536],
+        writeIdle: ["500ms", "1s", "2s", "5s", "10s"],
+        total: ["60s"],
+        trials: 1000,
+        falseTimeoutRate: 0.01,
+        path: { drop: undefined, tarpit: undefined, ...path },
+      });
+    const bare = await plan({});
+    const held = await plan({ proxyBufferBytes: 4_000_000, upstreamRttMs: 40 });
+    expect(held.upload!.scenario.proxyBufferBytes).toBe(4_000_000);
+    expect(held.upload!.scenario.upstreamRttMs).toBe(40);
+    expect(bare.upload!.recommendation.met).toBe(true);
+    expect(held.upload!.recommendation.met).toBe(true);
+    expect(held.upload!.recommendation.cell.writeIdleMs).toBeLessThan(
+      bare.upload!.recommendation.cell.writeIdleMs,
+    );
   });
 });
 
@@ -223,6 +255,30 @@ describe("timebound recommend --from", () => {
     expect(out.plots).toEqual([]);
   });
 
+  it("takes a proxy preset and its upstream RTT into the simulated path", async () => {
+    const r = await run([
+      "recommend",
+      "--from",
+      committed,
+      "--origin",
+      "https://upload.example",
+      "--proxy-preset",
+      "squid",
+      "--upstream-rtt",
+      "30ms",
+      "--trials",
+      "300",
+      "--workers",
+      "1",
+      "--json",
+    ]);
+    expect(r.stderr).toBe("");
+    const scenario = JSON.parse(r.stdout).recommendations[0].upload.scenario;
+    expect(scenario.proxyMode).toBe("streaming");
+    expect(scenario.proxyBufferBytes).toBe(64 * 1024 * 1024);
+    expect(scenario.upstreamRttMs).toBe(30);
+  });
+
   it("plots the one origin's simulated uploads with --svg", async () => {
     const dir = mkdtempSync(join(tmpdir(), "timebound-rec-"));
     try {
@@ -252,6 +308,16 @@ describe("timebound recommend --from", () => {
       const proxy = await run(["recommend", "--from", committed, "--proxy", "2Mbit"]);
       expect(proxy.code).toBe(2);
       expect(proxy.stderr).toContain("--proxy cannot go with --from");
+      for (const [flag, value] of [
+        ["--loss", "1%"],
+        ["--link-trace", "wifi-onoff"],
+      ]) {
+        const r = await run(["recommend", "--from", committed, flag!, value!]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain(
+          `${flag} cannot go with --from: upload rates come from the data`,
+        );
+      }
       const origin = await run(["recommend", "--origin", "https://x.example"]);
       expect(origin.code).toBe(2);
       expect(origin.stderr).toContain("--origin needs --from");
