@@ -31,7 +31,8 @@
  *   sent before it is acknowledged, with cwnd = ssthresh.
  * - Tail loss probe (RFC 8985): with nothing later to be SACKed, the
  *   sender probes 2·SRTT after its last send (plus 200 ms with one segment
- *   out) with new data, or the last segment again; its SACK drives RACK.
+ *   out; never later than the RTO) with new data, or the last segment
+ *   again, and restarts the RTO from the probe; its SACK drives RACK.
  * - Retransmission timeout: RTO = SRTT + max(4·RTTVAR, 200 ms `tcp_rto_min`),
  *   at most 120 s, doubling per consecutive timeout and reset by an ACK
  *   that advances. It marks everything outstanding lost, sets ssthresh =
@@ -604,6 +605,10 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
       transmit(t, seg, true);
     }
     tlpAt = Number.POSITIVE_INFINITY;
+    // The probe restarts the retransmission timer from now
+    // (tcp_send_loss_probe → tcp_rearm_rto): a probe that fired at the RTO's
+    // own time (the PTO is clipped to it) is not followed by a timeout at once.
+    rtoAt = t + rto();
     events.push({
       atMs: t,
       kind: "tail-probe",
