@@ -52,7 +52,10 @@
  * segment, attempt) to a uniform u and loses iff u < p, so a higher p loses
  * a superset of the same transmissions; Gilbert–Elliott walks its two
  * states once per transmission on the wire, with two uniforms hashed from
- * (seed, transmission). Neither touches the timer-lateness stream.
+ * (seed, transmission). Neither touches the timer-lateness stream. A
+ * replayed pattern (`list`) loses exactly the transmissions it names: the
+ * kernel lab's drops, for one, so a real upload and the model's can be
+ * set against each other on the same losses.
  *
  * @module
  */
@@ -69,6 +72,12 @@ const CUBIC_C = 0.4;
 /** How transmissions get lost. */
 export type LossSpec =
   | { kind: "bernoulli"; rate: number }
+  /**
+   * A recorded pattern, replayed: these transmissions on the wire (0-based,
+   * in the order they leave the bottleneck, retransmissions and probes
+   * included) are lost, no others (ns-3's ListErrorModel).
+   */
+  | { kind: "list"; lost: readonly number[] }
   | {
       kind: "gilbert-elliott";
       /** Per transmission: good → bad. */
@@ -281,7 +290,9 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     return dep;
   };
 
+  const replayed = loss.kind === "list" ? new Set(loss.lost) : undefined;
   const drawLost = (seg: number, wire: number): boolean => {
+    if (loss.kind === "list") return replayed!.has(wire);
     if (loss.kind === "bernoulli") return lossUniform(seed, seg, attempts[seg]!) < loss.rate;
     const flip = lossUniform(seed, wire, 0x7fff_0001);
     bad = bad ? flip >= loss.badToGood : flip < loss.goodToBad;
