@@ -2,8 +2,11 @@
  * The simulator's loss model against the Linux TCP stack, the full grid
  * (issue 12, item 6): loss {0.1, 1, 3 %} × rate {2, 10 Mbit/s} × RTT {50,
  * 150 ms}, `--reps` real uploads per cell (default 10, each on a fresh
- * connection with its own drop seed) against 200 simulated ones (loss seeds
- * 1–200), compared as distributions: median within ±10 %, p95 within ±20 %.
+ * connection with its own drop seed, `--seed-base` on) compared as
+ * distributions with the simulator replaying each upload's drops
+ * (`lostTransmissions`): median within ±10 %, p95 within ±20 %. Beside them,
+ * 200 simulated uploads on the simulator's own draws (loss seeds 1–200),
+ * for the spread; no yardstick for ten uploads (test/kernel/loss.ts).
  * Payload 1 MiB at 2 Mbit/s and 2 MiB at 10 Mbit/s (≥ 1.8 s on the wire
  * without loss). Drops: test/kernel/delay.ts, behind the client's
  * `tc tbf`, data segments from the client only. Congestion control in the
@@ -44,6 +47,8 @@ const LOSSES = arg("loss", "0.1,1,3")
   .split(",")
   .map((l) => Number(l) / 100);
 const SIM_RUNS = Number(arg("sim-runs", "200"));
+/** The delayer's drop seeds: `--seed-base` … + reps − 1 per cell. */
+const SEED_BASE = Number(arg("seed-base", "1"));
 const JSON_OUT = arg("json", "");
 const MiB = 1024 * 1024;
 
@@ -53,7 +58,15 @@ if (FROM) {
   for (const file of FROM.split(",")) {
     for (const r of JSON.parse(readFileSync(file, "utf8")) as LossCellResult[]) {
       rows.push(
-        compareLossCell(r.cell, r.rttMeasuredMs, r.realMs, SIM_RUNS, r.congestionControl, r.ss),
+        compareLossCell(
+          r.cell,
+          r.rttMeasuredMs,
+          r.realBySeedMs ?? r.realMs,
+          SIM_RUNS,
+          r.congestionControl,
+          r.ss,
+          r.realBySeedMs ? r.seeds : undefined,
+        ),
       );
     }
   }
@@ -96,10 +109,15 @@ try {
           },
           REPS,
           SIM_RUNS,
+          SEED_BASE,
         );
         rows.push(r);
+        const bySeed = r.seeds!.map(
+          (seed, i) =>
+            `${seed}: ${(r.realBySeedMs![i]! / 1000).toFixed(2)}/${(r.pairedBySeedMs![i]! / 1000).toFixed(2)}`,
+        );
         log(
-          `${lossRate * 100} % ${rate / 1e6} Mbit/s RTT ${rttMs}: real ${r.realMs.map((x) => (x / 1000).toFixed(2)).join(" ")} | sim p50 ${(r.sim.p50 / 1000).toFixed(2)} p95 ${(r.sim.p95 / 1000).toFixed(2)} | err ${r.medianErrorPct.toFixed(1)} % / ${r.p95ErrorPct.toFixed(1)} %`,
+          `${lossRate * 100} % ${rate / 1e6} Mbit/s RTT ${rttMs}: seed: real/simulated on its drops ${bySeed.join(" ")} | err ${r.medianErrorPct.toFixed(1)} % / ${r.p95ErrorPct.toFixed(1)} % | simulator's own seeds p50 ${(r.sim.p50 / 1000).toFixed(2)} p95 ${(r.sim.p95 / 1000).toFixed(2)}`,
         );
       }
     }

@@ -31,7 +31,8 @@
  *   sent before it is acknowledged, with cwnd = ssthresh.
  * - Tail loss probe (RFC 8985): with nothing later to be SACKed, the
  *   sender probes 2·SRTT after its last send (plus 200 ms with one segment
- *   out) with new data, or the last segment again; its SACK drives RACK.
+ *   out; never later than the RTO) with new data, or the last segment
+ *   again, and restarts the RTO from the probe; its SACK drives RACK.
  * - Retransmission timeout: RTO = SRTT + max(4·RTTVAR, 200 ms `tcp_rto_min`),
  *   at most 120 s, doubling per consecutive timeout and reset by an ACK
  *   that advances. It marks everything outstanding lost, sets ssthresh =
@@ -51,7 +52,10 @@
  * segment, attempt) to a uniform u and loses iff u < p, so a higher p loses
  * a superset of the same transmissions; Gilbert–Elliott walks its two
  * states once per transmission on the wire, with two uniforms hashed from
- * (seed, transmission). Neither touches the timer-lateness stream.
+ * (seed, transmission). Neither touches the timer-lateness stream. A
+ * replayed pattern (`list`) loses exactly the transmissions it names: the
+ * kernel lab's drops, for one, so a real upload and the model's can be
+ * set against each other on the same losses.
  *
  * @module
  */
@@ -68,6 +72,12 @@ const CUBIC_C = 0.4;
 /** How transmissions get lost. */
 export type LossSpec =
   | { kind: "bernoulli"; rate: number }
+  /**
+   * A recorded pattern, replayed: these transmissions on the wire (0-based,
+   * in the order they leave the bottleneck, retransmissions and probes
+   * included) are lost, no others (ns-3's ListErrorModel).
+   */
+  | { kind: "list"; lost: readonly number[] }
   | {
       kind: "gilbert-elliott";
       /** Per transmission: good → bad. */
@@ -280,7 +290,9 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     return dep;
   };
 
+  const replayed = loss.kind === "list" ? new Set(loss.lost) : undefined;
   const drawLost = (seg: number, wire: number): boolean => {
+    if (loss.kind === "list") return replayed!.has(wire);
     if (loss.kind === "bernoulli") return lossUniform(seed, seg, attempts[seg]!) < loss.rate;
     const flip = lossUniform(seed, wire, 0x7fff_0001);
     bad = bad ? flip >= loss.badToGood : flip < loss.goodToBad;
@@ -604,6 +616,10 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
       transmit(t, seg, true);
     }
     tlpAt = Number.POSITIVE_INFINITY;
+    // The probe restarts the retransmission timer from now
+    // (tcp_send_loss_probe → tcp_rearm_rto): a probe that fired at the RTO's
+    // own time (the PTO is clipped to it) is not followed by a timeout at once.
+    rtoAt = t + rto();
     events.push({
       atMs: t,
       kind: "tail-probe",

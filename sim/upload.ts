@@ -231,6 +231,17 @@ export interface UploadParams {
    */
   gilbertElliott?: GilbertElliott;
   /**
+   * A recorded loss pattern instead of `lossRate`: exactly these
+   * transmissions are lost, by their index on the wire (0-based, in the
+   * order the sender puts data segments out: first sendings,
+   * retransmissions and tail probes alike), no others — ns-3's
+   * ListErrorModel. Replays a capture's or a lab's drops, so a real upload
+   * and the model can be compared on the same losses (the kernel lab's loss
+   * grid does). Integers >= 0, at most 1,000,000 of them; empty: no loss.
+   * @default undefined
+   */
+  lostTransmissions?: readonly number[];
+  /**
    * The sender's reaction to loss (it does not change a loss-free run):
    * `cubic` (Linux's default: β = 0.7, cubic window growth) or `reno`
    * (β = 0.5, one segment per RTT). BBR is not modelled: it does not cut
@@ -354,6 +365,7 @@ const PARAM_KEYS = new Set([
   "lossRate",
   "lossBurstSegments",
   "gilbertElliott",
+  "lostTransmissions",
   "congestionControl",
 ]);
 
@@ -424,8 +436,41 @@ const GE_KEYS = new Set(["goodToBad", "badToGood", "lossInGood", "lossInBad"]);
 /** Above this long-run loss rate TCP barely moves: a run would take hours of virtual time. */
 const MAX_LOSS = 0.5;
 
+/** The most transmissions `lostTransmissions` may name. */
+const MAX_LOST_LIST = 1_000_000;
+
 /** The loss model of the options, or undefined for a loss-free path. */
 function lossOption(o: Record<string, unknown>): LossSpec | undefined {
+  if (o.lostTransmissions !== undefined) {
+    for (const key of ["lossRate", "lossBurstSegments", "gilbertElliott"] as const) {
+      if (o[key] !== undefined) {
+        throw new RangeError(
+          `Invalid option '${key}': give either 'lostTransmissions' or '${key}', not both`,
+        );
+      }
+    }
+    const list = o.lostTransmissions;
+    const range = `an array of at most ${MAX_LOST_LIST} integers >= 0`;
+    if (!Array.isArray(list)) {
+      throw new TypeError(
+        `Invalid option 'lostTransmissions': expected ${range}, got ${describe(list)}`,
+      );
+    }
+    if (list.length > MAX_LOST_LIST) {
+      throw new RangeError(
+        `Invalid option 'lostTransmissions': expected ${range}, got ${list.length} entries`,
+      );
+    }
+    for (const [i, x] of list.entries()) {
+      if (!(typeof x === "number" && Number.isSafeInteger(x) && x >= 0)) {
+        throw new RangeError(
+          `Invalid option 'lostTransmissions[${i}]': expected an integer >= 0, got ${describe(x)}`,
+        );
+      }
+    }
+    const lost = [...new Set(list as number[])].sort((a, b) => a - b);
+    return lost.length > 0 ? { kind: "list", lost } : undefined;
+  }
   if (o.gilbertElliott !== undefined) {
     for (const key of ["lossRate", "lossBurstSegments"] as const) {
       if (o[key] !== undefined) {
@@ -771,6 +816,8 @@ function lossyCurve(
 function describeLoss(loss: LossSpec): string {
   const pct = (x: number) => `${Number((x * 100).toPrecision(3))} %`;
   if (loss.kind === "bernoulli") return `${pct(loss.rate)} random loss`;
+  if (loss.kind === "list")
+    return `a replayed loss pattern (${loss.lost.length} transmissions lost)`;
   const longRun =
     (loss.badToGood * loss.lossInGood + loss.goodToBad * loss.lossInBad) /
     (loss.goodToBad + loss.badToGood);

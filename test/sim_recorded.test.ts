@@ -41,27 +41,46 @@ describe("the proxy lab's recorded runs, against today's model", () => {
   }
 });
 
-describe("the kernel loss grid's recorded uploads, against today's model", () => {
-  it("11 of 12 cells within target (median ±10 %, p95 ±20 %); the known miss is the only one", () => {
-    const recorded = JSON.parse(read("bench/sim-kernel-loss.recorded.json")) as LossCellResult[];
-    const rows = recorded.map((r) =>
-      compareLossCell(r.cell, r.rttMeasuredMs, r.realMs, 200, r.congestionControl),
+describe("the kernel loss grid's recorded uploads, against today's model on the same drops", () => {
+  // Each real upload is set against the simulator replaying that upload's
+  // drops (the delayer's seed → `lostTransmissions`, test/kernel/loss.ts):
+  // the simulator's own loss seeds are no yardstick for ten uploads where
+  // the first loss decides most of the time (sim/README.md).
+  const judgeFile = (path: string): LossCellResult[] =>
+    (JSON.parse(read(path)) as LossCellResult[]).map((r) =>
+      compareLossCell(
+        r.cell,
+        r.rttMeasuredMs,
+        r.realBySeedMs ?? r.realMs,
+        200,
+        r.congestionControl,
+        [],
+        r.realBySeedMs ? r.seeds : undefined,
+      ),
     );
-    const misses = rows.filter((r) => !r.pass).map((r) => r.cell);
-    console.log(
-      rows
-        .map(
-          (r) =>
-            `${r.cell.lossRate * 100} % ${r.cell.rateBitsPerSecond / 1e6} Mbit/s RTT ${r.cell.rttMs}: median ${r.medianErrorPct.toFixed(1)} %, p95 ${r.p95ErrorPct.toFixed(1)} %`,
-        )
-        .join("\n"),
-    );
+  const show = (rows: LossCellResult[]): string =>
+    rows
+      .map(
+        (r) =>
+          `${r.cell.lossRate * 100} % ${r.cell.rateBitsPerSecond / 1e6} Mbit/s RTT ${r.cell.rttMs}: median ${r.medianErrorPct.toFixed(1)} %, p95 ${r.p95ErrorPct.toFixed(1)} % (against the simulator's own seeds: ${r.simMedianErrorPct.toFixed(1)} %, ${r.simP95ErrorPct.toFixed(1)} %)`,
+      )
+      .join("\n");
+
+  it("all 12 cells of the grid (drop seeds 1–10) within target: median ±10 %, p95 ±20 %", () => {
+    const rows = judgeFile("bench/sim-kernel-loss.recorded.json");
+    console.log(show(rows));
     expect(rows).toHaveLength(12);
-    // sim/README.md: 1 % at 10 Mbit/s, RTT 150 ms, the model's CUBIC too
-    // fast at the median. Fixing it must not break another cell.
-    expect(misses.length).toBeLessThanOrEqual(1);
-    for (const m of misses) {
-      expect(m).toMatchObject({ lossRate: 0.01, rateBitsPerSecond: 10e6, rttMs: 150 });
-    }
+    expect(rows.filter((r) => !r.pass).map((r) => r.cell)).toEqual([]);
+  });
+
+  it("1 % at 10 Mbit/s, RTT 150 ms on other drops (seeds 11–20): within target, and upload by upload", () => {
+    const [r] = judgeFile("bench/recorded/kernel-loss-1pct-10mbit-150ms-seeds-11-20.json");
+    console.log(show([r!]));
+    expect(r!.pass).toBe(true);
+    // Seed by seed the real upload and the simulator on its drops: the
+    // median of the ten ratios within ±10 % (recorded: −3.0 %; 8 of 10
+    // within −9…−2 %, the two runs that met no early loss +15…+17 %).
+    const ratios = r!.realBySeedMs!.map((x, i) => x / r!.pairedBySeedMs![i]!).sort((a, b) => a - b);
+    expect(Math.abs((ratios[4]! + ratios[5]!) / 2 - 1)).toBeLessThanOrEqual(0.1);
   });
 });

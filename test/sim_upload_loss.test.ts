@@ -125,6 +125,31 @@ describe("validation", () => {
       "Invalid option 'lossRate': give either 'gilbertElliott' or 'lossRate'",
     ],
     [
+      { lostTransmissions: [3, 1.5] },
+      RangeError,
+      "Invalid option 'lostTransmissions[1]': expected an integer >= 0, got 1.5",
+    ],
+    [
+      { lostTransmissions: [-1] },
+      RangeError,
+      "Invalid option 'lostTransmissions[0]': expected an integer >= 0, got -1",
+    ],
+    [
+      { lostTransmissions: "1,2" },
+      TypeError,
+      "Invalid option 'lostTransmissions': expected an array of at most 1000000 integers >= 0",
+    ],
+    [
+      { lostTransmissions: [1], lossRate: 0.01 },
+      RangeError,
+      "Invalid option 'lossRate': give either 'lostTransmissions' or 'lossRate', not both",
+    ],
+    [
+      { lostTransmissions: [1], proxyMode: "store-and-forward" },
+      RangeError,
+      "Invalid option 'proxyMode': loss is modelled on a streaming path",
+    ],
+    [
       { congestionControl: "bbr" },
       RangeError,
       'Invalid option \'congestionControl\': expected "cubic" or "reno", got "bbr"',
@@ -410,6 +435,45 @@ describe("trace", () => {
     }
     expect(kinds).toContain("fast-retransmit");
     expect(kinds).toContain("rto");
+  });
+});
+
+describe("a replayed loss pattern (lostTransmissions)", () => {
+  const path: UploadParams = {
+    payloadBytes: 100_000,
+    chunkBytes: 16_384,
+    clientBitsPerSecond: 10e6,
+    proxyBitsPerSecond: 2e6,
+    rttMs: 50,
+    timeouts: NO_LIMITS,
+    trace: true,
+  };
+  const segments = Math.ceil(100_000 / 1448);
+
+  it("an empty pattern is the loss-free model", () => {
+    const { trace: _, ...plain } = path;
+    expect(simulateUpload({ ...plain, lostTransmissions: [] })).toEqual(simulateUpload(plain));
+  });
+
+  it("loses exactly the transmissions named, by their place on the wire", () => {
+    // The 6th transmission (segment 6): a later one is acknowledged, one
+    // fast retransmit, nothing else resent.
+    const mid = simulateUpload({ ...path, lostTransmissions: [5] });
+    expect(mid.loss).toEqual({ transmissions: segments + 1, retransmissions: 1, timeouts: 0 });
+    expect(formatTrace(mid.trace!)).toContain("segment 6 lost");
+    // The last one: nothing later reveals it, a tail loss probe does (and
+    // restarts the timer: no timeout follows, tcp_send_loss_probe).
+    const tail = simulateUpload({ ...path, lostTransmissions: [segments - 1] });
+    expect(tail.loss).toEqual({ transmissions: segments + 1, retransmissions: 1, timeouts: 0 });
+    expect(tail.trace!.map((e) => e.event)).toContain("tail-probe");
+    // The probe (the next transmission) lost too: the timer fires, later.
+    const probeLost = simulateUpload({ ...path, lostTransmissions: [segments - 1, segments] });
+    expect(probeLost.loss).toMatchObject({ retransmissions: 2, timeouts: 1 });
+    expect(probeLost.elapsedMs).toBeGreaterThan(tail.elapsedMs + 200);
+    // Order and duplicates in the list do not matter.
+    expect(
+      simulateUpload({ ...path, lostTransmissions: [segments, segments - 1, segments] }),
+    ).toEqual(probeLost);
   });
 });
 

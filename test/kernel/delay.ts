@@ -19,7 +19,7 @@
  * @module
  */
 
-export {};
+import { labDraws } from "./drops.ts";
 
 // The few Deno APIs used here, typed locally: the project compiles with Node's types.
 interface DenoFfi {
@@ -75,15 +75,8 @@ let lossRate = 0;
 let lossSrc = 0;
 let dropped = 0;
 let lossCandidates = 0;
-/** mulberry32: small, seeded, plenty for drop decisions. */
-let rngState = 0;
-function nextUniform(): number {
-  rngState = (rngState + 0x6d2b79f5) | 0;
-  let t = rngState;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-}
+/** The drop draws (drops.ts: the harness replays the same ones in the simulator). */
+let nextUniform = labDraws(0);
 function ipv4(text: string): number {
   return text.split(".").reduce((a, b) => a * 256 + Number(b), 0);
 }
@@ -165,7 +158,7 @@ D.addSignalListener("SIGTERM", stop);
       const loss = /^loss\s+(\S+)(?:\s+(\d+)\s+(\S+))?$/.exec(line);
       if (loss) {
         lossRate = Number(loss[1]) || 0;
-        rngState = Number(loss[2] ?? 0) | 0;
+        nextUniform = labDraws(Number(loss[2] ?? 0));
         if (loss[3]) lossSrc = ipv4(loss[3]) >>> 0;
       } else {
         const ms = Number(line);
