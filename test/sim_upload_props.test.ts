@@ -36,6 +36,16 @@ const MAX_BUFFER = 4 * 1024 * 1024;
 /** Proxy buffers from 64 KiB to 4 MiB: real streaming proxies held 0.1–2.7 MB (issue 12). */
 const MIN_PROXY_BUFFER = 64 * 1024;
 const MAX_PROXY_BUFFER = 4 * 1024 * 1024;
+/** The smallest upstream send buffer of a proxy (Linux's `tcp_wmem[0]`). */
+const MIN_PROXY_SEND_BUFFER = 4096;
+/** `proxySendBufferBytes`, if any, cut to the proxy buffer it is part of. */
+function sendBufferWithin(
+  sendBuffer: number | undefined,
+  proxyBuffer: number,
+): Pick<UploadParams, "proxySendBufferBytes"> {
+  if (sendBuffer === undefined) return {};
+  return { proxySendBufferBytes: Math.min(sendBuffer, proxyBuffer) };
+}
 /** Runs for properties with a proxy buffer: its curves cost ~10 ms per upload. */
 const PROXY_RUNS = Number(process.env.PROXY_RUNS ?? 100);
 /** Stalls (drop, tarpit) within the first 30 s: where the limits under test act. */
@@ -78,6 +88,7 @@ const pathArb = fc
       slowStart: fc.boolean(),
       wireOverhead: fc.boolean(),
       proxyBufferBytes: opt(fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_PROXY_BUFFER })),
+      proxySendBufferBytes: opt(fc.integer({ min: MIN_PROXY_SEND_BUFFER, max: MAX_PROXY_BUFFER })),
       upstreamRttMs: opt(fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
       upstreamDropAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
     },
@@ -85,11 +96,17 @@ const pathArb = fc
   )
   .map((p): UploadParams => {
     // A proxy buffer belongs to a streaming proxy, and a streaming proxy's
-    // upstream leg exists only with one.
-    const { proxyBufferBytes, upstreamRttMs, upstreamDropAtMs, ...rest } = p;
+    // upstream leg exists only with one; its upstream send buffer is part of it.
+    const { proxyBufferBytes, proxySendBufferBytes, upstreamRttMs, upstreamDropAtMs, ...rest } = p;
     if (p.proxyMode === "store-and-forward") return { ...rest, upstreamRttMs, upstreamDropAtMs };
     if (proxyBufferBytes === undefined) return rest;
-    return { ...rest, proxyBufferBytes, upstreamRttMs, upstreamDropAtMs };
+    return {
+      ...rest,
+      proxyBufferBytes,
+      ...sendBufferWithin(proxySendBufferBytes, proxyBufferBytes),
+      upstreamRttMs,
+      upstreamDropAtMs,
+    };
   });
 
 /** Write-idle limits for stalls: up to 10 s. */
@@ -145,6 +162,9 @@ const stallPathArb = fc.record({
       slowStart: fc.boolean(),
       wireOverhead: fc.boolean(),
       upstreamRttMs: opt(fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
+      proxySendBufferBytes: opt(
+        fc.integer({ min: MIN_PROXY_SEND_BUFFER, max: MAX_STALL_PROXY_BUFFER }),
+      ),
     },
     { requiredKeys: ["payloadBytes", "clientBitsPerSecond", "proxyBitsPerSecond"] },
   ),
@@ -372,8 +392,10 @@ describe("proxy buffer", () => {
   )(
     "a larger proxy buffer never delays a wake-up or a pull (by any time the writer has pulled as much), nor the end of the body",
     (path, buffer, up) => {
+      // The same upstream send buffer, within the smaller proxy buffer.
+      const send = sendBufferWithin(path.proxySendBufferBytes, buffer);
       const [small, large] = [buffer, Math.round(buffer * up)].map((proxyBufferBytes) =>
-        simulateUpload({ ...path, proxyBufferBytes, timeouts: NO_LIMITS, trace: true }),
+        simulateUpload({ ...path, ...send, proxyBufferBytes, timeouts: NO_LIMITS, trace: true }),
       );
       const s = steps(small!);
       const l = steps(large!);
@@ -409,8 +431,10 @@ describe("proxy buffer", () => {
     { numRuns: STALL_RUNS },
   )(
     "a larger proxy buffer never makes a stall visible sooner than one pull gap (plus the smaller buffer's last gap behind a tarpit)",
-    ({ path, stall }, buffer, up, idle) => {
+    ({ path: drawn, stall }, buffer, up, idle) => {
       const timeouts = { writeIdle: idle, total: false as const };
+      const { proxySendBufferBytes, ...rest } = drawn;
+      const path = { ...rest, ...sendBufferWithin(proxySendBufferBytes, buffer) };
       const large = Math.round(buffer * up);
       const [s, l] = [buffer, large].map((proxyBufferBytes) =>
         simulateUpload({ ...path, ...stall, proxyBufferBytes, timeouts, trace: true }),

@@ -94,7 +94,7 @@ export function predictProxyCase(
   c: ProxyCase,
   rttMs: number,
   failMs = FAIL_AT_MS,
-  over: Pick<UploadParams, "proxyBufferBytes"> = {},
+  over: Pick<UploadParams, "proxyBufferBytes" | "proxySendBufferBytes"> = {},
 ): UploadResult {
   const p = { ...PROXY_PRESETS[preset], ...over };
   return simulateUpload({
