@@ -617,7 +617,9 @@ function resolve(params: unknown): Resolved {
         );
   if (!Number.isNaN(proxySendBuffer) && !(proxySendBuffer <= proxyBuffer)) {
     throw new RangeError(
-      `Invalid option 'proxySendBufferBytes': it is part of 'proxyBufferBytes' (at most ${Number.isNaN(proxyBuffer) ? "it, which is not set" : proxyBuffer}), got ${proxySendBuffer}`,
+      Number.isNaN(proxyBuffer)
+        ? `Invalid option 'proxySendBufferBytes': it is part of a streaming proxy's 'proxyBufferBytes', which is not set, got ${proxySendBuffer}`
+        : `Invalid option 'proxySendBufferBytes': expected at most 'proxyBufferBytes' (${proxyBuffer}), of which it is part, got ${proxySendBuffer}`,
     );
   }
   const upRtt = nonNegative("upstreamRttMs", o.upstreamRttMs, 0);

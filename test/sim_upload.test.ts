@@ -389,12 +389,12 @@ describe("a proxy that holds bytes (issue 12, item 1)", () => {
       simulateUpload({ ...LAB, proxyBufferBytes: 1_000_000, proxySendBufferBytes: 2_000_000 }),
     ).toThrow(
       new RangeError(
-        "Invalid option 'proxySendBufferBytes': it is part of 'proxyBufferBytes' (at most 1000000), got 2000000",
+        "Invalid option 'proxySendBufferBytes': expected at most 'proxyBufferBytes' (1000000), of which it is part, got 2000000",
       ),
     );
     expect(() => simulateUpload({ ...LAB, proxySendBufferBytes: 65_536 })).toThrow(
       new RangeError(
-        "Invalid option 'proxySendBufferBytes': it is part of 'proxyBufferBytes' (at most it, which is not set), got 65536",
+        "Invalid option 'proxySendBufferBytes': it is part of a streaming proxy's 'proxyBufferBytes', which is not set, got 65536",
       ),
     );
     for (const v of [0, 4095, 1.5, Number.NaN]) {
