@@ -85,6 +85,7 @@ import {
   type LinkSpec,
   lineFrom,
   lowerEnvelope,
+  type Points,
   pointsOf,
   type SendCurve,
   shifted,
@@ -160,6 +161,20 @@ export interface UploadParams {
    * @default undefined (no proxy buffer)
    */
   proxyBufferBytes?: number;
+  /**
+   * The part of `proxyBufferBytes` that is the proxy's upstream send buffer
+   * (its socket to the server). Set, the proxy drains the client in lumps:
+   * its writer blocks when that socket is full and wakes when the queue is
+   * down to 2/3 of it (Linux's `tcp_poll` rule, as for the client's send
+   * buffer), then reads a third of it from the client at once; so once the
+   * proxy is full the client's ACKs, and its pulls, come in lumps of a third
+   * of this buffer, not smoothly at the uplink's pace. tinyproxy with a
+   * 2 MiB upstream send buffer at 2 Mbit/s: pull gaps of 2.8 s (sim/README.md,
+   * "A larger proxy buffer and the moment a stall shows"). At least 4096,
+   * at most `proxyBufferBytes`.
+   * @default undefined (a smooth drain)
+   */
+  proxySendBufferBytes?: number;
   /** Round-trip time between the proxy and the server (with `proxyBufferBytes`, or a store-and-forward proxy). @default 0 */
   upstreamRttMs?: number;
   /**
@@ -333,6 +348,11 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_BUFFER = 2 ** 31 - 1;
 /** Linux will not go below about 4.6 kB (SOCK_MIN_SNDBUF); below 1 KiB the 2/3 wake is meaningless. */
 const MIN_BUFFER = 1024;
+/**
+ * The smallest proxy upstream send buffer: Linux's `tcp_wmem[0]`, and a
+ * bound on the lumps (a third of it each) a body is drained in.
+ */
+const MIN_PROXY_SEND_BUFFER = 4096;
 const MAX_CHUNK = 16 * 1024 * 1024;
 const INFINITY = Number.POSITIVE_INFINITY;
 
@@ -350,6 +370,7 @@ const PARAM_KEYS = new Set([
   "tarpitAtMs",
   "dropAtMs",
   "proxyBufferBytes",
+  "proxySendBufferBytes",
   "upstreamRttMs",
   "upstreamDropAtMs",
   "proxyBurstBytes",
@@ -577,6 +598,8 @@ interface Resolved {
   dropAt: number;
   /** Bytes the streaming proxy holds; NaN: no proxy buffer (one pipe). */
   proxyBuffer: number;
+  /** Its upstream send buffer; NaN: a smooth drain. */
+  proxySendBuffer: number;
   upRtt: number;
   upDropAt: number;
   /** The proxy upstream's capacity over time (a link trace), if any. */
@@ -628,6 +651,22 @@ function resolve(params: unknown): Resolved {
     o.proxyBufferBytes === undefined
       ? Number.NaN
       : integerOption("proxyBufferBytes", o.proxyBufferBytes, 1, MAX_SAFE);
+  const proxySendBuffer =
+    o.proxySendBufferBytes === undefined
+      ? Number.NaN
+      : integerOption(
+          "proxySendBufferBytes",
+          o.proxySendBufferBytes,
+          MIN_PROXY_SEND_BUFFER,
+          MAX_SAFE,
+        );
+  if (!Number.isNaN(proxySendBuffer) && !(proxySendBuffer <= proxyBuffer)) {
+    throw new RangeError(
+      Number.isNaN(proxyBuffer)
+        ? `Invalid option 'proxySendBufferBytes': it is part of a streaming proxy's 'proxyBufferBytes', which is not set, got ${proxySendBuffer}`
+        : `Invalid option 'proxySendBufferBytes': expected at most 'proxyBufferBytes' (${proxyBuffer}), of which it is part, got ${proxySendBuffer}`,
+    );
+  }
   const upRtt = nonNegative("upstreamRttMs", o.upstreamRttMs, 0);
   const upDropAt = positiveOrOff("upstreamDropAtMs", o.upstreamDropAtMs, true);
   if (mode === "streaming" && Number.isNaN(proxyBuffer)) {
@@ -707,6 +746,7 @@ function resolve(params: unknown): Resolved {
     tarpitAt: serverRead === INFINITY ? INFINITY : tarpitAt,
     dropAt,
     proxyBuffer,
+    proxySendBuffer,
     upRtt,
     upDropAt,
     schedule,
@@ -1126,7 +1166,7 @@ class UploadRun {
     const client = curveOf(
       lowerEnvelope([
         pointsOf(clientLeg),
-        shifted(u, half, p.proxyBuffer, p.proxyBuffer, LIMIT_PROXY_BUFFER),
+        shifted(this.proxyHolds(u), half, 0, p.proxyBuffer, LIMIT_PROXY_BUFFER),
       ]),
       p.payload,
     );
@@ -1134,6 +1174,36 @@ class UploadRun {
     const atServer = shifted(forwarded, upHalf, 0, 0);
     const served = curveOf(reads ? lowerEnvelope([atServer, reads]) : atServer, p.payload);
     return { client, served };
+  }
+
+  /**
+   * The most the proxy has taken from the client by each moment of its own
+   * clock: what it could send upstream (`u`) plus its buffer; or, with an
+   * upstream send buffer S, what its writer has put into that socket plus
+   * the rest of its buffer. The writer tops the socket up to S and blocks;
+   * it wakes when the queue is down to 2/3 of S (once `u` reaches what it
+   * wrote − 2/3·S) and takes S/3 more, which the client sends at its link's
+   * rate: a staircase, so the proxy holds B − S/3 … B.
+   */
+  private proxyHolds(u: Points): Points {
+    const p = this.p;
+    const b = p.proxyBuffer;
+    const s = p.proxySendBuffer;
+    if (Number.isNaN(s)) return shifted(u, 0, b, b);
+    const upstream = curveOf(u, p.payload);
+    const out: Points = { ts: [u.ts[0]!], xs: [b], infos: [LIMIT_PROXY_BUFFER], before: b };
+    let written = s;
+    while (written < p.payload) {
+      let at = upstream.timeOf(written - (2 * s) / 3);
+      if (at === INFINITY) break;
+      if (at <= out.ts.at(-1)!) at = out.ts.at(-1)! + 1e-9;
+      const next = Math.min(written + s / 3, p.payload);
+      out.ts.push(at, at + Math.max(1e-9, (next - written) / p.client));
+      out.xs.push(written - s + b, next - s + b);
+      out.infos.push(LIMIT_PROXY_BUFFER, LIMIT_PROXY_BUFFER);
+      written = next;
+    }
+    return out;
   }
 
   run(): UploadResult {
@@ -1387,6 +1457,7 @@ class UploadRun {
     };
     const describeCurve = (curve: SendCurve, who: string) => {
       let traceNoted = false;
+      let lumpsNoted = false;
       for (let i = 0; i < curve.n; i++) {
         const info = curve.infoAt(i);
         const limit = info % 16;
@@ -1398,6 +1469,12 @@ class UploadRun {
         if (limit === LIMIT_SCHEDULE) {
           if (traceNoted || curve.rateAt(i) === 0) continue;
           traceNoted = true;
+        }
+        // A proxy draining the client in lumps: say so once, not per lump.
+        const lumps = limit === LIMIT_PROXY_BUFFER && !Number.isNaN(p.proxySendBuffer);
+        if (lumps) {
+          if (lumpsNoted) continue;
+          lumpsNoted = true;
         }
         if (limit === LIMIT_NONE) {
           // A cut curve ends where later bytes reach a silent proxy: the
@@ -1419,7 +1496,9 @@ class UploadRun {
                   : limit === LIMIT_SCHEDULE
                     ? "the link trace sets the pace from here (its rate varies; outages are noted)"
                     : limit === LIMIT_PROXY_BUFFER
-                      ? "the proxy's buffer is full: the client leg goes at the pace the proxy forwards"
+                      ? Number.isNaN(p.proxySendBuffer)
+                        ? "the proxy's buffer is full: the client leg goes at the pace the proxy forwards"
+                        : `the proxy's buffer is full: it takes the client's bytes in lumps of ${formatBytes(p.proxySendBuffer / 3)} as its upstream send buffer drains`
                       : limit === LIMIT_WINDOW
                         ? "window-limited (receive window or send buffer per RTT)"
                         : who === "proxy"

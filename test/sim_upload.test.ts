@@ -5,7 +5,13 @@
  * The properties are in sim_upload_props.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatTrace, simulateUpload, type UploadParams } from "../sim/mod.ts";
+import {
+  formatBytes,
+  formatTrace,
+  goodputBitsPerSecond,
+  simulateUpload,
+  type UploadParams,
+} from "../sim/mod.ts";
 
 const MIB = 1024 * 1024;
 /** Float slack for times built from a few fluid segments. */
@@ -342,6 +348,62 @@ describe("a proxy that holds bytes (issue 12, item 1)", () => {
     expect(wide.phase).not.toBe("writeIdle");
   });
 
+  it("a proxy whose upstream send buffer wakes its writer at 2/3 drains the client in lumps of a third of it", () => {
+    // The hold lab (sim/README.md): tinyproxy, 5 MB at 2 Mbit/s, its socket
+    // buffers at 1 and 2 MiB; the healthy uploads' longest pull gap was
+    // 1.55 s and 2.80 s, against 0.85 s in the model with a smooth drain.
+    const path = {
+      ...LAB,
+      rttMs: 50,
+      upstreamRttMs: 50,
+      sendBufferBytes: 514_000,
+      timeouts: { total: false },
+      trace: true,
+    } satisfies UploadParams;
+    const uplinkBytesPerMs = goodputBitsPerSecond(path.proxyBitsPerSecond) / 8 / 1000;
+    const longest = (r: ReturnType<typeof simulateUpload>) => {
+      const t = r
+        .trace!.filter((e) => (e.event === "write" && e.pulls > 0) || e.event === "body-end")
+        .map((e) => e.atMs);
+      return Math.max(...t.slice(1).map((x, i) => x - t[i]!));
+    };
+    const smooth = simulateUpload({ ...path, proxyBufferBytes: 3_300_000 });
+    for (const sendBuffer of [1_028_000, 2_056_000]) {
+      const lumpy = simulateUpload({
+        ...path,
+        proxyBufferBytes: 3_300_000,
+        proxySendBufferBytes: sendBuffer,
+      });
+      // As long as ever (the uplink sets it), but pulls a lump apart.
+      expect(lumpy.outcome).toBe("ok");
+      expect(Math.abs(lumpy.elapsedMs - smooth.elapsedMs)).toBeLessThan(1);
+      const lump = sendBuffer / 3 / uplinkBytesPerMs;
+      expect(longest(lumpy)).toBeGreaterThanOrEqual(lump * 0.95);
+      expect(longest(lumpy)).toBeLessThan(lump + longest(smooth));
+      expect(lumpy.trace!.some((e) => e.detail.includes("in lumps of"))).toBe(true);
+    }
+  });
+
+  it("rejects an upstream send buffer outside [4096, proxyBufferBytes]", () => {
+    expect(() =>
+      simulateUpload({ ...LAB, proxyBufferBytes: 1_000_000, proxySendBufferBytes: 2_000_000 }),
+    ).toThrow(
+      new RangeError(
+        "Invalid option 'proxySendBufferBytes': expected at most 'proxyBufferBytes' (1000000), of which it is part, got 2000000",
+      ),
+    );
+    expect(() => simulateUpload({ ...LAB, proxySendBufferBytes: 65_536 })).toThrow(
+      new RangeError(
+        "Invalid option 'proxySendBufferBytes': it is part of a streaming proxy's 'proxyBufferBytes', which is not set, got 65536",
+      ),
+    );
+    for (const v of [0, 4095, 1.5, Number.NaN]) {
+      expect(() =>
+        simulateUpload({ ...LAB, proxyBufferBytes: 1_000_000, proxySendBufferBytes: v }),
+      ).toThrow(/Invalid option 'proxySendBufferBytes'/);
+    }
+  });
+
   it("rejects a proxy buffer on a store-and-forward proxy, and an upstream leg without one", () => {
     expect(() =>
       simulateUpload({ ...LAB, proxyMode: "store-and-forward", proxyBufferBytes: 1 }),
@@ -590,7 +652,7 @@ describe("parameter validation", () => {
   it("rejects unknown keys, naming them", () => {
     expect(() => simulateUpload({ ...base, chunkSize: 1 } as UploadParams)).toThrow(
       new TypeError(
-        "Unknown option 'chunkSize': expected one of payloadBytes, chunkBytes, clientBitsPerSecond, proxyBitsPerSecond, proxyMode, rttMs, sendBufferBytes, sendBufferGrowth, receiveWindowBytes, serverReadBytesPerSecond, tarpitAtMs, dropAtMs, proxyBufferBytes, upstreamRttMs, upstreamDropAtMs, proxyBurstBytes, proxyPeakBitsPerSecond, linkTrace, linkTraceStartMs, slowStart, wireOverhead, timeouts, timerLatenessMs, seed, trace, lossRate, lossBurstSegments, gilbertElliott, lostTransmissions, congestionControl",
+        "Unknown option 'chunkSize': expected one of payloadBytes, chunkBytes, clientBitsPerSecond, proxyBitsPerSecond, proxyMode, rttMs, sendBufferBytes, sendBufferGrowth, receiveWindowBytes, serverReadBytesPerSecond, tarpitAtMs, dropAtMs, proxyBufferBytes, proxySendBufferBytes, upstreamRttMs, upstreamDropAtMs, proxyBurstBytes, proxyPeakBitsPerSecond, linkTrace, linkTraceStartMs, slowStart, wireOverhead, timeouts, timerLatenessMs, seed, trace, lossRate, lossBurstSegments, gilbertElliott, lostTransmissions, congestionControl",
       ),
     );
   });

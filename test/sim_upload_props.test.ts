@@ -36,6 +36,16 @@ const MAX_BUFFER = 4 * 1024 * 1024;
 /** Proxy buffers from 64 KiB to 4 MiB: real streaming proxies held 0.1–2.7 MB (issue 12). */
 const MIN_PROXY_BUFFER = 64 * 1024;
 const MAX_PROXY_BUFFER = 4 * 1024 * 1024;
+/** The smallest upstream send buffer of a proxy (Linux's `tcp_wmem[0]`). */
+const MIN_PROXY_SEND_BUFFER = 4096;
+/** `proxySendBufferBytes`, if any, cut to the proxy buffer it is part of. */
+function sendBufferWithin(
+  sendBuffer: number | undefined,
+  proxyBuffer: number,
+): Pick<UploadParams, "proxySendBufferBytes"> {
+  if (sendBuffer === undefined) return {};
+  return { proxySendBufferBytes: Math.min(sendBuffer, proxyBuffer) };
+}
 /** Runs for properties with a proxy buffer: its curves cost ~10 ms per upload. */
 const PROXY_RUNS = Number(process.env.PROXY_RUNS ?? 100);
 /** Stalls (drop, tarpit) within the first 30 s: where the limits under test act. */
@@ -45,6 +55,8 @@ const MAX_STALL_AT = 30_000;
  * far below a byte or a microsecond, far above rounding error.
  */
 const EPS = 1e-6;
+/** Rounding error of a time computed along two different curves: far below EPS. */
+const FLOAT = 1e-9;
 /**
  * Runs per property: a run costs 0.1–5 ms, so 300 keep the file at a few
  * seconds while reaching the rarer mixes (store-and-forward + drop + tarpit
@@ -76,6 +88,7 @@ const pathArb = fc
       slowStart: fc.boolean(),
       wireOverhead: fc.boolean(),
       proxyBufferBytes: opt(fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_PROXY_BUFFER })),
+      proxySendBufferBytes: opt(fc.integer({ min: MIN_PROXY_SEND_BUFFER, max: MAX_PROXY_BUFFER })),
       upstreamRttMs: opt(fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
       upstreamDropAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
     },
@@ -83,12 +96,91 @@ const pathArb = fc
   )
   .map((p): UploadParams => {
     // A proxy buffer belongs to a streaming proxy, and a streaming proxy's
-    // upstream leg exists only with one.
-    const { proxyBufferBytes, upstreamRttMs, upstreamDropAtMs, ...rest } = p;
+    // upstream leg exists only with one; its upstream send buffer is part of it.
+    const { proxyBufferBytes, proxySendBufferBytes, upstreamRttMs, upstreamDropAtMs, ...rest } = p;
     if (p.proxyMode === "store-and-forward") return { ...rest, upstreamRttMs, upstreamDropAtMs };
     if (proxyBufferBytes === undefined) return rest;
-    return { ...rest, proxyBufferBytes, upstreamRttMs, upstreamDropAtMs };
+    return {
+      ...rest,
+      proxyBufferBytes,
+      ...sendBufferWithin(proxySendBufferBytes, proxyBufferBytes),
+      upstreamRttMs,
+      upstreamDropAtMs,
+    };
   });
+
+/** Write-idle limits for stalls: up to 10 s. */
+const MAX_STALL_IDLE = 10_000;
+/**
+ * A tarpit that is a stall: it reads less per limit (≤ 10 kB in 10 s) than
+ * the smallest refill of the send buffer (a third of it plus half an skb,
+ * ≥ 33 kB; ≥ 12 kB while it grows), so no two pulls come within a limit
+ * once it holds the client. A faster reader is a slow path, whose pull gaps
+ * may straddle the limit (the healthy case of "proxy buffer" below).
+ */
+const MAX_STALL_READ_BYTES_PER_SECOND = 1000;
+/**
+ * Proxy buffers for stalls, the smaller of a pair: up to 1 MiB, then up to
+ * 4× (often barely more), so that the larger one too seldom swallows the
+ * body (then no write limit fires) and the two differ by less than a pull
+ * about as often as by more.
+ */
+const MAX_STALL_PROXY_BUFFER = 1024 * 1024;
+const stallUpArb = fc.oneof(
+  fc.double({ min: 1, max: 1.1, noNaN: true }),
+  fc.double({ min: 1, max: 4, noNaN: true }),
+);
+/** Runs of the acceptance property: two traced uploads each, ~0.5 ms apiece. */
+const MONO_RUNS = Number(process.env.MONO_RUNS ?? 1000);
+/** Runs of the stall property: four uploads each, ~1 ms apiece on these paths. */
+const STALL_RUNS = Number(process.env.STALL_RUNS ?? 1000);
+/** Rates spread evenly over decades: stalls matter on slow uplinks. */
+const logRate = (min: number, max: number) =>
+  fc.double({ min: Math.log(min), max: Math.log(max), noNaN: true }).map(Math.exp);
+
+/**
+ * A streaming path through a proxy buffer (set per run) and one stall: a
+ * silent proxy, a black hole upstream, or a tarpit that reads next to
+ * nothing, within the first 10 s; uplinks of 0.2–20 Mbit/s, where a body
+ * outlasts the buffers.
+ */
+const stallPathArb = fc.record({
+  path: fc.record(
+    {
+      payloadBytes: fc.integer({ min: 500_000, max: 2 * MAX_PAYLOAD }),
+      chunkBytes: fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
+      clientBitsPerSecond: logRate(1e6, MAX_BPS),
+      proxyBitsPerSecond: logRate(MIN_BPS, 20e6),
+      rttMs: fc.double({ min: 0, max: MAX_RTT, noNaN: true }),
+      // Spread over decades too: with megabytes in the kernel, the last pull
+      // before a stall is mostly one of the first, the same for any buffer.
+      sendBufferBytes: logRate(MIN_BUFFER, MAX_BUFFER).map(Math.round),
+      sendBufferGrowth: opt(fc.boolean()),
+      receiveWindowBytes: opt(fc.integer({ min: 1, max: 8 * 1024 * 1024 })),
+      proxyBurstBytes: opt(fc.integer({ min: 0, max: 2_000_000 })),
+      proxyPeakBitsPerSecond: opt(rate),
+      slowStart: fc.boolean(),
+      wireOverhead: fc.boolean(),
+      upstreamRttMs: opt(fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
+      proxySendBufferBytes: opt(
+        fc.integer({ min: MIN_PROXY_SEND_BUFFER, max: MAX_STALL_PROXY_BUFFER }),
+      ),
+    },
+    { requiredKeys: ["payloadBytes", "clientBitsPerSecond", "proxyBitsPerSecond"] },
+  ),
+  stall: fc.oneof(
+    fc.record({ dropAtMs: fc.double({ min: 0, max: 10_000, noNaN: true }) }),
+    fc.record({ upstreamDropAtMs: fc.double({ min: 0, max: 10_000, noNaN: true }) }),
+    fc.record({
+      tarpitAtMs: fc.double({ min: 0, max: 10_000, noNaN: true }),
+      serverReadBytesPerSecond: fc.double({
+        min: 1,
+        max: MAX_STALL_READ_BYTES_PER_SECOND,
+        noNaN: true,
+      }),
+    }),
+  ),
+});
 
 /**
  * Wake events are one per third of a buffer: a 1 KiB buffer and 3 MB make
@@ -265,16 +357,135 @@ describe("send-buffer growth", () => {
 // --- a proxy that holds bytes (issue 12, item 1) ---------------------------
 
 describe("proxy buffer", () => {
-  // "A larger proxy buffer never makes a stall visible sooner" (issue 12)
-  // is not a property of this model, not even to one pull gap: the
-  // writer's last pull before a stall comes at a wake-up, and a larger
-  // buffer moves the wake-ups, so the last one can land before the stall
-  // where it landed after it. Over 20,000 random paths, 4 pairs in 10,826
-  // surfaced a stall sooner by more than the longer longest pull gap (up
-  // to 2.4 s beyond), one by more than two gaps: this one. Kept as a check
-  // of what the model does (sim/README.md, "Proxy presets and the proxy
-  // lab"); whether real proxies do it is open.
-  it("a larger proxy buffer can surface a writeIdle stall sooner, by more than a pull gap", () => {
+  // "A larger proxy buffer never makes a stall visible sooner" (issue 12),
+  // taken apart (sim/README.md, "A larger proxy buffer and the moment a
+  // stall shows"). The writer's pulls come at wake-ups whose byte positions
+  // do not depend on the path (each refill is set by the bytes acknowledged
+  // at the wake and the buffer size alone), only their times do; and the
+  // client leg's curve, min(its own, proxy's upstream + buffer), only rises
+  // with the buffer. So every wake-up and every pull comes no later with a
+  // larger buffer: the first property, exact. It is also why a limit can
+  // fire sooner: writeIdle fires at the last pull before the first gap
+  // longer than the limit, a pull at a fixed byte position that a larger
+  // buffer reaches sooner. On a healthy path whose pull gaps straddle the
+  // limit (the kept example below) that is not a stall at all. On a stall
+  // the pulls stop (or crawl) where the stall reaches the client, which a
+  // larger buffer moves no sooner; the last pull before it can land up to a
+  // pull gap earlier: the second property's bound.
+
+  /** Wake-ups and pulls in order, with what was acknowledged and pulled at each. */
+  const steps = (r: ReturnType<typeof simulateUpload>) => {
+    const t = r.trace!;
+    return {
+      wakes: t.filter((e) => e.event === "wake"),
+      pulls: t.filter((e) => (e.event === "write" && e.pulls > 0) || e.event === "body-end"),
+    };
+  };
+
+  it.prop(
+    [
+      pathArb.filter((p) => p.proxyMode !== "store-and-forward"),
+      fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_PROXY_BUFFER }),
+      upArb,
+    ],
+    { numRuns: MONO_RUNS },
+  )(
+    "a larger proxy buffer never delays a wake-up or a pull (by any time the writer has pulled as much), nor the end of the body",
+    (path, buffer, up) => {
+      // The same upstream send buffer, within the smaller proxy buffer.
+      const send = sendBufferWithin(path.proxySendBufferBytes, buffer);
+      const [small, large] = [buffer, Math.round(buffer * up)].map((proxyBufferBytes) =>
+        simulateUpload({ ...path, ...send, proxyBufferBytes, timeouts: NO_LIMITS, trace: true }),
+      );
+      const s = steps(small!);
+      const l = steps(large!);
+      // The same wake-ups at the same acknowledged bytes, the same pulls at
+      // the same bytes pulled, each no later; the larger buffer may get further.
+      expect(l.wakes.length).toBeGreaterThanOrEqual(s.wakes.length);
+      expect(l.pulls.length).toBeGreaterThanOrEqual(s.pulls.length);
+      for (const [a, b] of [
+        [s.wakes, l.wakes],
+        [s.pulls, l.pulls],
+      ] as const) {
+        for (let k = 0; k < a.length; k++) {
+          expect(close(b[k]!.ackedBytes, a[k]!.ackedBytes)).toBe(true);
+          expect(b[k]!.handedBytes).toBe(a[k]!.handedBytes);
+          expect(b[k]!.atMs).toBeLessThanOrEqual(a[k]!.atMs + EPS * Math.max(1, a[k]!.atMs));
+        }
+      }
+      // writeEnd (where `headers` starts) no later: a buffer that swallows
+      // the body ends the write phase sooner.
+      if (small!.uploadEndMs !== undefined) {
+        expect(large!.uploadEndMs).toBeLessThanOrEqual(small!.uploadEndMs * (1 + EPS) + EPS);
+      }
+    },
+  );
+
+  it.prop(
+    [
+      stallPathArb,
+      fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_STALL_PROXY_BUFFER }),
+      stallUpArb,
+      fc.double({ min: 50, max: MAX_STALL_IDLE, noNaN: true }),
+    ],
+    { numRuns: STALL_RUNS },
+  )(
+    "a larger proxy buffer never makes a stall visible sooner than one pull gap (plus the smaller buffer's last gap behind a tarpit)",
+    ({ path: drawn, stall }, buffer, up, idle) => {
+      const timeouts = { writeIdle: idle, total: false as const };
+      const { proxySendBufferBytes, ...rest } = drawn;
+      const path = { ...rest, ...sendBufferWithin(proxySendBufferBytes, buffer) };
+      const large = Math.round(buffer * up);
+      const [s, l] = [buffer, large].map((proxyBufferBytes) =>
+        simulateUpload({ ...path, ...stall, proxyBufferBytes, timeouts, trace: true }),
+      );
+      if (s!.phase !== "writeIdle" || l!.phase !== "writeIdle") return;
+      // The larger buffer's run saw the stall: without it, the same path
+      // and limit fire later or never. (Else its own pull cadence fired the
+      // limit before the stall reached the client: the healthy case.)
+      const healthy = simulateUpload({ ...path, proxyBufferBytes: large, timeouts });
+      if (healthy.phase === "writeIdle" && healthy.elapsedMs <= l!.elapsedMs * (1 + EPS)) return;
+      // The bound. Let H be when the stall reaches the client's ACKs: for
+      // the larger buffer H' ≥ H (it accepts for longer), and before H' its
+      // pulls are the healthy path's. Its last pull is the last one before
+      // H' (or after), so later than H' minus the healthy gap g' that
+      // straddles it: it fires after H' − g' + limit. The smaller buffer's
+      // last pull is before H (a drop: nothing is acknowledged after it), or
+      // behind a tarpit at most one gap after it (the tarpit frees less
+      // than a refill per limit, so only one more pull can come in time):
+      // it fires by H + limit (+ that gap). Sooner by at most g' (+ gap).
+      const lastPull = steps(l!).pulls.at(-1)!.atMs;
+      const free = simulateUpload({
+        ...path,
+        proxyBufferBytes: large,
+        timeouts: NO_LIMITS,
+        trace: true,
+      });
+      // (The same pull, computed on another curve, may differ in the last bits.)
+      const next =
+        steps(free).pulls.find((e) => e.atMs > lastPull * (1 + FLOAT) + FLOAT)?.atMs ?? Infinity;
+      const gapLarge = next - lastPull;
+      const ps = steps(s!).pulls;
+      const gapSmall =
+        !("serverReadBytesPerSecond" in stall) || ps.length < 2
+          ? 0
+          : ps.at(-1)!.atMs - ps.at(-2)!.atMs;
+      expect(l!.elapsedMs).toBeGreaterThanOrEqual(
+        s!.elapsedMs - gapLarge - gapSmall - EPS * s!.elapsedMs,
+      );
+      // And never with less of the body pulled.
+      expect(l!.bytesSent).toBeGreaterThanOrEqual(s!.bytesSent);
+    },
+  );
+
+  // The healthy case: no stall at all. A slow uplink (0.34 Mbit/s), 100 kB
+  // chunks and a 1 kB send buffer: the chunk boundaries and the refills beat,
+  // so every eighth pull gap is 3.14 s against 2.35 s for the others, and a
+  // 3 s writeIdle fires at the first long one, after the 9th pull, whatever
+  // the proxy buffer. A larger buffer gets there sooner: by the extra bytes
+  // it took at the client's rate, at the uplink's rate. (The removed
+  // property's worst counterexample, 20,000 random paths.)
+  it("a larger proxy buffer reaches a too-long pull gap of a healthy path sooner: by its extra bytes at the uplink rate", () => {
     const path: UploadParams = {
       payloadBytes: 2_042_961,
       chunkBytes: 102_876,
@@ -285,19 +496,56 @@ describe("proxy buffer", () => {
       timeouts: { writeIdle: 3000, total: false },
       trace: true,
     };
-    const [small, large] = [65_538, 266_622].map((proxyBufferBytes) =>
+    const buffers = [65_538, 266_622];
+    const [small, large] = buffers.map((proxyBufferBytes) =>
       simulateUpload({ ...path, proxyBufferBytes }),
     );
+    // Healthy: with no limit it finishes.
+    expect(
+      simulateUpload({ ...path, proxyBufferBytes: buffers[0], timeouts: NO_LIMITS }).outcome,
+    ).toBe("ok");
+    // The same pull fires the limit in both...
     expect(small!.phase).toBe("writeIdle");
     expect(large!.phase).toBe("writeIdle");
-    const gap = (r: typeof small) => {
-      const t = progressTimes(r!.trace!);
-      let g = 0;
-      for (let i = 1; i < t.length; i++) g = Math.max(g, t[i]! - t[i - 1]!);
-      return g;
-    };
+    expect(large!.bytesSent).toBe(small!.bytesSent);
+    // ... the larger buffer 4.79 s sooner: its 201 kB more at 42 kB/s.
     const sooner = small!.elapsedMs - large!.elapsedMs;
-    expect(sooner).toBeGreaterThan(2 * Math.max(gap(small), gap(large)));
+    const uplinkBytesPerMs = path.proxyBitsPerSecond / 8 / 1000;
+    expect(close(sooner, (buffers[1]! - buffers[0]!) / uplinkBytesPerMs)).toBe(true);
+  });
+
+  // A real stall, and the bound met: 3 MB through a 2 Mbit/s uplink whose
+  // proxy goes silent at 5 s. With 500 kB or 520 kB of proxy buffer the
+  // writer's pulls come every 228 ms at the uplink's pace, the larger
+  // buffer's 84 ms (20 kB at 239 kB/s) earlier; the last one before the
+  // ACKs stop (5.05 s) is the same pull for both, so the stall shows 84 ms
+  // sooner: less than the pull gap it cut short.
+  it("a larger proxy buffer can surface a silent proxy sooner, by less than a pull gap", () => {
+    const path: UploadParams = {
+      payloadBytes: 3_000_000,
+      chunkBytes: 65_536,
+      clientBitsPerSecond: 50e6,
+      proxyBitsPerSecond: 2e6,
+      rttMs: 100,
+      sendBufferBytes: 65_536,
+      timeouts: { writeIdle: 3000, total: false },
+      trace: true,
+    };
+    const buffers = [500_000, 520_000];
+    const [small, large] = buffers.map((proxyBufferBytes) =>
+      simulateUpload({ ...path, proxyBufferBytes, dropAtMs: 5000 }),
+    );
+    expect(small!.phase).toBe("writeIdle");
+    expect(large!.bytesSent).toBe(small!.bytesSent);
+    const sooner = small!.elapsedMs - large!.elapsedMs;
+    const uplinkBytesPerMs = goodputBitsPerSecond(path.proxyBitsPerSecond) / 8 / 1000;
+    expect(close(sooner, (buffers[1]! - buffers[0]!) / uplinkBytesPerMs)).toBe(true);
+    // The pull gap the stall cut short, on the larger buffer's healthy path.
+    const healthy = simulateUpload({ ...path, proxyBufferBytes: buffers[1], timeouts: NO_LIMITS });
+    const last = large!.elapsedMs - 3000;
+    const next = steps(healthy).pulls.find((e) => e.atMs > last * (1 + FLOAT))!.atMs;
+    expect(sooner).toBeGreaterThan(0);
+    expect(sooner).toBeLessThan(next - last);
   });
 
   it.prop([pathArb.filter((p) => p.proxyMode !== "store-and-forward"), upArb], {

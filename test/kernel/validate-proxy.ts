@@ -24,6 +24,7 @@ import {
   PROXY_PRESETS,
   type ProxyPresetName,
   simulateUpload,
+  type UploadParams,
   type UploadResult,
 } from "../../sim/mod.ts";
 import type { Limits } from "../../src/mod.ts";
@@ -87,14 +88,15 @@ export interface ProxyCaseResult {
   error?: string;
 }
 
-/** The simulator's view of a case through `preset`. */
+/** The simulator's view of a case through `preset` (`over` replaces what the preset sets). */
 export function predictProxyCase(
   preset: ProxyPresetName,
   c: ProxyCase,
   rttMs: number,
   failMs = FAIL_AT_MS,
+  over: Pick<UploadParams, "proxyBufferBytes" | "proxySendBufferBytes"> = {},
 ): UploadResult {
-  const p = PROXY_PRESETS[preset];
+  const p = { ...PROXY_PRESETS[preset], ...over };
   return simulateUpload({
     payloadBytes: c.payloadBytes,
     chunkBytes: CHUNK_BYTES,
