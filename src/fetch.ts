@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { unwatchAbort, watchAbort } from "./abort-watch.ts";
 import { Attempt, type AttemptEnd, type BodyPlan } from "./attempt.ts";
 import type { BreakerTicket } from "./breaker.ts";
 import { type Clock, realClock } from "./clock.ts";
@@ -329,9 +330,10 @@ class Call {
     this.startedAt = shared.clock.now();
     this.deadline = this.startedAt + this.limits.total;
     this.timings = createTimings(this.startedAt);
-    // The caller's signal, forwarded with one listener (AbortSignal.any leaks
-    // on workerd and allocates ~4 KB per call on Node 20; ARCHITECTURE.md).
-    this.signal?.addEventListener("abort", this, { once: true });
+    // The caller's signal, forwarded by the signal's one shared listener
+    // (AbortSignal.any leaks on workerd and allocates ~4 KB per call on
+    // Node 20, ARCHITECTURE.md; a listener per call warns past ten on Node).
+    if (this.signal) watchAbort(this.signal, this);
     shared.budget?.begin(this.origin);
     this.events = policy.events;
     if (this.events) {
@@ -375,7 +377,7 @@ class Call {
   private finish(error?: unknown): void {
     if (this.done) return;
     this.done = true;
-    this.signal?.removeEventListener("abort", this);
+    if (this.signal) unwatchAbort(this.signal, this);
     this.shared.budget?.end(this.origin);
     if (this.events) {
       const base = this.eventBase();

@@ -23,6 +23,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler, Next } from "hono";
+import { unwatchAbort, watchAbort } from "./abort-watch.ts";
 import { type Clock, realClock } from "./clock.ts";
 import { type Deadline, DeadlineScope, type ScopeErrorOrigin } from "./deadline.ts";
 import { describe } from "./duration.ts";
@@ -691,13 +692,14 @@ function bindFetch(
     else if (user !== life) {
       if (user.aborted) throw user.reason;
       const both = new AbortController();
-      const fromUser = (): void => both.abort(user.reason);
-      const fromScope = (): void => both.abort(life.reason);
-      user.addEventListener("abort", fromUser, { once: true });
-      life.addEventListener("abort", fromScope, { once: true });
+      const join: EventListenerObject = {
+        handleEvent: (event) => both.abort((event.target as AbortSignal).reason),
+      };
+      watchAbort(user, join);
+      watchAbort(life, join);
       release = () => {
-        user.removeEventListener("abort", fromUser);
-        life.removeEventListener("abort", fromScope);
+        unwatchAbort(user, join);
+        unwatchAbort(life, join);
       };
       scope.onEnd(release);
       req.signal = both.signal;

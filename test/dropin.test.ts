@@ -358,12 +358,13 @@ describe("shared state hears only upstream evidence", () => {
     const breaker = new CircuitBreaker({ minCalls: 2, failureRatio: 0.5 });
     const timeouts: TimeoutError[] = [];
     const clock = countingClock();
-    const f = createFetch({ total: 100, breaker, clock });
+    // 1 s: long enough for the headers on a loaded machine, short enough to wait out.
+    const f = createFetch({ total: 1000, breaker, clock });
     for (let i = 0; i < 4; i++) {
       const res = await f(`${server.url}/big`, { onTimeout: (e) => timeouts.push(e) });
       expect(res.status).toBe(200);
     }
-    await new Promise((r) => setTimeout(r, 250)); // past every `total`
+    await new Promise((r) => setTimeout(r, 1150)); // past every `total`
     expect(timeouts).toEqual([]);
     expect(breaker.state(server.url)).toBe("closed");
     expect(clock.armed()).toBe(0);

@@ -107,6 +107,16 @@ beforeAll(async () => {
     await c.var.fetch(`${upstream.url}/trickle`); // its body is never read
     return c.text("answered");
   });
+  // Fan-out: 30 calls in flight at once in one scope, with or without a signal of the handler's.
+  app.get("/fanout", async (c) => {
+    const own = c.req.query("own") === "1" ? new AbortController().signal : undefined;
+    const bodies = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) =>
+        (await c.var.fetch(`${upstream.url}/files/${i}`, { signal: own })).json(),
+      ),
+    );
+    return c.json(bodies.map((b) => (b as { path: string }).path));
+  });
   app.all("/proxy/*", (c) =>
     proxy(upstreamUrl(`${upstream.url}/files`, "/proxy", c.req.path, new URL(c.req.url).search), {
       ...c.req,
@@ -122,6 +132,23 @@ afterAll(async () => {
 });
 
 describe("over real sockets", () => {
+  it("many calls in flight in one scope, sharing a signal, add no listener warning (as bare fetch)", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      for (const own of ["0", "1"]) {
+        const res = await fetch(`${front.url}/fanout?own=${own}`);
+        expect(res.status).toBe(200);
+        expect(await res.json()).toEqual(Array.from({ length: 30 }, (_, i) => `/files/${i}`));
+      }
+      await new Promise((r) => setTimeout(r, 10)); // warnings are emitted on the next tick
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.map((w) => w.name)).toEqual([]);
+  });
+
   it("a client disconnect aborts the upstream fetch: the upstream sees its connection close", async () => {
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     const before = upstream.seen.length;

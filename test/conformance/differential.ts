@@ -858,3 +858,40 @@ test("differential: the function itself", async () => {
   const d = diff(see(fetch), see(f), new Set());
   if (d.length) throw new Error(`the function differs from bare fetch:\n  ${d.join("\n  ")}`);
 });
+
+test("differential: many calls in flight sharing one signal", async (t) => {
+  // Thirty at once through one caller's signal: bare fetch gives each its
+  // listener but Node's undici lifts the signal's listener limit, so no
+  // `MaxListenersExceededWarning`; the wrapper must not warn either.
+  // Warnings are a Node-ism (`process.on("warning")`); elsewhere only the
+  // answers are compared.
+  type OnWarning = (event: "warning", fn: (w: Error) => void) => void;
+  const proc = (globalThis as { process?: { on?: OnWarning; off?: OnWarning } }).process;
+  const listen = typeof proc?.on === "function" && typeof proc.off === "function";
+  const run = async (g: Fetch, slug: string) => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    if (listen) proc!.on!("warning", onWarning);
+    try {
+      const ac = new AbortController();
+      const statuses = await Promise.all(
+        Array.from({ length: 30 }, async (_, i) => {
+          const res = await g(rec(t.env.http, t.id(`${slug}-${i}`)), { signal: ac.signal });
+          await res.arrayBuffer();
+          return res.status;
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 10)); // warnings come on a later tick
+      return { statuses, warnings };
+    } finally {
+      if (listen) proc!.off!("warning", onWarning);
+    }
+  };
+  const before = armed();
+  const bare = await run(fetch, "fan-bare");
+  const wrapped = await run(createFetch({ ...LIMITS, clock }) as Fetch, "fan-wrapped");
+  const d = diff(flatten({ caller: bare }), flatten({ caller: wrapped }), new Set());
+  if (d.length)
+    throw new Error(`30 calls on one signal differ from bare fetch:\n  ${d.join("\n  ")}`);
+  if (armed() > before) throw new Error(`${armed() - before} library timers still armed`);
+});
