@@ -11,6 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { judgeOutageCell, type OutageCellRecord } from "./kernel/linktrace.ts";
 import { compareLossCell, type LossCellResult } from "./kernel/loss.ts";
 import { judge, type ProxyCaseResult } from "./kernel/validate-proxy.ts";
 
@@ -62,6 +63,42 @@ describe("the kernel loss grid's recorded uploads, against today's model", () =>
     expect(misses.length).toBeLessThanOrEqual(1);
     for (const m of misses) {
       expect(m).toMatchObject({ lossRate: 0.01, rateBitsPerSecond: 10e6, rttMs: 150 });
+    }
+  });
+});
+
+describe("the kernel lab's on/off link (outage held in the delayer), against today's model", () => {
+  // 4 cells × 5 uploads (sim/README.md, "Links that change"): every upload
+  // in the predicted phase; a timeout within one pull gap + RTT of the
+  // model's; an ok cell's median duration within ±10 %. All four passed
+  // when recorded (median errors 0.0, −0.1, −5.0, −0.1 %).
+  const recorded = JSON.parse(
+    read("bench/recorded/linktrace-outage-hold.json"),
+  ) as OutageCellRecord[];
+  for (const rec of recorded) {
+    it(`${rec.cell.name}: ${rec.runs.length} uploads in the predicted phase and time`, () => {
+      const c = judgeOutageCell(rec);
+      const line = `${rec.cell.name}: real ${c.judged.map((j) => `${j.phase} ${(j.ms / 1000).toFixed(2)}`).join(", ")} s; model ${c.judged[0]!.sim} ${(c.judged[0]!.simMs / 1000).toFixed(2)} s; median error ${c.medianErrorPct.toFixed(1)} %`;
+      console.log(line);
+      expect(c.runs.length, line).toBeGreaterThanOrEqual(5);
+      for (const j of c.judged) {
+        expect(j.phaseAgrees, line).toBe(true);
+        expect(j.timeAgrees, `${line} (tolerance ${j.toleranceMs.toFixed(0)} ms)`).toBe(true);
+      }
+      expect(c.pass, line).toBe(true);
+    });
+  }
+  it("the real outages made the retransmission timer fire and Linux undo it (so the link's return, not a backed-off timer, restarted the uploads)", () => {
+    const outageRuns = recorded.filter((r) => r.cell.offMs > 0).flatMap((r) => r.runs);
+    expect(outageRuns.length).toBeGreaterThan(0);
+    for (const r of outageRuns) expect(r.timeouts).toBeGreaterThanOrEqual(1);
+    const ridden = outageRuns.filter((r) => r.phase === "ok");
+    expect(ridden.length).toBeGreaterThan(0);
+    for (const r of ridden) {
+      expect(r.lossUndos).toBeGreaterThanOrEqual(1);
+      // Resumed within a few RTTs of the link's return (the model: as soon
+      // as its queue drains; the old tbf switch: 0.6–2.1 s).
+      expect(r.resumeMs).toBeLessThan(500);
     }
   });
 });
