@@ -40,6 +40,8 @@ const REPS = Number(arg("reps", "5"));
 const CC = arg("cc", "reno");
 const JSON_OUT = arg("json", "");
 const FROM = arg("from", "");
+/** `hold` (a trace's off: queued, released when back) or `drop` (a dead radio). */
+const MODE = arg("mode", "hold") as "hold" | "drop";
 const CELLS = arg("cells", "").split(",").filter(Boolean).map(Number);
 
 if (FROM) {
@@ -74,15 +76,22 @@ try {
   for (const [i, cell] of OUTAGE_CELLS.entries()) {
     if (CELLS.length > 0 && !CELLS.includes(i)) continue;
     loads.push(loadavg()[0]!);
-    const runs = await measureOutageCell(lab, cell, REPS, rttMs, 100, log);
-    recs.push({ cell, congestionControl: CC, rttMeasuredMs: rttMs, sendBufferBytes, runs });
+    const runs = await measureOutageCell(lab, cell, REPS, rttMs, 100, log, MODE);
+    recs.push({
+      cell,
+      mode: MODE,
+      congestionControl: CC,
+      rttMeasuredMs: rttMs,
+      sendBufferBytes,
+      runs,
+    });
   }
 } finally {
   await lab.close();
 }
 const judged = recs.map(judgeOutageCell);
 console.log(
-  `\nOn/off link vs the kernel (${REPS} uploads per cell, ${CC}, ${OUTAGE_RATE_BITS_PER_SECOND / 1e6} Mbit/s tbf, off = held in the delayer, RTT ${OUTAGE_RTT_MS} ms; Linux ${release()}, ${cpus().length} cores, load ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}; ${((Date.now() - started) / 60_000).toFixed(1)} min); ${judged.filter((c) => c.pass).length}/${judged.length} cells within target:\n`,
+  `\nOn/off link vs the kernel (${REPS} uploads per cell, ${CC}, ${OUTAGE_RATE_BITS_PER_SECOND / 1e6} Mbit/s tbf, off = ${MODE === "hold" ? "held" : "dropped"} in the delayer, RTT ${OUTAGE_RTT_MS} ms; Linux ${release()}, ${cpus().length} cores, load ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}; ${((Date.now() - started) / 60_000).toFixed(1)} min); ${judged.filter((c) => c.pass).length}/${judged.length} cells within target:\n`,
 );
 console.log(outageTable(judged));
 console.log(`\nDelayer: ${lab.delayStats.join("; ")}`);

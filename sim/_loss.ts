@@ -32,6 +32,7 @@
  * - Tail loss probe (RFC 8985): with nothing later to be SACKed, the
  *   sender probes 2·SRTT after its last send (plus 200 ms with one segment
  *   out) with new data, or the last segment again; its SACK drives RACK.
+ *   The probe restarts the retransmission timer: a full RTO from then.
  * - Retransmission timeout: RTO = SRTT + max(4·RTTVAR, 200 ms `tcp_rto_min`),
  *   at most 120 s, doubling per consecutive timeout and reset by an ACK
  *   that advances. It marks everything outstanding lost, sets ssthresh =
@@ -57,7 +58,7 @@
  */
 import { fmix32 } from "./_hash.ts";
 import { curveOf, LIMIT_LINK, type Points, type SendCurve } from "./_link.ts";
-import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
+import { outagesOf, type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
 
 /** Payload bytes per segment (MTU 1500 with timestamps). */
 const MSS = 1448;
@@ -97,6 +98,13 @@ export interface LossyLinkSpec {
    * trace has served its bytes, FIFO; off, nothing leaves. Undefined: none.
    */
   schedule?: RateSchedule | undefined;
+  /**
+   * With `schedule`: the link loses what it holds and what reaches it while
+   * it is out (an off stretch of `OUTAGE_MIN_MS` or more: a dead radio),
+   * instead of keeping it queued until it is back (a trace's off, as
+   * Mahimahi's). The sender finds out by its retransmission timer.
+   */
+  dropWhileOff?: boolean;
   /** Transmissions leaving the bottleneck after this are lost (a silent path). */
   cutAtMs: number;
   loss: LossSpec;
@@ -239,6 +247,11 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
 
   const cursor = spec.schedule ? new ScheduleCursor(spec.schedule) : undefined;
   let traceFree = 0;
+  /** With `dropWhileOff`: where the link is out. */
+  const outages =
+    cursor && spec.dropWhileOff ? new ScheduleCursor(outagesOf(spec.schedule!)) : undefined;
+  /** Set by `depart`: the segment just sent met the link out. */
+  let droppedAtLink = false;
   /**
    * The trace serves `s` bytes from `from` on (cut-through behind the line:
    * it starts when the line starts the segment, or when the trace is done
@@ -273,7 +286,27 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     }
     let dep = line === Number.POSITIVE_INFINITY ? start : start + s / line;
     linkFree = dep;
-    if (cursor) {
+    droppedAtLink = false;
+    if (outages) {
+      // `dropWhileOff`: a segment that meets the link out — its turn comes
+      // while the link is out, or the link goes out before it is through —
+      // is lost; the link was busy with it until the outage began.
+      const turn = Math.max(start, traceFree);
+      outages.at(turn);
+      if (outages.rate === 0) {
+        droppedAtLink = true;
+        return Math.max(dep, turn);
+      }
+      const nextOut = outages.endMs;
+      const done = served(start, s);
+      if (done > nextOut) {
+        traceFree = nextOut;
+        droppedAtLink = true;
+        return Math.max(dep, nextOut);
+      }
+      dep = Math.max(dep, done);
+      traceFree = dep;
+    } else if (cursor) {
       dep = Math.max(dep, served(start, s));
       traceFree = dep;
     }
@@ -289,7 +322,7 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
 
   const transmit = (t: number, seg: number, retx: boolean): void => {
     const dep = depart(t, size(seg));
-    const lost = drawLost(seg, txs.length) || dep > spec.cutAtMs;
+    const lost = drawLost(seg, txs.length) || droppedAtLink || dep > spec.cutAtMs;
     attempts[seg] = attempts[seg]! + 1;
     txs.push({ seg, sentAt: t, dep, lost, retx, inPipe: true });
     pipe++;
@@ -604,6 +637,9 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
       transmit(t, seg, true);
     }
     tlpAt = Number.POSITIVE_INFINITY;
+    // The probe restarts the retransmission timer from now (tcp_send_loss_probe:
+    // "Reset s.t. tcp_rearm_rto will restart timer from now").
+    rtoAt = t + rto();
     events.push({
       atMs: t,
       kind: "tail-probe",

@@ -90,6 +90,8 @@ export interface OutageRun {
 
 export interface OutageCellRecord {
   cell: OutageCell;
+  /** How the link was off: held (a trace's off; the default) or dropped (a dead radio). */
+  mode?: "hold" | "drop";
   congestionControl: string;
   rttMeasuredMs: number;
   sendBufferBytes: number;
@@ -101,6 +103,7 @@ export function predictOutage(
   cell: OutageCell,
   rttMs: number,
   sendBufferBytes: number,
+  mode: "hold" | "drop" = "hold",
 ): UploadResult {
   const on = OUTAGE_RATE_BITS_PER_SECOND * TRACE_PER_TBF;
   const linkTrace =
@@ -120,6 +123,9 @@ export function predictOutage(
     rttMs,
     sendBufferBytes,
     timeouts: cell.timeouts,
+    ...(mode === "drop"
+      ? { linkTraceOff: "drop" as const, congestionControl: "reno" as const }
+      : {}),
     trace: true,
   });
 }
@@ -194,7 +200,7 @@ export interface OutageCellJudged extends OutageCellRecord {
 
 /** Judges recorded real uploads against the model as it is now (no root). */
 export function judgeOutageCell(rec: OutageCellRecord): OutageCellJudged {
-  const sim = predictOutage(rec.cell, rec.rttMeasuredMs, rec.sendBufferBytes);
+  const sim = predictOutage(rec.cell, rec.rttMeasuredMs, rec.sendBufferBytes, rec.mode);
   const simPhase = sim.outcome === "ok" ? "ok" : (sim.phase ?? sim.outcome);
   const pulls = simPulls(sim);
   const backAt = rec.cell.offAtMs + rec.cell.offMs;
@@ -236,6 +242,7 @@ export async function measureOutageCell(
   rttMs: number,
   ssEveryMs: number,
   log: (s: string) => void,
+  mode: "hold" | "drop" = "hold",
 ): Promise<OutageRun[]> {
   const runs: OutageRun[] = [];
   for (let rep = 0; rep < reps; rep++) {
@@ -252,7 +259,7 @@ export async function measureOutageCell(
               outage: {
                 atMs: cell.offAtMs,
                 ms: cell.offMs,
-                mode: "hold" as const,
+                mode,
                 bitsPerSecond: OUTAGE_RATE_BITS_PER_SECOND,
               },
             }
