@@ -141,7 +141,7 @@ describe.skipIf(!support.ok)(
         rttMs = median(await lab.setDelay(OUTAGE_RTT_MS));
       }, 30_000);
       it("writeIdle 2 s fires inside a 3 s outage, in reality and in the simulator, in time", async () => {
-        const cell = OUTAGE_CELLS.find((c) => c.name.endsWith("writeIdle 2 s"))!;
+        const cell = OUTAGE_CELLS.find((c) => c.name === "5 MB, 3 s outage at 2 s, writeIdle 2 s")!;
         const wmem = lab.readSysctl(lab.client, "net.ipv4.tcp_wmem");
         const runs = await measureOutageCell(lab, cell, 2, rttMs, 0, () => {});
         const c = judgeOutageCell({

@@ -66,6 +66,15 @@ export const OUTAGE_CELLS: readonly OutageCell[] = [
     offMs: 3000,
     timeouts: { writeIdle: "4s", total: "60s" },
   },
+  {
+    // The fluid model's send buffer holds this body whole before the
+    // outage; Linux's, smaller, leaves the writer waiting through it.
+    name: "2.4 MB, 2.5 s outage at 3 s, writeIdle 2 s",
+    payloadBytes: 2_400_000,
+    offAtMs: 3000,
+    offMs: 2500,
+    timeouts: { writeIdle: "2s", total: "60s" },
+  },
 ];
 
 /** What one real upload did, as recorded. */
