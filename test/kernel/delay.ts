@@ -165,8 +165,7 @@ function ipv4(text: string): number {
 /** A TCP segment with payload from the lossy source, and the draw says drop. */
 function drop(p: Uint8Array, n: number): boolean {
   if (lossRate <= 0 || n < 40 || p[0]! >> 4 !== 4 || p[9] !== 6) return false;
-  const src = ((p[12]! << 24) | (p[13]! << 16) | (p[14]! << 8) | p[15]!) >>> 0;
-  if (src !== lossSrc) return false;
+  if (sourceOf(p, n) !== lossSrc) return false;
   const ihl = (p[0]! & 15) * 4;
   const total = (p[2]! << 8) | p[3]!;
   const tcpHeader = (p[ihl + 12]! >> 4) * 4;
