@@ -61,7 +61,7 @@
  */
 import { fmix32 } from "./_hash.ts";
 import { curveOf, LIMIT_LINK, type Points, type SendCurve } from "./_link.ts";
-import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
+import { outagesOf, type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
 
 /** Payload bytes per segment (MTU 1500 with timestamps). */
 const MSS = 1448;
@@ -107,6 +107,13 @@ export interface LossyLinkSpec {
    * trace has served its bytes, FIFO; off, nothing leaves. Undefined: none.
    */
   schedule?: RateSchedule | undefined;
+  /**
+   * With `schedule`: the link loses what it holds and what reaches it while
+   * it is out (an off stretch of `OUTAGE_MIN_MS` or more: a dead radio),
+   * instead of keeping it queued until it is back (a trace's off, as
+   * Mahimahi's). The sender finds out by its retransmission timer.
+   */
+  dropWhileOff?: boolean;
   /** Transmissions leaving the bottleneck after this are lost (a silent path). */
   cutAtMs: number;
   loss: LossSpec;
@@ -249,6 +256,11 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
 
   const cursor = spec.schedule ? new ScheduleCursor(spec.schedule) : undefined;
   let traceFree = 0;
+  /** With `dropWhileOff`: where the link is out. */
+  const outages =
+    cursor && spec.dropWhileOff ? new ScheduleCursor(outagesOf(spec.schedule!)) : undefined;
+  /** Set by `depart`: the segment just sent met the link out. */
+  let droppedAtLink = false;
   /**
    * The trace serves `s` bytes from `from` on (cut-through behind the line:
    * it starts when the line starts the segment, or when the trace is done
@@ -283,7 +295,27 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     }
     let dep = line === Number.POSITIVE_INFINITY ? start : start + s / line;
     linkFree = dep;
-    if (cursor) {
+    droppedAtLink = false;
+    if (outages) {
+      // `dropWhileOff`: a segment that meets the link out — its turn comes
+      // while the link is out, or the link goes out before it is through —
+      // is lost; the link was busy with it until the outage began.
+      const turn = Math.max(start, traceFree);
+      outages.at(turn);
+      if (outages.rate === 0) {
+        droppedAtLink = true;
+        return Math.max(dep, turn);
+      }
+      const nextOut = outages.endMs;
+      const done = served(start, s);
+      if (done > nextOut) {
+        traceFree = nextOut;
+        droppedAtLink = true;
+        return Math.max(dep, nextOut);
+      }
+      dep = Math.max(dep, done);
+      traceFree = dep;
+    } else if (cursor) {
       dep = Math.max(dep, served(start, s));
       traceFree = dep;
     }
@@ -301,7 +333,7 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
 
   const transmit = (t: number, seg: number, retx: boolean): void => {
     const dep = depart(t, size(seg));
-    const lost = drawLost(seg, txs.length) || dep > spec.cutAtMs;
+    const lost = drawLost(seg, txs.length) || droppedAtLink || dep > spec.cutAtMs;
     attempts[seg] = attempts[seg]! + 1;
     txs.push({ seg, sentAt: t, dep, lost, retx, inPipe: true });
     pipe++;

@@ -28,10 +28,12 @@ import { type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
  * come back then, so its slow start waits; otherwise its slow start and
  * window run as on a steady link, the queue absorbing the difference. What
  * this hides: a real sender has at most a window in flight (here an outage
- * can queue more), and one whose retransmission timer fired during a long
- * outage may wait for the next, backed-off, retransmission before it resumes
- * (the kernel lab's miss, sim/README.md). With loss, sim/_loss.ts sends
- * segment by segment through the schedule instead, and its timer runs.
+ * can queue more), and its retransmission timer fires during a long
+ * outage — harmlessly while the link holds the packets (Linux undoes the
+ * timeout when the held originals are acknowledged: the kernel lab,
+ * sim/README.md), not when it drops them (`linkTraceOff: "drop"`). With
+ * loss or dropping outages, sim/_loss.ts sends segment by segment through
+ * the schedule instead, and its timer runs.
  *
  * @param x0 The leg's curve.
  * @param schedule The link's capacity, in the run's time.

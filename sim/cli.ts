@@ -151,6 +151,7 @@ interface ScenarioOpts {
   proxyPreset?: ProxyPresetName;
   upstreamRtt?: number;
   linkTrace?: LinkTrace;
+  linkTraceOff?: "hold" | "drop";
   loss?: number;
   lossBurst?: number;
 }
@@ -223,6 +224,12 @@ function sweepOptions(cmd: Command): Command {
       "--link-trace <file|name>",
       `the proxy's uplink follows this Mahimahi mm-link trace, each upload starting at a random point in it (a file, or shipped: ${traceNames()}); --proxy then adds a steady shaper`,
       linkTraceArg,
+    )
+    .addOption(
+      new Option(
+        "--link-trace-off <what>",
+        "what the trace's link does with packets while out: hold them (Mahimahi's queue) or drop them (a dead radio)",
+      ).choices(["hold", "drop"]),
     )
     .option(
       "--loss <p>",
@@ -306,10 +313,14 @@ async function scenarioFrom(o: ScenarioOpts): Promise<UploadScenario> {
     }
     s.upstreamRttMs = o.upstreamRtt;
   }
+  if (o.linkTraceOff !== undefined && !o.linkTrace) {
+    throw new UsageError("--link-trace-off needs --link-trace");
+  }
   if (o.linkTrace) {
     s.linkTrace = o.linkTrace;
     // The trace is the uplink; a steady rate on top only when asked for.
     if (o.proxy === undefined && o.proxySpread === undefined) s.proxyBitsPerSecond = Infinity;
+    if (o.linkTraceOff === "drop") s.linkTraceOff = "drop";
   }
   if (o.loss !== undefined && o.loss > 0) {
     s.lossRate = o.loss;
@@ -488,6 +499,12 @@ function simCommand(): Command {
       "where in the trace the upload starts (default: 0s)",
       arg.timeOrZero,
     )
+    .addOption(
+      new Option(
+        "--link-trace-off <what>",
+        "what the trace's link does with packets while out: hold them (Mahimahi's queue) or drop them (a dead radio: the retransmission timer finds the link again)",
+      ).choices(["hold", "drop"]),
+    )
     .option(
       "--loss <p>",
       "segment loss on the path, e.g. 1% (random, per segment)",
@@ -523,6 +540,7 @@ function simCommand(): Command {
       "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-buffer 1MB --upstream-drop-at 2s",
       "timebound sim upload --payload 10MB --chunk 16KiB --write-idle 2s --total 120s --link-trace wifi-onoff --trace",
       "timebound sim upload --link-trace ./my-uplink.trace --link-trace-start 12s --write-idle 3s",
+      "timebound sim upload --payload 2.4MB --chunk 16KiB --write-idle 3s --link-trace wifi-onoff --link-trace-start 9s --link-trace-off drop --trace",
       "timebound sim upload --payload 5MB --chunk 16KiB --write-idle 3s --proxy-preset tinyproxy --upstream-rtt 50ms",
       "timebound sim upload --payload 2.4MB --proxy 2Mbit --chunk 16KiB --write-idle 3s --loss 1% --seed 7 --trace",
       "timebound sim upload --payload 2.4MB --proxy 2Mbit --loss 2% --loss-burst 4 --seed 7",
@@ -553,9 +571,13 @@ function simCommand(): Command {
     if (o.linkTraceStart !== undefined && !o.linkTrace) {
       throw new UsageError("--link-trace-start needs --link-trace");
     }
+    if (o.linkTraceOff !== undefined && !o.linkTrace) {
+      throw new UsageError("--link-trace-off needs --link-trace");
+    }
     if (o.linkTrace) {
       params.linkTrace = o.linkTrace;
       if (o.linkTraceStart !== undefined) params.linkTraceStartMs = o.linkTraceStart;
+      if (o.linkTraceOff !== undefined) params.linkTraceOff = o.linkTraceOff;
       // The trace is the uplink: --proxy's default does not shape it.
       if (upload.getOptionValueSource("proxy") === "default") {
         params.proxyBitsPerSecond = Number.POSITIVE_INFINITY;
@@ -568,6 +590,7 @@ function simCommand(): Command {
       if (o.lossBurst !== undefined) params.lossBurstSegments = o.lossBurst;
       params.congestionControl = o.cc;
     }
+    if (params.linkTraceOff === "drop") params.congestionControl = o.cc;
     if (o.seed !== undefined) params.seed = o.seed;
     const { simulateUpload } = await load.upload();
     const r = simulateUpload(params);
@@ -601,11 +624,13 @@ function simCommand(): Command {
       params.lossRate === undefined
         ? ""
         : `, ${percent(params.lossRate)} ${params.lossBurstSegments ? `bursty loss (bursts of ${params.lossBurstSegments})` : "loss"} (${o.cc}, seed ${params.seed ?? 0})`;
-    const uplink = !params.linkTrace
+    const traced = !params.linkTrace
       ? formatRate(o.proxy)
       : params.proxyBitsPerSecond === Number.POSITIVE_INFINITY
         ? traceText(params.linkTrace)
         : `${traceText(params.linkTrace)} shaped to ${formatRate(o.proxy)}`;
+    const uplink =
+      params.linkTraceOff === "drop" ? `${traced} (outages drop, ${o.cc} sender)` : traced;
     say(
       `${formatSize(o.payload)} in ${formatSize(o.chunk)} chunks, ${formatRate(o.client)} client, ${uplink} ${o.proxyPreset ?? params.proxyMode} proxy, RTT ${formatTime(o.rtt)}${lossText}; total ${limitText(o.total)}, writeIdle ${limitText(o.writeIdle)}, headers ${limitText(o.headers)}`,
     );

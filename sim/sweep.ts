@@ -82,6 +82,14 @@ export interface UploadScenario {
   lossRate?: Distribution;
   /** Bursty loss: mean segments per loss burst (`simulateUpload`'s `lossBurstSegments`). @default undefined (independent loss) */
   lossBurstSegments?: number;
+  /**
+   * What the trace's link does with packets while it is out
+   * (`simulateUpload`'s `linkTraceOff`): `"drop"` loses them (a dead radio).
+   * Streaming proxies only, as loss; a trial that draws a tarpit holds them
+   * (the model has no loss behind a tarpit).
+   * @default "hold"
+   */
+  linkTraceOff?: "hold" | "drop";
 }
 
 /**
@@ -254,6 +262,7 @@ const SCENARIO_KEYS = new Set([
   "upstreamRttMs",
   "lossRate",
   "lossBurstSegments",
+  "linkTraceOff",
 ]);
 const KIB = 1024;
 const DEFAULT_CHUNKS = [8, 16, 32, 64, 128, 256].map((k) => k * KIB);
@@ -349,6 +358,28 @@ export function checkScenario(scenario: unknown): UploadScenario {
       throw new RangeError(
         "Invalid option 'scenario.lossRate': loss is not modelled behind a proxy buffer, got both",
       );
+    }
+  }
+  if (s.linkTraceOff !== undefined) {
+    const off = s.linkTraceOff;
+    if (off !== "hold" && off !== "drop") {
+      const text = `Invalid option 'scenario.linkTraceOff': expected "hold" or "drop", got ${describe(off)}`;
+      throw typeof off === "string" ? new RangeError(text) : new TypeError(text);
+    }
+    if (off === "drop") {
+      const other =
+        s.linkTrace === undefined
+          ? "without 'linkTrace'"
+          : s.proxyMode === "store-and-forward"
+            ? `with proxyMode "store-and-forward"`
+            : s.proxyBufferBytes !== undefined
+              ? "behind a proxy buffer"
+              : undefined;
+      if (other) {
+        throw new RangeError(
+          `Invalid option 'scenario.linkTraceOff': "drop" is modelled on a streaming path's link trace, got it ${other}`,
+        );
+      }
     }
   }
   if (s.lossBurstSegments !== undefined) {
@@ -494,6 +525,7 @@ export function drawTrial(plan: SweepPlan, trial: number): TrialPath {
       if (s.lossBurstSegments !== undefined) params.lossBurstSegments = s.lossBurstSegments;
     }
   }
+  if (s.linkTraceOff === "drop" && !tarpitted) params.linkTraceOff = "drop";
   return { params, dropped, tarpitted };
 }
 

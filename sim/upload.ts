@@ -203,6 +203,17 @@ export interface UploadParams {
   linkTrace?: LinkTrace;
   /** Where in `linkTrace` the request starts, ms (a sweep draws it at random). @default 0 */
   linkTraceStartMs?: number;
+  /**
+   * What `linkTrace`'s link does with packets while it is out (off for
+   * 100 ms or more): `"hold"` keeps them queued and sends them when it is
+   * back, as Mahimahi's `mm-link` does (a link that buffers); `"drop"`
+   * loses what it holds and what reaches it (a dead radio), so the sender
+   * finds the link again only by its retransmission timer, backed off
+   * through the outage. `"drop"` runs the segment-level sender (as loss
+   * does), on the paths loss is modelled on.
+   * @default "hold"
+   */
+  linkTraceOff?: "hold" | "drop";
   /** TCP slow start from 10 segments (RFC 6928). @default true */
   slowStart?: boolean;
   /** Links carry 1448 payload bytes per 1514 wire bytes (`tc tbf`'s count at MTU 1500). @default true */
@@ -377,6 +388,7 @@ const PARAM_KEYS = new Set([
   "proxyPeakBitsPerSecond",
   "linkTrace",
   "linkTraceStartMs",
+  "linkTraceOff",
   "slowStart",
   "wireOverhead",
   "timeouts",
@@ -611,6 +623,8 @@ interface Resolved {
   trace: boolean;
   /** The loss model; undefined: a loss-free path (the fluid model). */
   loss: LossSpec | undefined;
+  /** The link trace's outages lose packets (`linkTraceOff: "drop"`). */
+  dropWhileOff: boolean;
   cubic: boolean;
 }
 
@@ -694,7 +708,19 @@ function resolve(params: unknown): Resolved {
   const lateness = nonNegative("timerLatenessMs", o.timerLatenessMs, 0);
   const seed = o.seed === undefined ? 0 : integerOption("seed", o.seed, 0, 2 ** 32 - 1);
   const trace = flag("trace", o.trace, false);
-  const loss = lossOption(o);
+  const traceOff = o.linkTraceOff ?? "hold";
+  if (traceOff !== "hold" && traceOff !== "drop") {
+    const text = `Invalid option 'linkTraceOff': expected "hold" or "drop", got ${describe(traceOff)}`;
+    throw typeof traceOff === "string" ? new RangeError(text) : new TypeError(text);
+  }
+  const dropWhileOff = traceOff === "drop";
+  if (dropWhileOff && linkTrace === undefined) {
+    throw new RangeError(
+      `Invalid option 'linkTraceOff': "drop" is what a link trace's outages do, got it without 'linkTrace'`,
+    );
+  }
+  // A dead radio's losses run through the segment-level sender, with or without random loss.
+  const loss = lossOption(o) ?? (dropWhileOff ? NO_RANDOM_LOSS : undefined);
   const cc = o.congestionControl ?? "cubic";
   if (cc !== "cubic" && cc !== "reno") {
     const text = `Invalid option 'congestionControl': expected "cubic" or "reno", got ${describe(cc)}`;
@@ -711,7 +737,7 @@ function resolve(params: unknown): Resolved {
             : undefined;
     if (other) {
       throw new RangeError(
-        `Invalid option '${other[0]}': loss is modelled on a streaming path without a proxy buffer or a tarpit, got ${describe(other[1])} with loss`,
+        `Invalid option '${other[0]}': loss is modelled on a streaming path without a proxy buffer or a tarpit, got ${describe(other[1])} with ${loss === NO_RANDOM_LOSS ? `linkTraceOff "drop"` : "loss"}`,
       );
     }
   }
@@ -756,6 +782,7 @@ function resolve(params: unknown): Resolved {
     seed,
     trace,
     loss,
+    dropWhileOff,
     cubic: cc === "cubic",
   };
 }
@@ -853,8 +880,12 @@ function lossyCurve(
   return lastLossy;
 }
 
+/** `linkTraceOff: "drop"` without random loss: the segment-level sender, nothing lost but in outages. */
+const NO_RANDOM_LOSS: LossSpec = { kind: "bernoulli", rate: 0 };
+
 function describeLoss(loss: LossSpec): string {
   const pct = (x: number) => `${Number((x * 100).toPrecision(3))} %`;
+  if (loss === NO_RANDOM_LOSS) return "no random loss";
   if (loss.kind === "bernoulli") return `${pct(loss.rate)} random loss`;
   if (loss.kind === "list")
     return `a replayed loss pattern (${loss.lost.length} transmissions lost)`;
@@ -982,6 +1013,7 @@ class UploadRun {
         initialWindow: link.initialWindow,
         windowCap: link.windowCap,
         schedule: streaming ? p.schedule : undefined,
+        dropWhileOff: p.dropWhileOff,
         cutAtMs: cut,
         loss: p.loss,
         beta: p.cubic ? 0.7 : 0.5,
@@ -1437,7 +1469,13 @@ class UploadRun {
       const off = cursor.rate === 0;
       if (off && !wasOff) {
         const secs = ((cursor.endMs - t) / 1000).toFixed(3);
-        note(t, "link", `the link is off (link trace): nothing gets through for ${secs} s`);
+        note(
+          t,
+          "link",
+          this.p.dropWhileOff
+            ? `the link is off (link trace): what it holds and what reaches it is lost for ${secs} s`
+            : `the link is off (link trace): nothing gets through for ${secs} s`,
+        );
       } else if (!off && wasOff) {
         note(t, "link", `the link is back (link trace) at ${mbit(cursor.rate)} of payload`);
       }

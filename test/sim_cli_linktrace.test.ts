@@ -113,4 +113,39 @@ describe.concurrent("--link-trace", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("over link trace steady-2mbit.trace (2 Mbit/s on average");
   });
+
+  it("--link-trace-off drop: the Wi-Fi outage, dropped, trips the 3 s writeIdle that a held one does not", async ({
+    expect,
+  }) => {
+    const args = [
+      "sim",
+      "upload",
+      "--payload",
+      "2.4MB",
+      "--chunk",
+      "16KiB",
+      "--write-idle",
+      "3s",
+    ].concat(["--link-trace", "wifi-onoff", "--link-trace-start", "9s"]);
+    const held = await run(args, dir);
+    const dropped = await run(args.concat(["--link-trace-off", "drop"]), dir);
+    expect(held.code).toBe(0);
+    expect(dropped.code).toBe(0);
+    expect(held.stdout).toMatch(/outcome\s+│ ok/);
+    expect(dropped.stdout).toContain("(outages drop, cubic sender)");
+    expect(dropped.stdout).toMatch(/outcome\s+│ timeout \(writeIdle\)/);
+    expect(dropped.stdout).toMatch(/retransmission timeouts\s+│ [1-9]/);
+  });
+
+  it("--link-trace-off without --link-trace, or a bad value: exit 2", async ({ expect }) => {
+    const lone = await run(["sim", "upload", "--link-trace-off", "drop"], dir);
+    expect(lone.code).toBe(2);
+    expect(lone.stderr).toContain("--link-trace-off needs --link-trace");
+    const bad = await run(
+      ["sim", "upload", "--link-trace", "wifi-onoff", "--link-trace-off", "lose"],
+      dir,
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("'lose' is invalid");
+  });
 });

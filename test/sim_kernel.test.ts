@@ -13,7 +13,14 @@
  * default reaction to loss; a namespace may not make it its default here).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lab, labSupport } from "./kernel/lab.ts";
+import { Lab, labSupport, median } from "./kernel/lab.ts";
+import {
+  judgeOutageCell,
+  measureOutageCell,
+  OUTAGE_CELLS,
+  OUTAGE_RATE_BITS_PER_SECOND,
+  OUTAGE_RTT_MS,
+} from "./kernel/linktrace.ts";
 import { measureLossCell, quantile } from "./kernel/loss.ts";
 import { type Cell, measureCell, measureStall, type StallCell } from "./kernel/validate.ts";
 
@@ -118,6 +125,42 @@ describe.skipIf(!support.ok)(
           expect(off, line).toBeLessThanOrEqual(0.15);
         }
       });
+    });
+
+    // Links that change (issue 12): the delayer holds the client's packets
+    // for 3 s from 2 s into a 5 MB upload (a trace's "off") and releases
+    // them at the link's rate. A writer waiting on a full send buffer stalls
+    // for the outage: `writeIdle: 2s` fires inside it (3.6–4.1 s measured),
+    // as modelled, within one pull gap + RTT. ~10 s; the full set of cells
+    // is bench/sim-linktrace-kernel.ts (a ride-out takes 24 s, and its
+    // margin, ~0.5 s, is too small for a loaded machine).
+    describe("an outage held in the delayer, Reno, 2 Mbit/s, RTT 100 ms", () => {
+      let rttMs = OUTAGE_RTT_MS;
+      beforeAll(async () => {
+        lab.shape(OUTAGE_RATE_BITS_PER_SECOND);
+        rttMs = median(await lab.setDelay(OUTAGE_RTT_MS));
+      }, 30_000);
+      it("writeIdle 2 s fires inside a 3 s outage, in reality and in the simulator, in time", async () => {
+        const cell = OUTAGE_CELLS.find((c) => c.name === "5 MB, 3 s outage at 2 s, writeIdle 2 s")!;
+        const wmem = lab.readSysctl(lab.client, "net.ipv4.tcp_wmem");
+        const runs = await measureOutageCell(lab, cell, 2, rttMs, 0, () => {});
+        const c = judgeOutageCell({
+          cell,
+          congestionControl: "reno",
+          rttMeasuredMs: rttMs,
+          sendBufferBytes: Number(wmem.split(" ")[2]),
+          runs,
+        });
+        for (const j of c.judged) {
+          const line = `${cell.name}: real ${j.phase} at ${j.ms.toFixed(0)} ms, simulator ${j.sim} at ${j.simMs.toFixed(0)} ms, tolerance ±${j.toleranceMs.toFixed(0)} ms, RTO fired ${j.timeouts ?? "?"}×`;
+          console.log(`sim_kernel: ${line}`);
+          expect(j.phase, line).toBe("writeIdle");
+          expect(j.sim, line).toBe("writeIdle");
+          expect(j.ms, line).toBeGreaterThan(cell.offAtMs);
+          expect(j.ms, line).toBeLessThan(cell.offAtMs + cell.offMs);
+          expect(j.timeAgrees, line).toBe(true);
+        }
+      }, 60_000);
     });
 
     // Loss (issue 12): the delayer drops 1 % of the client's data segments

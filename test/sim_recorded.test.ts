@@ -11,6 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { judgeOutageCell, type OutageCellRecord } from "./kernel/linktrace.ts";
 import { compareLossCell, type LossCellResult } from "./kernel/loss.ts";
 import { judge, type ProxyCaseResult } from "./kernel/validate-proxy.ts";
 
@@ -82,5 +83,73 @@ describe("the kernel loss grid's recorded uploads, against today's model on the 
     // within −9…−2 %, the two runs that met no early loss +15…+17 %).
     const ratios = r!.realBySeedMs!.map((x, i) => x / r!.pairedBySeedMs![i]!).sort((a, b) => a - b);
     expect(Math.abs((ratios[4]! + ratios[5]!) / 2 - 1)).toBeLessThanOrEqual(0.1);
+  });
+});
+
+describe("the kernel lab's on/off link (outage in the delayer), against today's model", () => {
+  // sim/README.md, "Links that change": every upload in the predicted
+  // phase; a timeout within one pull gap + RTT of the model's; an ok cell's
+  // median duration within ±10 %. Held outages (a trace's off, 4 cells × 5
+  // uploads: median errors 0.0, −0.1, −5.0, −0.1 %) and dropped ones
+  // (`linkTraceOff: "drop"`, 3 cells × 5: +0.2, −9.8, −6.0 %) all passed
+  // when recorded.
+  const recorded = JSON.parse(
+    read("bench/recorded/linktrace-outage-hold.json"),
+  ) as OutageCellRecord[];
+  const dropped = JSON.parse(
+    read("bench/recorded/linktrace-outage-drop.json"),
+  ) as OutageCellRecord[];
+  // The known miss (sim/README.md): a 2.4 MB body whose writer Linux keeps
+  // waiting through a held outage (its send buffer grows with a cwnd that
+  // stops growing once TCP small queues, not cwnd, holds the sender back),
+  // where the fluid model's buffer has taken the whole body before it.
+  const KNOWN_MISS = "2.4 MB, 2.5 s outage at 3 s, writeIdle 2 s";
+  for (const rec of [...recorded, ...dropped]) {
+    const known = rec.cell.name === KNOWN_MISS && (rec.mode ?? "hold") === "hold";
+    it(`${rec.cell.name}, ${rec.mode ?? "hold"}: ${rec.runs.length} uploads ${known ? "(the known miss: reality writeIdle, the model ok)" : "in the predicted phase and time"}`, () => {
+      const c = judgeOutageCell(rec);
+      const line = `${rec.cell.name}: real ${c.judged.map((j) => `${j.phase} ${(j.ms / 1000).toFixed(2)}`).join(", ")} s; model ${c.judged[0]!.sim} ${(c.judged[0]!.simMs / 1000).toFixed(2)} s; median error ${c.medianErrorPct.toFixed(1)} %`;
+      console.log(line);
+      expect(c.runs.length, line).toBeGreaterThanOrEqual(5);
+      if (known) {
+        // Reality is unanimous; when the model learns it, this cell passes
+        // and KNOWN_MISS goes.
+        expect(
+          c.runs.every((r) => r.phase === "writeIdle"),
+          line,
+        ).toBe(true);
+        if (c.pass) console.log(`${KNOWN_MISS}: passes now, remove it from the known misses`);
+        return;
+      }
+      for (const j of c.judged) {
+        expect(j.phaseAgrees, line).toBe(true);
+        expect(j.timeAgrees, `${line} (tolerance ${j.toleranceMs.toFixed(0)} ms)`).toBe(true);
+      }
+      expect(c.pass, line).toBe(true);
+    });
+  }
+  it("the real outages made the retransmission timer fire and Linux undo it (so the link's return, not a backed-off timer, restarted the uploads)", () => {
+    const outageRuns = recorded.filter((r) => r.cell.offMs > 0).flatMap((r) => r.runs);
+    expect(outageRuns.length).toBeGreaterThan(0);
+    for (const r of outageRuns) expect(r.timeouts).toBeGreaterThanOrEqual(1);
+    const ridden = outageRuns.filter((r) => r.phase === "ok");
+    expect(ridden.length).toBeGreaterThan(0);
+    for (const r of ridden) {
+      expect(r.lossUndos).toBeGreaterThanOrEqual(1);
+      // Resumed within a few RTTs of the link's return (the model: as soon
+      // as its queue drains; the old tbf switch: 0.6–2.1 s).
+      expect(r.resumeMs).toBeLessThan(500);
+    }
+  });
+  it("dropped outages: nothing undone, and the uploads resumed later than after held ones (the timer's backoff)", () => {
+    const runs = dropped.filter((r) => r.cell.offMs > 0).flatMap((r) => r.runs);
+    expect(runs.length).toBeGreaterThan(0);
+    for (const r of runs) {
+      expect(r.timeouts).toBeGreaterThanOrEqual(1);
+      expect(r.lossUndos).toBe(0);
+    }
+    const resumes = runs.flatMap((r) => (r.resumeMs === undefined ? [] : [r.resumeMs]));
+    expect(resumes.length).toBeGreaterThan(0);
+    expect(Math.min(...resumes)).toBeGreaterThan(500);
   });
 });

@@ -652,7 +652,7 @@ describe("parameter validation", () => {
   it("rejects unknown keys, naming them", () => {
     expect(() => simulateUpload({ ...base, chunkSize: 1 } as UploadParams)).toThrow(
       new TypeError(
-        "Unknown option 'chunkSize': expected one of payloadBytes, chunkBytes, clientBitsPerSecond, proxyBitsPerSecond, proxyMode, rttMs, sendBufferBytes, sendBufferGrowth, receiveWindowBytes, serverReadBytesPerSecond, tarpitAtMs, dropAtMs, proxyBufferBytes, proxySendBufferBytes, upstreamRttMs, upstreamDropAtMs, proxyBurstBytes, proxyPeakBitsPerSecond, linkTrace, linkTraceStartMs, slowStart, wireOverhead, timeouts, timerLatenessMs, seed, trace, lossRate, lossBurstSegments, gilbertElliott, lostTransmissions, congestionControl",
+        "Unknown option 'chunkSize': expected one of payloadBytes, chunkBytes, clientBitsPerSecond, proxyBitsPerSecond, proxyMode, rttMs, sendBufferBytes, sendBufferGrowth, receiveWindowBytes, serverReadBytesPerSecond, tarpitAtMs, dropAtMs, proxyBufferBytes, proxySendBufferBytes, upstreamRttMs, upstreamDropAtMs, proxyBurstBytes, proxyPeakBitsPerSecond, linkTrace, linkTraceStartMs, linkTraceOff, slowStart, wireOverhead, timeouts, timerLatenessMs, seed, trace, lossRate, lossBurstSegments, gilbertElliott, lostTransmissions, congestionControl",
       ),
     );
   });

@@ -48,6 +48,16 @@ export interface ClientJob {
    * client's) namespace runs `lines`, e.g. a `qdisc change` of the tbf rate.
    */
   tcAt?: { atMs: number; lines: string[] }[];
+  /**
+   * The link goes off during the upload, in the delayer (test/kernel/delay.ts):
+   * at the upload's start the client prints an `outage` line naming the
+   * wall-clock moment (`atMs` after its start), which the harness forwards
+   * to the delayer; `hold` keeps the client's packets queued and releases
+   * them at `bitsPerSecond` when it is back, `drop` discards them.
+   */
+  outage?: { atMs: number; ms: number; mode: "hold" | "drop"; bitsPerSecond: number };
+  /** Sample the connection's tcp_info (`ss -tin`) every this many ms during the upload. */
+  ssEveryMs?: number;
   /** `tc -batch` lines run after each upload, before the next (undo `tcAt`). */
   tcAfter?: string[];
   /**
@@ -81,6 +91,30 @@ export interface ProbeLine {
   rttMs: number[];
 }
 
+/** Asks the harness to have the delayer turn the link off at `startWallMs` (wall-clock ms). */
+export interface OutageLine {
+  kind: "outage";
+  startWallMs: number;
+  ms: number;
+  mode: "hold" | "drop";
+  bitsPerSecond: number;
+}
+
+/** tcp_info fields of one `ss -tin` sample (those present), at `atMs`. */
+export interface TcpSample {
+  atMs: number;
+  rtoMs?: number;
+  backoff?: number;
+  cwnd?: number;
+  ssthresh?: number;
+  unacked?: number;
+  /** Retransmitted segments in flight / in total. */
+  retrans?: string;
+  bytesAcked?: number;
+  rttMs?: number;
+  lost?: number;
+}
+
 /** One upload line. Times in ms from the upload's start (the `fetch` call). */
 export interface RunLine {
   kind: "run";
@@ -110,10 +144,14 @@ export interface RunLine {
   samples?: Sample[];
   /** The response's status (a proxy may answer 502/504 itself). */
   status?: number;
+  /** `ssEveryMs` samples of the upload's connection. */
+  tcp?: TcpSample[];
+  /** Growth of the namespace's TCP counters (`nstat`) over the upload, those that moved. */
+  counters?: Record<string, number>;
 }
 
 const hr = (): number => Number(process.hrtime.bigint()) / 1e6;
-const out = (line: ProbeLine | RunLine): void => {
+const out = (line: ProbeLine | RunLine | OutageLine): void => {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -187,6 +225,45 @@ async function sample(host: string, statsUrl: string, atMs: number): Promise<Sam
   return { atMs, ackedBytes, serverBytes };
 }
 
+const TCP_FIELDS: [RegExp, keyof TcpSample, (x: string) => number | string][] = [
+  [/\brto:([\d.]+)/, "rtoMs", Number],
+  [/\bbackoff:(\d+)/, "backoff", Number],
+  [/\bcwnd:(\d+)/, "cwnd", Number],
+  [/\bssthresh:(\d+)/, "ssthresh", Number],
+  [/\bunacked:(\d+)/, "unacked", Number],
+  [/\bretrans:([\d/]+)/, "retrans", String],
+  [/\bbytes_acked:(\d+)/, "bytesAcked", Number],
+  [/\brtt:([\d.]+)/, "rttMs", Number],
+  [/\blost:(\d+)/, "lost", Number],
+];
+
+/** tcp_info of this process's connection (local `port`), asynchronously (not to hold up the upload). */
+function tcpSample(port: number, atMs: number): Promise<TcpSample> {
+  return new Promise((resolve) => {
+    execFile(
+      "ss",
+      ["-tinH", "sport", "=", `:${port}`],
+      { encoding: "utf8", timeout: 2000 },
+      (_e, stdout) => {
+        const x: TcpSample = { atMs };
+        for (const [re, key, parse] of TCP_FIELDS) {
+          const m = re.exec(stdout ?? "");
+          if (m) (x as unknown as Record<string, unknown>)[key] = parse(m[1]!);
+        }
+        resolve(x);
+      },
+    );
+  });
+}
+
+/** The namespace's TCP counters (`nstat`, absolute, history untouched). */
+function counters(): Record<string, number> {
+  const r = spawnSync("nstat", ["-asz"], { encoding: "utf8", timeout: 2000 });
+  const c: Record<string, number> = {};
+  for (const m of (r.stdout ?? "").matchAll(/^(Tcp\S*)\s+(\d+)/gm)) c[m[1]!] = Number(m[2]);
+  return c;
+}
+
 function ipBatch(ns: string): ChildProcess {
   const p = spawn("ip", ["-n", ns, "-force", "-batch", "-"], { stdio: ["pipe", "ignore", "pipe"] });
   p.on("error", () => {});
@@ -230,7 +307,16 @@ async function main(): Promise<void> {
       return { change, p };
     });
     const tcTimers: ReturnType<typeof setTimeout>[] = [];
+    const before = job.outage || job.ssEveryMs ? counters() : undefined;
     const t0 = hr();
+    if (job.outage) {
+      const { atMs, ...o } = job.outage;
+      out({ kind: "outage", startWallMs: performance.timeOrigin + performance.now() + atMs, ...o });
+    }
+    const tcpSamples: Promise<TcpSample>[] = [];
+    const ssTimer = job.ssEveryMs
+      ? setInterval(() => tcpSamples.push(tcpSample(port, hr() - t0)), job.ssEveryMs)
+      : undefined;
     if (tcs.length > 0) line.tcMs = [];
     for (const { change, p } of tcs) {
       tcTimers.push(
@@ -305,6 +391,14 @@ async function main(): Promise<void> {
       line.error = e instanceof Error ? `${e.name}: ${e.message}${cause}` : String(e);
     }
     clearTimeout(dropTimer);
+    clearInterval(ssTimer);
+    if (ssTimer) line.tcp = await Promise.all(tcpSamples);
+    if (before) {
+      const after = counters();
+      line.counters = {};
+      for (const [k, v] of Object.entries(after))
+        if (v !== (before[k] ?? 0)) line.counters[k] = v - (before[k] ?? 0);
+    }
     for (const t of tcTimers) clearTimeout(t);
     for (const { p } of tcs) if (p.exitCode === null) p.stdin?.end();
     if (job.tcAfter) {

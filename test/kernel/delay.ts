@@ -16,6 +16,25 @@
  * gives one sequence of drops), before it is delayed: a lossy hop behind
  * the sender's bottleneck. ACKs and empty segments pass. `loss 0` ends it.
  *
+ * Outages (a link trace's "off", at exact times): a stdin line
+ * `outage <start> <ms> <hold|drop> <src> <bits/s>` turns the link off for
+ * `ms` from `start` (wall-clock ms since the epoch, `performance.timeOrigin
+ * + performance.now()`: the client that knows when its upload began names
+ * the moment, the harness only forwards it) for every packet from IPv4
+ * address `src` (the uplink; the other direction passes).
+ * - `hold` is Mahimahi's `mm-link` with no delivery opportunities: packets
+ *   wait in the link's queue and, when it is back, leave at the link's rate
+ *   (`bits/s`, counting a 14-byte Ethernet header as `tc tbf` does). The
+ *   sender's `tc tbf` upstream keeps pacing at that rate throughout, and a
+ *   rate-R pacer followed by this on/off server of rate R delivers exactly
+ *   what one on/off link of rate R would (min-plus: the pacer never
+ *   limits what the on/off server would let through).
+ * - `drop` is a dead radio: every such packet is discarded while off.
+ *
+ * Held and passing packets of the uplink keep their order; the other
+ * direction has its own queue (its release times stay monotone), so ACKs
+ * are not held behind a held uplink.
+ *
  * @module
  */
 
@@ -68,9 +87,65 @@ if ((libc.ioctl!(fd, BigInt(TUNSETIFF), ifr) as number) < 0) {
   D.exit(1);
 }
 
-const queue: { due: number; packet: Uint8Array }[] = [];
-let head = 0;
+/** A FIFO of packets due at non-decreasing times. */
+class Line {
+  items: ({ due: number; packet: Uint8Array } | undefined)[] = [];
+  head = 0;
+  get empty(): boolean {
+    return this.head >= this.items.length;
+  }
+  get due(): number {
+    return this.items[this.head]?.due ?? Number.POSITIVE_INFINITY;
+  }
+  push(due: number, packet: Uint8Array): void {
+    this.items.push({ due, packet });
+  }
+  shift(): { due: number; packet: Uint8Array } {
+    const x = this.items[this.head]!;
+    this.items[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items.splice(0, this.head);
+      this.head = 0;
+    }
+    return x;
+  }
+}
+/** Uplink packets during and after an outage (held ones keep the link's order), and the rest. */
+const held = new Line();
+const queue = new Line();
 let packets = 0;
+/** The outage in force or next (performance.now() ms), and the hold's state. */
+let outage:
+  | { startMs: number; endMs: number; mode: "hold" | "drop"; src: number; bytesPerMs: number }
+  | undefined;
+/** When the link's queue of held packets has drained (performance.now() ms). */
+let holdFreeMs = 0;
+let heldPackets = 0;
+let outageDropped = 0;
+/** The IPv4 source of a packet (0 if not IPv4). */
+function sourceOf(p: Uint8Array, n: number): number {
+  if (n < 20 || p[0]! >> 4 !== 4) return 0;
+  return ((p[12]! << 24) | (p[13]! << 16) | (p[14]! << 8) | p[15]!) >>> 0;
+}
+/**
+ * When an uplink packet arriving `now` leaves the link: at once, unless the
+ * link is off (hold: after the outage, at the link's rate behind those held
+ * before it) or still draining what it held; undefined: dropped.
+ */
+function release(now: number, n: number): number | undefined {
+  const o = outage;
+  if (!o) return now;
+  const off = now >= o.startMs && now < o.endMs;
+  if (o.mode === "drop") {
+    if (!off) return now;
+    outageDropped++;
+    return undefined;
+  }
+  if (!off && holdFreeMs <= now) return now;
+  heldPackets++;
+  holdFreeMs = Math.max(holdFreeMs, o.endMs) + (n + 14) / o.bytesPerMs;
+  return holdFreeMs;
+}
 let lossRate = 0;
 let lossSrc = 0;
 let dropped = 0;
@@ -83,8 +158,7 @@ function ipv4(text: string): number {
 /** A TCP segment with payload from the lossy source, and the draw says drop. */
 function drop(p: Uint8Array, n: number): boolean {
   if (lossRate <= 0 || n < 40 || p[0]! >> 4 !== 4 || p[9] !== 6) return false;
-  const src = ((p[12]! << 24) | (p[13]! << 16) | (p[14]! << 8) | p[15]!) >>> 0;
-  if (src !== lossSrc) return false;
+  if (sourceOf(p, n) !== lossSrc) return false;
   const ihl = (p[0]! & 15) * 4;
   const total = (p[2]! << 8) | p[3]!;
   const tcpHeader = (p[ihl + 12]! >> 4) * 4;
@@ -106,21 +180,20 @@ let sleeping = false;
 async function drain(): Promise<void> {
   if (sleeping) return;
   sleeping = true;
-  while (head < queue.length) {
-    const wait = queue[head]!.due - performance.now();
+  while (!queue.empty || !held.empty) {
+    // A packet that arrives while we sleep is due `delayMs` after it came at
+    // the earliest, maybe before a held one we would sleep towards: wake by then.
+    const wait = Math.min(Math.min(queue.due, held.due) - performance.now(), Math.max(delayMs, 1));
     if (wait > 0.05) await libc.usleep!(Math.round(wait * 1000));
     const now = performance.now();
-    while (head < queue.length && queue[head]!.due <= now + 0.05) {
-      const { due, packet } = queue[head]!;
-      queue[head++] = undefined as never;
+    for (;;) {
+      const line = held.due <= queue.due ? held : queue;
+      if (line.empty || line.due > now + 0.05) break;
+      const { due, packet } = line.shift();
       libc.write!(fd, packet, packet.byteLength);
       packets++;
       maxLateMs = Math.max(maxLateMs, now - due);
       lates.push(now - due);
-    }
-    if (head > 1024 && head * 2 > queue.length) {
-      queue.splice(0, head);
-      head = 0;
     }
   }
   sleeping = false;
@@ -133,6 +206,7 @@ function stop(): never {
     JSON.stringify({
       packets,
       ...(lossCandidates > 0 ? { dropped, lossCandidates } : {}),
+      ...(outage ? { heldPackets, outageDropped } : {}),
       maxLateMs: Math.round(maxLateMs * 100) / 100,
       p50: q(0.5),
       p90: q(0.9),
@@ -156,7 +230,18 @@ D.addSignalListener("SIGTERM", stop);
     while (i >= 0) {
       const line = text.slice(0, i).trim();
       const loss = /^loss\s+(\S+)(?:\s+(\d+)\s+(\S+))?$/.exec(line);
-      if (loss) {
+      const off = /^outage\s+(\S+)\s+(\S+)\s+(hold|drop)\s+(\S+)\s+(\S+)$/.exec(line);
+      if (off) {
+        const startMs = Number(off[1]) - performance.timeOrigin;
+        outage = {
+          startMs,
+          endMs: startMs + Number(off[2]),
+          mode: off[3] as "hold" | "drop",
+          src: ipv4(off[4]!) >>> 0,
+          bytesPerMs: Number(off[5]) / 8000,
+        };
+        holdFreeMs = 0;
+      } else if (loss) {
         lossRate = Number(loss[1]) || 0;
         nextUniform = labDraws(Number(loss[2] ?? 0));
         if (loss[3]) lossSrc = ipv4(loss[3]) >>> 0;
@@ -175,6 +260,13 @@ const buf = new Uint8Array(65536);
 for (;;) {
   const n = Number(await libc.read!(fd, buf, buf.byteLength));
   if (n <= 0 || drop(buf, n)) continue;
-  queue.push({ due: performance.now() + delayMs, packet: buf.slice(0, n) });
+  const now = performance.now();
+  if (outage && sourceOf(buf, n) === outage.src) {
+    const at = release(now, n);
+    if (at === undefined) continue;
+    held.push(at + delayMs, buf.slice(0, n));
+  } else {
+    queue.push(now + delayMs, buf.slice(0, n));
+  }
   void drain();
 }

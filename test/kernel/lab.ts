@@ -23,7 +23,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { ClientJob, ProbeLine, RunLine } from "./client.ts";
+import type { ClientJob, OutageLine, ProbeLine, RunLine } from "./client.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..", "..");
@@ -153,6 +153,8 @@ export interface Proc {
   child: ChildProcess;
   lines: string[];
   stderr: string;
+  /** Called with each stdout line as it arrives. */
+  onLine?: (line: string) => void;
 }
 
 function start(args: string[]): Proc {
@@ -165,6 +167,7 @@ function start(args: string[]): Proc {
     let i = buf.indexOf("\n");
     while (i >= 0) {
       p.lines.push(buf.slice(0, i));
+      p.onLine?.(buf.slice(0, i));
       buf = buf.slice(i + 1);
       i = buf.indexOf("\n");
     }
@@ -567,6 +570,18 @@ export class Lab {
       JSON.stringify(full),
     ]);
     this.#clients.add(p);
+    if (job.outage) {
+      const delay = this.#delay;
+      if (!delay) throw new Error("an outage needs the delayer: setDelay(rttMs > 0) first");
+      // The client names the moment (it knows when its upload began); the delayer keeps it.
+      p.onLine = (text) => {
+        if (!text.startsWith('{"kind":"outage"')) return;
+        const o = JSON.parse(text) as OutageLine;
+        delay.child.stdin!.write(
+          `outage ${o.startWallMs.toFixed(3)} ${o.ms} ${o.mode} ${CLIENT_IP} ${o.bitsPerSecond}\n`,
+        );
+      };
+    }
     try {
       await waitExit(p, timeoutMs);
     } finally {
@@ -583,7 +598,7 @@ export class Lab {
         `client.ts failed (exit ${p.child.exitCode ?? "killed"}): ${p.stderr.trim()}`,
       );
     }
-    const lines = p.lines.map((l) => JSON.parse(l) as ProbeLine | RunLine);
+    const lines = p.lines.map((l) => JSON.parse(l) as ProbeLine | RunLine | OutageLine);
     const probe = lines.find((l): l is ProbeLine => l.kind === "probe");
     return {
       ...(probe ? { probe } : {}),
