@@ -805,7 +805,9 @@ export class VirtualClock implements Clock {
       this.#heapify(top, n);
       return this.#size > 0;
     }
-    const nb = Math.max(1, Math.ceil(this.#topSize / PER_BUCKET));
+    // Twice the buckets when the rung reaches twice the bulk's span: the
+    // events scheduled while it drains fill its later half as densely.
+    const nb = Math.max(1, Math.ceil(this.#topSize / PER_BUCKET) * (all ? 1 : 2));
     this.#nb = nb;
     this.#cur = -1;
     this.#rungStart = lo;
@@ -834,7 +836,9 @@ export class VirtualClock implements Clock {
     }
     let moved = 0;
     for (let b = 0; b < nb; b++) moved += ends[2 * b]!;
-    const room = 2 * (2 * Math.ceil(moved / nb) + 2);
+    // At least PER_BUCKET's worth: with outliers the rung reaches past the
+    // entries it takes, and its later buckets fill up only as it drains.
+    const room = 2 * (2 * Math.max(Math.ceil(moved / nb), PER_BUCKET) + 2);
     let at = 0;
     for (let b = 0; b < nb; b++) {
       const count = ends[2 * b]!;
