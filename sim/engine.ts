@@ -1,8 +1,17 @@
 /**
  * The simulator's discrete-event engine: a virtual {@linkcode Clock} over an
- * event queue ordered by (time, sequence): a binary heap while the queue is
- * small, a two-tier ladder queue (Tang, Goh and Thng, "Ladder Queue", ACM
- * TOMACS 15(3), 2005) in front of it once it is large.
+ * event queue ordered by (time, sequence): a binary heap up to 256 pending
+ * events, a two-tier ladder queue (Tang, Goh and Thng, "Ladder Queue", ACM
+ * TOMACS 15(3), 2005) in front of it beyond, with buckets of about four
+ * events, so that the heap it pops from is the current bucket's few (close
+ * to a calendar queue, Brown, CACM 31(10), 1988).
+ *
+ * Cost per event (`bench/sim-engine.ts`): about 40 ns of fixed work (the
+ * handle, argument checks, the step itself), plus the queue's share, which
+ * at 100 k pending is mostly memory: two random accesses per event (the
+ * bucket an event is filed into, the callback's slot when its bucket comes
+ * up) that miss the cache. A binary heap instead pays a mispredicted branch
+ * per level on every pop (10 levels at 1 k pending, 17 at 100 k).
  *
  * Virtual time moves only when an event runs, so a model (or the real
  * watchdog from `src/`) driven by a {@linkcode VirtualClock} behaves the same
