@@ -6,7 +6,7 @@
  * events, so that the heap it pops from is the current bucket's few (close
  * to a calendar queue, Brown, CACM 31(10), 1988).
  *
- * Cost per event (`bench/sim-engine.ts`): about 40 ns of fixed work (the
+ * Cost per event (`bench/sim-engine.ts`): 30-40 ns of fixed work (the
  * handle, argument checks, the step itself), plus the queue's share, which
  * at 100 k pending is mostly memory: two random accesses per event (the
  * bucket an event is filed into, the callback's slot when its bucket comes
