@@ -260,6 +260,13 @@ export class VirtualClock implements Clock {
   #invWidth = 0;
   /** Entries in buckets after `#cur`. */
   #rungSize = 0;
+  /**
+   * Heap entries at which the heap spills into a ladder: SPILL, or twice the
+   * heap after a rung found nearly all its entries due at one instant (they
+   * stay a heap; spilling them again at the next push would cost O(n) per
+   * event).
+   */
+  #spillAt = SPILL;
 
   /**
    * @param options Where virtual time starts.
@@ -623,7 +630,7 @@ export class VirtualClock implements Clock {
       } else {
         this.#heapPush(atMs, slot);
       }
-    } else if (this.#size >= SPILL) {
+    } else if (this.#size >= this.#spillAt) {
       // The heap has outgrown the cache: from now on it is a ladder. Its
       // entries go to the top, and the next pop spreads them over a rung.
       this.#top = grown(this.#top, 2 * (this.#topSize + this.#size + 1));
@@ -727,6 +734,7 @@ export class VirtualClock implements Clock {
       }
       if (this.#topSize <= SPILL) {
         // Small enough to be a plain heap again.
+        this.#spillAt = SPILL;
         const n = 2 * this.#topSize;
         this.#topSize = 0;
         this.#topStart = EMPTY;
@@ -808,10 +816,12 @@ export class VirtualClock implements Clock {
     const end = all ? hi : lo + 2 * (bulk - lo);
     if (end === lo) {
       // Nearly all due at one instant: spreading them would gain nothing;
-      // the heap orders them (by sequence) in O(n log n) once.
+      // the heap orders them (by sequence) in O(n log n) once, and stays a
+      // heap until it doubles.
       this.#topSize = 0;
       this.#topStart = EMPTY;
       this.#heapify(top, n);
+      this.#spillAt = Math.max(SPILL, 2 * this.#size);
       return this.#size > 0;
     }
     // Twice the buckets when the rung reaches twice the bulk's span: the

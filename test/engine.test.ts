@@ -310,6 +310,26 @@ describe("VirtualClock queue", () => {
     expect(fired).toEqual(expected);
   });
 
+  it("runs many events due at one instant first-in, first-out, with more scheduled there as they run", () => {
+    // More than the 256 entries where the heap spills into a ladder, all at
+    // time 0: the ladder hands them back to the heap as one instant, and the
+    // events they schedule at that instant must queue behind them.
+    const clock = new VirtualClock();
+    const fired: number[] = [];
+    let next = 0;
+    const set = () => {
+      const id = next++;
+      clock.setTimer(() => {
+        fired.push(id);
+        if (id < 3_000) set();
+      }, 0);
+    };
+    for (let i = 0; i < 1_000; i++) set();
+    expect(clock.run()).toBe(4_000);
+    expect(fired).toEqual(Array.from({ length: 4_000 }, (_, i) => i));
+    expect(clock.now()).toBe(0);
+  });
+
   it("does not mistake a stale handle for the later timer that reuses its slot", () => {
     const clock = new VirtualClock();
     const stale = clock.setTimer(() => {}, 1);
