@@ -261,12 +261,13 @@ export class VirtualClock implements Clock {
   /** Entries in buckets after `#cur`. */
   #rungSize = 0;
   /**
-   * Heap entries at which the heap spills into a ladder: SPILL, or twice the
-   * heap after a rung found nearly all its entries due at one instant (they
-   * stay a heap; spilling them again at the next push would cost O(n) per
-   * event).
+   * When a rung finds nearly all its entries due at one instant, they stay a
+   * heap (spilling them again at the next push would cost O(n) per event):
+   * until the heap doubles (`#spillAt`) or that instant (`#instantAt`) has
+   * passed, the heap does not spill at SPILL.
    */
   #spillAt = SPILL;
+  #instantAt = Number.NaN;
 
   /**
    * @param options Where virtual time starts.
@@ -630,7 +631,10 @@ export class VirtualClock implements Clock {
       } else {
         this.#heapPush(atMs, slot);
       }
-    } else if (this.#size >= this.#spillAt) {
+    } else if (
+      this.#size >= SPILL &&
+      (this.#size >= this.#spillAt || this.#heap[0] !== this.#instantAt)
+    ) {
       // The heap has outgrown the cache: from now on it is a ladder. Its
       // entries go to the top, and the next pop spreads them over a rung.
       this.#top = grown(this.#top, 2 * (this.#topSize + this.#size + 1));
@@ -734,7 +738,6 @@ export class VirtualClock implements Clock {
       }
       if (this.#topSize <= SPILL) {
         // Small enough to be a plain heap again.
-        this.#spillAt = SPILL;
         const n = 2 * this.#topSize;
         this.#topSize = 0;
         this.#topStart = EMPTY;
@@ -821,7 +824,8 @@ export class VirtualClock implements Clock {
       this.#topSize = 0;
       this.#topStart = EMPTY;
       this.#heapify(top, n);
-      this.#spillAt = Math.max(SPILL, 2 * this.#size);
+      this.#spillAt = 2 * this.#size;
+      this.#instantAt = lo;
       return this.#size > 0;
     }
     // Twice the buckets when the rung reaches twice the bulk's span: the
