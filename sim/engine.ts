@@ -1,8 +1,17 @@
 /**
  * The simulator's discrete-event engine: a virtual {@linkcode Clock} over an
- * event queue ordered by (time, sequence): a binary heap while the queue is
- * small, a two-tier ladder queue (Tang, Goh and Thng, "Ladder Queue", ACM
- * TOMACS 15(3), 2005) in front of it once it is large.
+ * event queue ordered by (time, sequence): a binary heap up to 256 pending
+ * events, a two-tier ladder queue (Tang, Goh and Thng, "Ladder Queue", ACM
+ * TOMACS 15(3), 2005) in front of it beyond, with buckets of about four
+ * events, so that the heap it pops from is the current bucket's few (close
+ * to a calendar queue, Brown, CACM 31(10), 1988).
+ *
+ * Cost per event (`bench/sim-engine.ts`): 30-40 ns of fixed work (the
+ * handle, argument checks, the step itself), plus the queue's share, which
+ * at 100 k pending is mostly memory: two random accesses per event (the
+ * bucket an event is filed into, the callback's slot when its bucket comes
+ * up) that miss the cache. A binary heap instead pays a mispredicted branch
+ * per level on every pop (10 levels at 1 k pending, 17 at 100 k).
  *
  * Virtual time moves only when an event runs, so a model (or the real
  * watchdog from `src/`) driven by a {@linkcode VirtualClock} behaves the same
@@ -43,16 +52,22 @@ const RUN_OPTION_KEYS = ["untilMs", "maxEvents"];
 const MIN_COMPACT = 64;
 const INITIAL_CAPACITY = 64;
 /**
- * Heap entries beyond which the queue becomes a ladder: a heap of 2,048
- * entries (48 KB) stays in L1/L2; beyond that every pop walks levels that
- * miss the cache (at 100 k pending, 17 levels over 2.4 MB).
+ * Heap entries beyond which the queue becomes a ladder. A heap's pop costs a
+ * hard-to-predict branch per level (8 levels at 256 entries, 10 at 1 k) and,
+ * past the cache, a miss per level; the ladder's cost per event is flat.
+ * Measured (bench/sim-engine.ts, 1 k pending): 8 M events/s as a heap of
+ * 1 k, 14-15 M/s as a ladder; 128-512 all do as well, below that a
+ * small queue pays for rebuilding rungs.
  */
-const SPILL = 2048;
+const SPILL = 256;
 /**
  * Entries per rung bucket the ladder aims for: a bucket becomes the heap when
- * its turn comes, so this is the heap's usual size in ladder mode (5-6 levels).
+ * its turn comes, so this is the heap's usual size in ladder mode (0-2
+ * levels), close to a calendar queue's one or two events per bucket. Larger
+ * buckets make deeper heaps (48: 8.5 M/s at 100 k pending); smaller ones, more
+ * empty buckets to step over and a sparser rung.
  */
-const PER_BUCKET = 48;
+const PER_BUCKET = 4;
 /** Times sampled from the top to find where its bulk ends (outliers stay in the top). */
 const SAMPLES = 32;
 /** Zero-length arrays every clock starts its ladder with (never written: `grown` replaces them). */
@@ -92,12 +107,12 @@ const macrotask = (): Promise<void> => new Promise<void>((resolve) => hostYield(
 
 /**
  * `list` if it holds `min` numbers, else a copy with room for at least `min`
- * (doubling), its length a multiple of 3 (whole entries).
+ * (doubling), its length even (whole entries).
  */
 function grown(list: Float64Array<ArrayBuffer>, min: number): Float64Array<ArrayBuffer> {
   if (list.length >= min) return list;
   const bigger = new Float64Array(
-    3 * Math.ceil(Math.max(min, 2 * list.length, 3 * INITIAL_CAPACITY) / 3),
+    2 * Math.ceil(Math.max(min, 2 * list.length, 2 * INITIAL_CAPACITY) / 2),
   );
   bigger.set(list);
   return bigger;
@@ -174,11 +189,16 @@ export class VirtualClock implements Clock {
   #now: number;
   #seq = 0;
   // The heap, as an array of structs in one typed array: entry i is
-  // [time, seq, slot] at 3i, 3i+1, 3i+2. Comparisons read only this array
-  // (no pointer chasing, no closure per comparison) and both children of an
-  // entry sit side by side in memory. Sequence numbers are exact in a
-  // float64 up to 2^53 (a Uint32 would wrap after ~7 minutes at 10 M/s).
-  #heap = new Float64Array(3 * INITIAL_CAPACITY);
+  // [time, slot] at 2i, 2i+1. Comparisons read only this array (no pointer
+  // chasing, no closure per comparison) and both children of an entry sit
+  // side by side in memory. An entry owns its slot until it leaves the queue
+  // (a cleared timer's slot is freed only then), so its sequence number is
+  // `#slotSeqs[slot]`: read only to break a tie, and 16 bytes per entry
+  // instead of 24 to move through the ladder's tiers. Sequence numbers are
+  // exact in a float64 up to 2^53 (a Uint32 would wrap after ~7 minutes at
+  // 10 M/s). Slots are read back with `| 0`: a float64 used as an array
+  // index costs a conversion check at every use.
+  #heap = new Float64Array(2 * INITIAL_CAPACITY);
   #size = 0;
   // Callbacks live in slots, so the heap moves numbers, never object
   // pointers (each pointer store into a large array costs a GC write
@@ -197,8 +217,8 @@ export class VirtualClock implements Clock {
   #cancelled = 0;
   #running = false;
   // The ladder (used once the heap would outgrow SPILL). Three tiers, each
-  // holding [time, seq, slot] triples, every entry of a lower tier due no
-  // later than any entry of a higher one:
+  // holding [time, slot] pairs, every entry of a lower tier due no later
+  // than any entry of a higher one:
   // - the heap: the current bucket, plus events scheduled into its span;
   // - the rung: `#nb` buckets of equal width from `#rungStart`, unsorted;
   //   bucket `#cur` is the one the heap holds, later ones wait their turn;
@@ -215,7 +235,7 @@ export class VirtualClock implements Clock {
   // `#topStart`, where the rung's entries were all scheduled before the top's.
   // With no rung and an empty top, `#topStart` is Infinity: a plain heap.
   // The ladder's arrays start as shared empty ones: a clock that never
-  // holds 2,048 events (a simulated upload holds a few) allocates none.
+  // holds 256 events (a simulated upload holds a few) allocates none.
   #top = NO_NUMBERS;
   #topSize = 0;
   #topStart = EMPTY;
@@ -229,6 +249,8 @@ export class VirtualClock implements Clock {
   #ends = NO_INTS;
   /** Entries that found their bucket full, by bucket (rare: see the room `#buildRung` leaves). */
   #overflow: Map<number, number[]> | undefined;
+  /** Buckets in `#overflow`: while 0, no bucket needs a look there. */
+  #overflowed = 0;
   /** The bucket of each top entry while a rung is built (-1: it stays in the top). */
   #scratch = NO_INTS;
   #nb = 0;
@@ -238,6 +260,14 @@ export class VirtualClock implements Clock {
   #invWidth = 0;
   /** Entries in buckets after `#cur`. */
   #rungSize = 0;
+  /**
+   * When a rung finds nearly all its entries due at one instant, they stay a
+   * heap (spilling them again at the next push would cost O(n) per event):
+   * until the heap doubles (`#spillAt`) or that instant (`#instantAt`) has
+   * passed, the heap does not spill at SPILL.
+   */
+  #spillAt = SPILL;
+  #instantAt = Number.NaN;
 
   /**
    * @param options Where virtual time starts.
@@ -592,79 +622,77 @@ export class VirtualClock implements Clock {
     }
     this.#slotSeqs[slot] = seq;
     if (atMs >= this.#topStart) {
-      this.#toTop(atMs, seq, slot);
+      this.#toTop(atMs, slot);
     } else if (this.#nb > 0) {
       const bucket = this.#bucketOf(atMs);
       if (bucket > this.#cur) {
-        this.#toBucket(bucket, atMs, seq, slot);
+        this.#toBucket(bucket, atMs, slot);
         this.#rungSize++;
       } else {
-        this.#heapPush(atMs, seq, slot);
+        this.#heapPush(atMs, slot);
       }
-    } else if (this.#size >= SPILL) {
+    } else if (
+      this.#size >= SPILL &&
+      (this.#size >= this.#spillAt || this.#heap[0] !== this.#instantAt)
+    ) {
       // The heap has outgrown the cache: from now on it is a ladder. Its
       // entries go to the top, and the next pop spreads them over a rung.
-      this.#top = grown(this.#top, 3 * (this.#topSize + this.#size + 1));
-      this.#top.set(this.#heap.subarray(0, 3 * this.#size), 3 * this.#topSize);
+      this.#top = grown(this.#top, 2 * (this.#topSize + this.#size + 1));
+      this.#top.set(this.#heap.subarray(0, 2 * this.#size), 2 * this.#topSize);
       this.#topSize += this.#size;
       this.#size = 0;
       this.#topStart = -EMPTY;
-      this.#toTop(atMs, seq, slot);
+      this.#toTop(atMs, slot);
     } else {
-      this.#heapPush(atMs, seq, slot);
+      this.#heapPush(atMs, slot);
     }
     return new Timer(this, slot, seq);
   }
 
-  #heapPush(atMs: number, seq: number, slot: number): void {
-    if (3 * this.#size + 3 > this.#heap.length) this.#heap = grown(this.#heap, 3 * this.#size + 3);
+  #heapPush(atMs: number, slot: number): void {
+    if (2 * this.#size + 2 > this.#heap.length) this.#heap = grown(this.#heap, 2 * this.#size + 2);
     const heap = this.#heap;
     // Sift up. The new entry has the largest sequence number, so an equal
     // time above it already comes first: comparing times alone is enough.
     let i = this.#size++;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const pt = heap[3 * p]!;
+      const pt = heap[2 * p]!;
       if (pt <= atMs) break;
-      heap[3 * i] = pt;
-      heap[3 * i + 1] = heap[3 * p + 1]!;
-      heap[3 * i + 2] = heap[3 * p + 2]!;
+      heap[2 * i] = pt;
+      heap[2 * i + 1] = heap[2 * p + 1]!;
       i = p;
     }
-    heap[3 * i] = atMs;
-    heap[3 * i + 1] = seq;
-    heap[3 * i + 2] = slot;
+    heap[2 * i] = atMs;
+    heap[2 * i + 1] = slot;
   }
 
-  #toTop(atMs: number, seq: number, slot: number): void {
-    const n = 3 * this.#topSize++;
-    if (n + 3 > this.#top.length) this.#top = grown(this.#top, n + 3);
+  #toTop(atMs: number, slot: number): void {
+    const n = 2 * this.#topSize++;
+    if (n + 2 > this.#top.length) this.#top = grown(this.#top, n + 2);
     const top = this.#top;
     top[n] = atMs;
-    top[n + 1] = seq;
-    top[n + 2] = slot;
+    top[n + 1] = slot;
   }
 
-  #toBucket(bucket: number, atMs: number, seq: number, slot: number): void {
+  #toBucket(bucket: number, atMs: number, slot: number): void {
     const ends = this.#ends;
     const n = ends[2 * bucket]!;
     if (n < ends[2 * bucket + 1]!) {
       const rung = this.#rung;
       rung[n] = atMs;
-      rung[n + 1] = seq;
-      rung[n + 2] = slot;
-      ends[2 * bucket] = n + 3;
+      rung[n + 1] = slot;
+      ends[2 * bucket] = n + 2;
       return;
     }
     this.#overflow ??= new Map();
     const list = this.#overflow.get(bucket);
-    if (list === undefined) this.#overflow.set(bucket, [atMs, seq, slot]);
-    else list.push(atMs, seq, slot);
-  }
-
-  /** Where bucket `b` starts in `#rung`. */
-  #bucketStart(b: number): number {
-    return b === 0 ? 0 : this.#ends[2 * b - 1]!;
+    if (list === undefined) {
+      this.#overflow.set(bucket, [atMs, slot]);
+      this.#overflowed++;
+    } else {
+      list.push(atMs, slot);
+    }
   }
 
   /**
@@ -685,18 +713,20 @@ export class VirtualClock implements Clock {
    */
   #refill(): boolean {
     for (;;) {
+      const ends = this.#ends;
       while (++this.#cur < this.#nb) {
         const b = this.#cur;
-        const start = this.#bucketStart(b);
-        const n = this.#ends[2 * b]! - start;
-        const more = this.#overflow?.get(b);
-        if (n === 0 && more === undefined) continue;
-        this.#rungSize -= (n + (more === undefined ? 0 : more.length)) / 3;
+        const start = b === 0 ? 0 : ends[2 * b - 1]!;
+        const end = ends[2 * b]!;
+        const more = this.#overflowed > 0 ? this.#overflow!.get(b) : undefined;
+        if (end === start && more === undefined) continue;
+        this.#rungSize -= (end - start + (more === undefined ? 0 : more.length)) / 2;
         this.#size = 0;
-        this.#load(this.#rung, start, start + n);
+        this.#load(this.#rung, start, end);
         if (more !== undefined) {
           this.#load(more, 0, more.length);
           this.#overflow!.delete(b);
+          this.#overflowed--;
         }
         for (let i = (this.#size >> 1) - 1; i >= 0; i--) this.#siftDown(i);
         if (this.#size > 0) return true;
@@ -708,7 +738,7 @@ export class VirtualClock implements Clock {
       }
       if (this.#topSize <= SPILL) {
         // Small enough to be a plain heap again.
-        const n = 3 * this.#topSize;
+        const n = 2 * this.#topSize;
         this.#topSize = 0;
         this.#topStart = EMPTY;
         this.#heapify(this.#top, n);
@@ -727,27 +757,23 @@ export class VirtualClock implements Clock {
    * one miss after another.
    */
   #load(list: ArrayLike<number>, from: number, to: number): void {
-    const k0 = 3 * this.#size;
+    const k0 = 2 * this.#size;
     if (this.#heap.length < k0 + to - from) this.#heap = grown(this.#heap, k0 + to - from);
     const heap = this.#heap;
     const fns = this.#fns;
-    const seqs = this.#slotSeqs;
     let k = k0;
-    for (let i = from; i < to; i += 3) {
-      const slot = list[i + 2]!;
+    for (let i = from; i < to; i += 2) {
+      const slot = list[i + 1]! | 0;
       if (fns[slot] === null) {
         this.#freeSlot(slot);
         this.#cancelled--;
         continue;
       }
       heap[k] = list[i]!;
-      // A live entry's sequence is its slot's; reading it here also brings
-      // in the line that `#push` writes when it reuses the slot.
-      heap[k + 1] = seqs[slot]!;
-      heap[k + 2] = slot;
-      k += 3;
+      heap[k + 1] = slot;
+      k += 2;
     }
-    this.#size = k / 3;
+    this.#size = k / 2;
   }
 
   /**
@@ -756,22 +782,8 @@ export class VirtualClock implements Clock {
    */
   #heapify(from: ArrayLike<number>, n: number): void {
     if (this.#heap.length < n) this.#heap = grown(this.#heap, n);
-    const heap = this.#heap;
-    const fns = this.#fns;
-    let k = 0;
-    for (let i = 0; i < n; i += 3) {
-      const slot = from[i + 2]!;
-      if (fns[slot] === null) {
-        this.#freeSlot(slot);
-        this.#cancelled--;
-        continue;
-      }
-      heap[k] = from[i]!;
-      heap[k + 1] = from[i + 1]!;
-      heap[k + 2] = slot;
-      k += 3;
-    }
-    this.#size = k / 3;
+    this.#size = 0;
+    this.#load(from, 0, n);
     for (let i = (this.#size >> 1) - 1; i >= 0; i--) this.#siftDown(i);
   }
 
@@ -784,10 +796,10 @@ export class VirtualClock implements Clock {
    */
   #buildRung(): boolean {
     const top = this.#top;
-    const n = 3 * this.#topSize;
+    const n = 2 * this.#topSize;
     let lo = top[0]!;
     let hi = lo;
-    for (let i = 3; i < n; i += 3) {
+    for (let i = 2; i < n; i += 2) {
       const t = top[i]!;
       if (t < lo) lo = t;
       else if (t > hi) hi = t;
@@ -795,9 +807,9 @@ export class VirtualClock implements Clock {
     // Where the bulk ends: the 94th percentile of evenly spaced samples of
     // live entries (re-armed guard timers leave many cancelled far ones).
     const samples: number[] = [];
-    const stride = 3 * Math.floor(this.#topSize / SAMPLES);
+    const stride = 2 * Math.floor(this.#topSize / SAMPLES);
     for (let j = 0; j < SAMPLES; j++) {
-      if (this.#fns[top[j * stride + 2]!] !== null) samples.push(top[j * stride]!);
+      if (this.#fns[top[j * stride + 1]! | 0] !== null) samples.push(top[j * stride]!);
     }
     samples.sort((a, b) => a - b);
     const bulk = samples.length > 0 ? samples[Math.floor(samples.length * 0.94)]! : hi;
@@ -807,18 +819,24 @@ export class VirtualClock implements Clock {
     const end = all ? hi : lo + 2 * (bulk - lo);
     if (end === lo) {
       // Nearly all due at one instant: spreading them would gain nothing;
-      // the heap orders them (by sequence) in O(n log n) once.
+      // the heap orders them (by sequence) in O(n log n) once, and stays a
+      // heap until it doubles.
       this.#topSize = 0;
       this.#topStart = EMPTY;
       this.#heapify(top, n);
+      this.#spillAt = 2 * this.#size;
+      this.#instantAt = lo;
       return this.#size > 0;
     }
-    const nb = Math.max(1, Math.ceil(this.#topSize / PER_BUCKET));
+    // Twice the buckets when the rung reaches twice the bulk's span: the
+    // events scheduled while it drains fill its later half as densely.
+    const nb = Math.max(1, Math.ceil(this.#topSize / PER_BUCKET) * (all ? 1 : 2));
     this.#nb = nb;
     this.#cur = -1;
     this.#rungStart = lo;
     this.#invWidth = nb / (end - lo);
     this.#overflow?.clear();
+    this.#overflowed = 0;
     // Counting sort: count each bucket's entries, give each bucket room for
     // twice the average more (events scheduled while the rung drains land in
     // its later buckets: with delays spread evenly over the rung's span,
@@ -829,7 +847,7 @@ export class VirtualClock implements Clock {
     const ends = this.#ends;
     const where = this.#scratch;
     ends.fill(0, 0, 2 * nb);
-    for (let i = 0, j = 0; i < n; i += 3, j++) {
+    for (let i = 0, j = 0; i < n; i += 2, j++) {
       const t = top[i]!;
       if (all || t < end) {
         const b = this.#bucketOf(t);
@@ -841,33 +859,34 @@ export class VirtualClock implements Clock {
     }
     let moved = 0;
     for (let b = 0; b < nb; b++) moved += ends[2 * b]!;
-    const room = 3 * (2 * Math.ceil(moved / nb) + 2);
+    // At least PER_BUCKET's worth: with outliers the rung reaches past the
+    // entries it takes, and its later buckets fill up only as it drains.
+    const room = 2 * (2 * Math.max(Math.ceil(moved / nb), PER_BUCKET) + 2);
     let at = 0;
     for (let b = 0; b < nb; b++) {
       const count = ends[2 * b]!;
       ends[2 * b] = at;
-      at += 3 * count + room;
+      at += 2 * count + room;
       ends[2 * b + 1] = at;
     }
-    this.#rung = grown(this.#rung, at);
+    // Nothing in the rung is kept: a larger one need not copy the old.
+    if (this.#rung.length < at) this.#rung = grown(NO_NUMBERS, at);
     const rung = this.#rung;
     let kept = 0;
-    for (let i = 0, j = 0; i < n; i += 3, j++) {
+    for (let i = 0, j = 0; i < n; i += 2, j++) {
       const b = where[j]!;
       if (b >= 0) {
         const k = ends[2 * b]!;
         rung[k] = top[i]!;
         rung[k + 1] = top[i + 1]!;
-        rung[k + 2] = top[i + 2]!;
-        ends[2 * b] = k + 3;
+        ends[2 * b] = k + 2;
       } else {
         top[kept] = top[i]!;
         top[kept + 1] = top[i + 1]!;
-        top[kept + 2] = top[i + 2]!;
-        kept += 3;
+        kept += 2;
       }
     }
-    this.#topSize = kept / 3;
+    this.#topSize = kept / 2;
     this.#rungSize = moved;
     // Pushes from now on at or after `end` go to the top (with no outliers,
     // `end` is the last entry: a later push that ties with it runs after it).
@@ -879,7 +898,7 @@ export class VirtualClock implements Clock {
   #peek(): number {
     for (;;) {
       while (this.#size > 0) {
-        if (this.#fns[this.#heap[2]!] !== null) return this.#heap[0]!;
+        if (this.#fns[this.#heap[1]! | 0] !== null) return this.#heap[0]!;
         this.#popRoot();
         this.#cancelled--;
       }
@@ -903,26 +922,26 @@ export class VirtualClock implements Clock {
    */
   #popRoot(): (() => void) | null {
     const heap = this.#heap;
-    const slot = heap[2]!;
+    const slot = heap[1]! | 0;
     const top = this.#fns[slot]!;
     this.#freeSlot(slot);
     const n = --this.#size;
     if (n === 0) return top;
-    const lt = heap[3 * n]!;
-    const ls = heap[3 * n + 1]!;
-    const lslot = heap[3 * n + 2]!;
+    const seqs = this.#slotSeqs;
+    const lt = heap[2 * n]!;
+    const lslot = heap[2 * n + 1]!;
     // Move the hole at the root down to a leaf along the smaller children...
     let i = 0;
     let c = 1;
     while (c < n) {
       if (c + 1 < n) {
-        const tl = heap[3 * c]!;
-        const tr = heap[3 * c + 3]!;
-        if (tr < tl || (tr === tl && heap[3 * c + 4]! < heap[3 * c + 1]!)) c++;
+        const tl = heap[2 * c]!;
+        const tr = heap[2 * c + 2]!;
+        if (tr < tl || (tr === tl && seqs[heap[2 * c + 3]! | 0]! < seqs[heap[2 * c + 1]! | 0]!))
+          c++;
       }
-      heap[3 * i] = heap[3 * c]!;
-      heap[3 * i + 1] = heap[3 * c + 1]!;
-      heap[3 * i + 2] = heap[3 * c + 2]!;
+      heap[2 * i] = heap[2 * c]!;
+      heap[2 * i + 1] = heap[2 * c + 1]!;
       i = c;
       c = 2 * i + 1;
     }
@@ -930,16 +949,14 @@ export class VirtualClock implements Clock {
     // as it came from the bottom and tends to be late.
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const pt = heap[3 * p]!;
-      if (pt < lt || (pt === lt && heap[3 * p + 1]! < ls)) break;
-      heap[3 * i] = pt;
-      heap[3 * i + 1] = heap[3 * p + 1]!;
-      heap[3 * i + 2] = heap[3 * p + 2]!;
+      const pt = heap[2 * p]!;
+      if (pt < lt || (pt === lt && seqs[heap[2 * p + 1]! | 0]! < seqs[lslot | 0]!)) break;
+      heap[2 * i] = pt;
+      heap[2 * i + 1] = heap[2 * p + 1]!;
       i = p;
     }
-    heap[3 * i] = lt;
-    heap[3 * i + 1] = ls;
-    heap[3 * i + 2] = lslot;
+    heap[2 * i] = lt;
+    heap[2 * i + 1] = lslot;
     return top;
   }
 
@@ -950,71 +967,67 @@ export class VirtualClock implements Clock {
 
   /** Removes every cancelled entry from every tier and restores the heap (Floyd's heapify, O(size)). */
   #compact(): void {
-    const heap = this.#heap;
-    const n = 3 * this.#size;
-    this.#size = 0;
-    this.#heapify(heap, n);
-    this.#topSize = this.#filter(this.#top, 3 * this.#topSize) / 3;
+    this.#heapify(this.#heap, 2 * this.#size);
+    this.#topSize = this.#filter(this.#top, 0, 2 * this.#topSize) / 2;
     this.#rungSize = 0;
     for (let b = this.#cur + 1; b < this.#nb; b++) {
-      const start = this.#bucketStart(b);
-      const n = this.#filter(
-        this.#rung.subarray(start, this.#ends[2 * b]!),
-        this.#ends[2 * b]! - start,
-      );
-      this.#ends[2 * b] = start + n;
-      this.#rungSize += n / 3;
-      const more = this.#overflow?.get(b);
+      const start = b === 0 ? 0 : this.#ends[2 * b - 1]!;
+      const end = this.#filter(this.#rung, start, this.#ends[2 * b]!);
+      this.#ends[2 * b] = end;
+      this.#rungSize += (end - start) / 2;
+      const more = this.#overflowed > 0 ? this.#overflow!.get(b) : undefined;
       if (more !== undefined) {
-        more.length = this.#filter(more, more.length);
-        this.#rungSize += more.length / 3;
+        more.length = this.#filter(more, 0, more.length);
+        this.#rungSize += more.length / 2;
       }
     }
   }
 
-  /** Drops cancelled entries from the first `n` numbers of `list` in place; returns how many numbers remain. */
-  #filter(list: { [i: number]: number }, n: number): number {
+  /**
+   * Drops cancelled entries from numbers `from`–`to` of `list` in place
+   * (freeing their slots); returns where the survivors end.
+   */
+  #filter(list: { [i: number]: number }, from: number, to: number): number {
     const fns = this.#fns;
-    let k = 0;
-    for (let i = 0; i < n; i += 3) {
-      const slot = list[i + 2]!;
+    let k = from;
+    for (let i = from; i < to; i += 2) {
+      const slot = list[i + 1]! | 0;
       if (fns[slot] === null) {
         this.#freeSlot(slot);
         this.#cancelled--;
         continue;
       }
       list[k] = list[i]!;
-      list[k + 1] = list[i + 1]!;
-      list[k + 2] = slot;
-      k += 3;
+      list[k + 1] = slot;
+      k += 2;
     }
     return k;
   }
 
   #siftDown(start: number): void {
     const heap = this.#heap;
+    const seqs = this.#slotSeqs;
     const n = this.#size;
-    const t = heap[3 * start]!;
-    const s = heap[3 * start + 1]!;
-    const slot = heap[3 * start + 2]!;
+    const t = heap[2 * start]!;
+    const slot = heap[2 * start + 1]!;
     let i = start;
     for (;;) {
       let c = 2 * i + 1;
       if (c >= n) break;
       if (c + 1 < n) {
-        const tl = heap[3 * c]!;
-        const tr = heap[3 * c + 3]!;
-        if (tr < tl || (tr === tl && heap[3 * c + 4]! < heap[3 * c + 1]!)) c++;
+        const tl = heap[2 * c]!;
+        const tr = heap[2 * c + 2]!;
+        if (tr < tl || (tr === tl && seqs[heap[2 * c + 3]! | 0]! < seqs[heap[2 * c + 1]! | 0]!))
+          c++;
       }
-      const tc = heap[3 * c]!;
-      if (t < tc || (t === tc && s < heap[3 * c + 1]!)) break;
-      heap[3 * i] = tc;
-      heap[3 * i + 1] = heap[3 * c + 1]!;
-      heap[3 * i + 2] = heap[3 * c + 2]!;
+      const tc = heap[2 * c]!;
+      // The sequence number only on a tie: it is a read from another array.
+      if (t < tc || (t === tc && seqs[slot | 0]! < seqs[heap[2 * c + 1]! | 0]!)) break;
+      heap[2 * i] = tc;
+      heap[2 * i + 1] = heap[2 * c + 1]!;
       i = c;
     }
-    heap[3 * i] = t;
-    heap[3 * i + 1] = s;
-    heap[3 * i + 2] = slot;
+    heap[2 * i] = t;
+    heap[2 * i + 1] = slot;
   }
 }

@@ -185,7 +185,8 @@ type Op =
   | { kind: "set"; delayMs: number }
   | { kind: "clear"; pick: number }
   | { kind: "step" }
-  | { kind: "advance"; ms: number };
+  | { kind: "advance"; ms: number }
+  | { kind: "burst"; delaysMs: number[] };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("set"), delayMs: delayArb }) },
@@ -197,48 +198,92 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
 ) as fc.Arbitrary<Op>;
 
+/**
+ * Timers set up front and in bursts by the boundary test: the queue is a
+ * plain heap up to 256 entries and a ladder beyond; this crosses it both ways.
+ */
+const BOUNDARY_MAX = 900;
+/** Operations per boundary case: advances long enough to drain a ladder back into a heap. */
+const BOUNDARY_OPS = 300;
+const boundaryOpArb: fc.Arbitrary<Op> = fc.oneof(
+  opArb,
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("advance"), ms: fc.integer({ min: 0, max: 400 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("burst"),
+      delaysMs: fc.array(delayArb, { minLength: 1, maxLength: 400 }),
+    }),
+  },
+) as fc.Arbitrary<Op>;
+
+/**
+ * Applies `ops` to a clock and to a plain list sorted by (time, scheduling
+ * order), checking after each that the same events ran, in the same order,
+ * and that `pending` and `now()` agree.
+ */
+function checkAgainstModel(ops: Op[]): void {
+  const clock = new VirtualClock();
+  const handles: unknown[] = [];
+  let model: { atMs: number; id: number }[] = [];
+  let fired: number[] = [];
+  let nowMs = 0;
+  const set = (delayMs: number) => {
+    const id = handles.length;
+    handles.push(clock.setTimer(() => fired.push(id), delayMs));
+    model.push({ atMs: nowMs + delayMs, id });
+  };
+  // Ids are handed out in scheduling order, so they break ties as seq does.
+  const sortModel = () => model.sort((a, b) => a.atMs - b.atMs || a.id - b.id);
+  for (const op of ops) {
+    fired = [];
+    if (op.kind === "set") {
+      set(op.delayMs);
+    } else if (op.kind === "burst") {
+      for (const delayMs of op.delaysMs) set(delayMs);
+    } else if (op.kind === "clear") {
+      if (handles.length === 0) continue;
+      const id = op.pick % handles.length;
+      clock.clearTimer(handles[id]);
+      model = model.filter((e) => e.id !== id);
+    } else if (op.kind === "step") {
+      const next = sortModel().shift();
+      expect(clock.step()).toBe(next !== undefined);
+      expect(fired).toEqual(next ? [next.id] : []);
+      if (next) nowMs = next.atMs;
+    } else {
+      const untilMs = nowMs + op.ms;
+      const due = sortModel().filter((e) => e.atMs <= untilMs);
+      expect(clock.run({ untilMs })).toBe(due.length);
+      expect(fired).toEqual(due.map((e) => e.id));
+      model.splice(0, due.length);
+      nowMs = untilMs;
+    }
+    expect(clock.pending).toBe(model.length);
+    expect(clock.now()).toBe(nowMs);
+  }
+}
+
 describe("VirtualClock queue", () => {
   it.prop([fc.array(opArb, { maxLength: MAX_OPS, size: "max" })])(
     "matches a sorted-list model under any mix of set, clear (also of fired handles), step and run",
-    (ops) => {
-      const clock = new VirtualClock();
-      const handles: unknown[] = [];
-      const model: { atMs: number; seq: number; id: number }[] = [];
-      let fired = -1;
-      let nowMs = 0;
-      for (const op of ops) {
-        if (op.kind === "set") {
-          const id = handles.length;
-          handles.push(
-            clock.setTimer(() => {
-              fired = id;
-            }, op.delayMs),
-          );
-          model.push({ atMs: nowMs + op.delayMs, seq: id, id });
-        } else if (op.kind === "clear") {
-          if (handles.length === 0) continue;
-          const id = op.pick % handles.length;
-          clock.clearTimer(handles[id]);
-          const at = model.findIndex((e) => e.id === id);
-          if (at >= 0) model.splice(at, 1);
-        } else if (op.kind === "step") {
-          model.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq);
-          const next = model.shift();
-          fired = -1;
-          expect(clock.step()).toBe(next !== undefined);
-          expect(fired).toBe(next?.id ?? -1);
-          if (next) nowMs = next.atMs;
-        } else {
-          const untilMs = nowMs + op.ms;
-          const due = model.filter((e) => e.atMs <= untilMs).length;
-          expect(clock.run({ untilMs })).toBe(due);
-          model.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq).splice(0, due);
-          nowMs = untilMs;
-        }
-        expect(clock.pending).toBe(model.length);
-        expect(clock.now()).toBe(nowMs);
-      }
-    },
+    (ops) => checkAgainstModel(ops),
+  );
+
+  it.prop(
+    [
+      fc.array(delayArb, { maxLength: BOUNDARY_MAX, size: "max" }),
+      fc.array(boundaryOpArb, { maxLength: BOUNDARY_OPS, size: "max" }),
+    ],
+    // A failing case is reported as found: shrinking hundreds of timers
+    // replays the whole model many times over and can take minutes.
+    { numRuns: 40, endOnFailure: true },
+  )(
+    "matches the sorted-list model across the heap/ladder boundary, growing and draining",
+    (upFront, ops) => checkAgainstModel([{ kind: "burst", delaysMs: upFront }, ...ops]),
   );
 
   it.prop([
@@ -263,6 +308,26 @@ describe("VirtualClock queue", () => {
       .sort((x, y) => x.delayMs - y.delayMs || x.id - y.id)
       .map(({ id }) => id);
     expect(fired).toEqual(expected);
+  });
+
+  it("runs many events due at one instant first-in, first-out, with more scheduled there as they run", () => {
+    // More than the 256 entries where the heap spills into a ladder, all at
+    // time 0: the ladder hands them back to the heap as one instant, and the
+    // events they schedule at that instant must queue behind them.
+    const clock = new VirtualClock();
+    const fired: number[] = [];
+    let next = 0;
+    const set = () => {
+      const id = next++;
+      clock.setTimer(() => {
+        fired.push(id);
+        if (id < 3_000) set();
+      }, 0);
+    };
+    for (let i = 0; i < 1_000; i++) set();
+    expect(clock.run()).toBe(4_000);
+    expect(fired).toEqual(Array.from({ length: 4_000 }, (_, i) => i));
+    expect(clock.now()).toBe(0);
   });
 
   it("does not mistake a stale handle for the later timer that reuses its slot", () => {
