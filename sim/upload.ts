@@ -801,7 +801,7 @@ function resolve(params: unknown): Resolved {
  * queue beyond the sender holds what is out (a proxy's buffer), what is
  * out grows with cwnd and nothing stops it: no cap.
  */
-export function growthWindowCap(p: {
+function growthWindowCap(p: {
   mode: ProxyMode;
   proxyBuffer: number;
   client: number;
