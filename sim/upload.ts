@@ -24,8 +24,13 @@
  *   (`tcp_sndbuf_expand`: 4,352 B of skb per segment, 98 % of it payload in
  *   a queue of TSO skbs), up to `tcp_wmem[2]` (`sendBufferBytes`). With no
  *   loss cwnd = IW + acked, so the buffer is 5.9 × (IW + acked) until the
- *   ceiling: 85 kB at first, and always ≥ 3.9 × cwnd ahead of what is in
- *   flight, so growth moves the pulls, never the bytes on the wire.
+ *   ceiling, or until slow start stops: where the bottleneck's queue is the
+ *   sender's own (one pipe, no proxy buffer), TCP small queues keep what is
+ *   out at the pipe + 2 skbs and cwnd stops at twice that
+ *   (`growthWindowCap`); the kernel lab's cwnd stopped at 44–48 segments
+ *   where this gives 41. 85 kB at first, and always ≥ 3.9 × cwnd ahead of
+ *   what is in flight, so growth moves the pulls, never the bytes on the
+ *   wire.
  * - Sending is a piecewise-linear fluid (sim/_link.ts) at
  *   min(client, proxy upstream, server read rate), payload rates being
  *   1448/1514 of the wire rates when `wireOverhead` is on (`tc tbf` counts
