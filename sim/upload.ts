@@ -24,8 +24,13 @@
  *   (`tcp_sndbuf_expand`: 4,352 B of skb per segment, 98 % of it payload in
  *   a queue of TSO skbs), up to `tcp_wmem[2]` (`sendBufferBytes`). With no
  *   loss cwnd = IW + acked, so the buffer is 5.9 × (IW + acked) until the
- *   ceiling: 85 kB at first, and always ≥ 3.9 × cwnd ahead of what is in
- *   flight, so growth moves the pulls, never the bytes on the wire.
+ *   ceiling, or until slow start stops: where the bottleneck's queue is the
+ *   sender's own (one pipe, no proxy buffer), TCP small queues keep what is
+ *   out at the pipe + 2 skbs and cwnd stops at twice that
+ *   (`growthWindowCap`); the kernel lab's cwnd stopped at 44–48 segments
+ *   where this gives 41. 85 kB at first, and always ≥ 3.9 × cwnd ahead of
+ *   what is in flight, so growth moves the pulls, never the bytes on the
+ *   wire.
  * - Sending is a piecewise-linear fluid (sim/_link.ts) at
  *   min(client, proxy upstream, server read rate), payload rates being
  *   1448/1514 of the wire rates when `wireOverhead` is on (`tc tbf` counts
@@ -788,6 +793,57 @@ function resolve(params: unknown): Resolved {
 }
 
 /**
+ * The largest congestion window (payload bytes) a loss-free sender's buffer
+ * grows with. Where the bottleneck is the sender's own link (its queue is
+ * the sender's qdisc: the client's link, or one pipe without a proxy that
+ * holds bytes, as `tc tbf` on the client's egress in the kernel lab), TCP
+ * small queues (`tcp_small_queue_check`) keep that queue to two skbs, so
+ * what is out stays the pipe plus two skbs, and slow start grows cwnd only
+ * while it is under twice what is out (`tcp_is_cwnd_limited`): it stops at
+ * 2 × (rate × RTT + 2 skbs), and the buffer (`tcp_sndbuf_expand`) with it.
+ * An skb holds 1 ms of the pacing rate (2 × cwnd per RTT in slow start,
+ * about 4 × the rate there; `tcp_tso_autosize`), 2 to 45 segments. Where a
+ * queue beyond the sender holds what is out (a proxy's buffer), what is
+ * out grows with cwnd and nothing stops it: no cap.
+ */
+function growthWindowCap(p: {
+  mode: ProxyMode;
+  proxyBuffer: number;
+  client: number;
+  proxy: number;
+  schedule: RateSchedule | undefined;
+  rtt: number;
+}): number {
+  const streaming = p.mode === "streaming";
+  if (streaming && !Number.isNaN(p.proxyBuffer)) return INFINITY;
+  let rate = p.client;
+  if (streaming) {
+    rate = Math.min(rate, p.proxy);
+    if (p.schedule) rate = Math.min(rate, onRate(p.schedule));
+  }
+  if (!(rate < INFINITY)) return INFINITY;
+  const pacedPerMs = (4 * rate) / SEGMENT_PAYLOAD_BYTES;
+  const skb = Math.max(2, Math.min(45, Math.floor(pacedPerMs)));
+  const queued = Math.max(2 * skb, pacedPerMs) * SEGMENT_PAYLOAD_BYTES;
+  return Math.max(INITIAL_WINDOW_BYTES, 2 * (rate * p.rtt + queued));
+}
+
+/** A trace's mean capacity while it is on (payload bytes/ms). */
+function onRate(schedule: RateSchedule): number {
+  const { startsMs, bytesPerMs, periodMs } = schedule;
+  let bytes = 0;
+  let ms = 0;
+  for (let k = 0; k < startsMs.length; k++) {
+    const len = (k + 1 < startsMs.length ? startsMs[k + 1]! : periodMs) - startsMs[k]!;
+    if (bytesPerMs[k]! > 0) {
+      bytes += bytesPerMs[k]! * len;
+      ms += len;
+    }
+  }
+  return ms > 0 ? bytes / ms : INFINITY;
+}
+
+/**
  * Simulates one upload under the real watchdog and reports what it did: the
  * outcome, the limit that fired, when, how many bytes reached the server,
  * how long a stall took to detect, and (with `trace: true`) every event.
@@ -918,6 +974,8 @@ class UploadRun {
   private lossEvents: LossEvent[] | undefined;
   /** With loss: the largest cwnd by bytes acknowledged (the send buffer grows with it). */
   private windowSteps: { ackedAt: number[]; cwndAt: number[] } | undefined;
+  /** The largest cwnd (payload bytes) the loss-free buffer grows with: {@linkcode growthWindowCap}. */
+  private readonly windowGrowthCap: number;
   private lossStats: UploadResult["loss"];
 
   private written = 0;
@@ -971,6 +1029,7 @@ class UploadRun {
     this.p = p;
     this.trace = p.trace ? [] : undefined;
     this.wakeQueue = (2 * p.buffer) / 3;
+    this.windowGrowthCap = growthWindowCap(p);
     const streaming = p.mode === "streaming";
     // Bytes that reach the proxy after it goes silent are lost; it sits at
     // the far end of the RTT, so that is what was sent before drop − RTT/2.
@@ -1351,8 +1410,14 @@ class UploadRun {
     if (p.growth && this.windowSteps) {
       target = this.lossyWakeTarget();
     } else if (p.growth) {
+      // With cwnd capped at W (the sender's own queue is the bottleneck),
+      // the buffer stops at g·W: the queue must also be down to (2/3)·g·W.
       const g = (2 / 3) * GROWTH_PER_WINDOW_BYTE;
-      target = Math.max(target, (this.written - g * INITIAL_WINDOW_BYTES) / (1 + g));
+      target = Math.max(
+        target,
+        (this.written - g * INITIAL_WINDOW_BYTES) / (1 + g),
+        this.written - g * this.windowGrowthCap,
+      );
     }
     this.wakeAcked = Math.max(0, target);
     const wakeAt = this.sent.timeOf(target) + p.rtt;
@@ -1377,7 +1442,8 @@ class UploadRun {
       const window = Math.max(INITIAL_WINDOW_BYTES, steps.cwndAt[k]! * SEGMENT_PAYLOAD_BYTES);
       return Math.min(p.buffer, GROWTH_PER_WINDOW_BYTE * window);
     }
-    return Math.min(p.buffer, GROWTH_PER_WINDOW_BYTE * (INITIAL_WINDOW_BYTES + acked));
+    const window = Math.min(INITIAL_WINDOW_BYTES + acked, this.windowGrowthCap);
+    return Math.min(p.buffer, GROWTH_PER_WINDOW_BYTE * window);
   }
 
   /**

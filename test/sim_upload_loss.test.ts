@@ -522,12 +522,15 @@ describe("sweeps and recommend on a lossy path", () => {
 });
 
 describe("send buffer under loss", () => {
-  it("a sender that loss keeps window-limited grows its buffer far less than a loss-free one (tcp_should_expand_sndbuf)", () => {
+  it("a sender that loss keeps window-limited grows its buffer less than a loss-free one (tcp_should_expand_sndbuf)", () => {
     // Linux grows the buffer to 2 × cwnd segments of skb memory only when
     // the window is not full after sending; loss keeps it full. The kernel
     // lab (10 Mbit/s, RTT 50 ms, CUBIC) read sk_sndbuf of 55–433 KB after
-    // 2 MiB uploads at 1–3 % loss (`ss -m`, tb); the model's is 1.7–2.5 ×
-    // that (open: see sim/README.md), far below the loss-free growth.
+    // 2 MiB uploads at 1–3 % loss (`ss -m`, tb), and 451 KB loss-free. The
+    // loss-free buffer stops where slow start does with the bottleneck on
+    // the sender's own egress: cwnd 2 × (pipe + 2 skbs) = 2 × (41 + 6)
+    // segments, 0.81 MB of payload capacity (sim/README.md, "Send-buffer
+    // growth"; the lab's is 1.8 × smaller, open).
     const path: UploadParams = {
       payloadBytes: 2 * 1024 * 1024,
       chunkBytes: 16_384,
@@ -548,12 +551,16 @@ describe("send buffer under loss", () => {
           }),
       );
     const clean = largest(simulateUpload(path));
-    let lossy = 0;
+    expect(clean).toBeGreaterThan(0.7e6);
+    expect(clean).toBeLessThan(0.9e6);
+    const lossy: number[] = [];
     for (let seed = 1; seed <= 20; seed++) {
-      lossy = Math.max(lossy, largest(simulateUpload({ ...path, lossRate: 0.03, seed })));
+      lossy.push(largest(simulateUpload({ ...path, lossRate: 0.03, seed })));
     }
-    expect(clean).toBeGreaterThan(1.5e6);
-    expect(lossy).toBeGreaterThan(0);
-    expect(lossy).toBeLessThan(1e6);
+    lossy.sort((a, b) => a - b);
+    expect(lossy[0]).toBeGreaterThan(0);
+    // The segment-level sender's own TSQ cap is within a few % of the fluid's.
+    expect(lossy.at(-1)).toBeLessThan(1.05 * clean);
+    expect((lossy[9]! + lossy[10]!) / 2).toBeLessThan(clean / 2);
   });
 });

@@ -95,6 +95,8 @@ export interface OutageRun {
   /** cwnd one RTT after the link came back (the first sample then), and the RTO at the outage's start. */
   cwndAfter?: number;
   rtoAtOffMs?: number;
+  /** The largest cwnd sampled before the outage (or in the whole upload): where slow start stopped. */
+  cwndMax?: number;
 }
 
 export interface OutageCellRecord {
@@ -162,6 +164,8 @@ export function summarizeRun(cell: OutageCell, rttMs: number, r: RunLine): Outag
   const c = r.counters ?? {};
   const rtoAtOff = tcp.filter((s) => s.atMs <= cell.offAtMs).at(-1)?.rtoMs;
   const cwndAfter = tcp.find((s) => s.atMs >= backAt + rttMs)?.cwnd;
+  const before = tcp.filter((s) => cell.offMs === 0 || s.atMs < cell.offAtMs);
+  const cwnds = before.map((s) => s.cwnd ?? 0);
   return {
     phase: r.ok ? "ok" : (r.phase ?? r.error ?? "?"),
     ms: Math.round(r.elapsedMs * 10) / 10,
@@ -185,6 +189,7 @@ export function summarizeRun(cell: OutageCell, rttMs: number, r: RunLine): Outag
       : {}),
     ...(cwndAfter !== undefined ? { cwndAfter } : {}),
     ...(rtoAtOff !== undefined ? { rtoAtOffMs: rtoAtOff } : {}),
+    ...(cwnds.length > 0 ? { cwndMax: Math.max(...cwnds) } : {}),
   };
 }
 
