@@ -25,7 +25,7 @@
  *   a queue of TSO skbs), up to `tcp_wmem[2]` (`sendBufferBytes`). With no
  *   loss cwnd = IW + acked, so the buffer is 5.9 × (IW + acked) until the
  *   ceiling, or until slow start stops: where the bottleneck's queue is the
- *   sender's own (one pipe, no proxy buffer), TCP small queues keep what is
+ *   sender's own (the client's link the narrowest), TCP small queues keep what is
  *   out at the pipe + 2 skbs and cwnd stops at twice that
  *   (`growthWindowCap`); the kernel lab's cwnd stopped at 44–48 segments
  *   where this gives 41. 85 kB at first, and always ≥ 3.9 × cwnd ahead of
@@ -120,7 +120,13 @@ export interface UploadParams {
   payloadBytes: number;
   /** Bytes per pull of the body stream (`upload.chunkSize` of `createFetch`). @default 65536 */
   chunkBytes?: number;
-  /** The client's upstream bandwidth, on the wire. */
+  /**
+   * The client host's own link, on the wire. Where it is the narrowest (its
+   * queue is the sender's qdisc, e.g. a `tc` shaper on the host), Linux's
+   * slow start, and the send buffer's growth, stop early; a slower link
+   * beyond the host (a modem, a proxy) goes in `proxyBitsPerSecond` or
+   * `linkTrace`.
+   */
   clientBitsPerSecond: number;
   /**
    * The proxy's upstream bandwidth, on the wire (the client's when there is
@@ -794,17 +800,20 @@ function resolve(params: unknown): Resolved {
 
 /**
  * The largest congestion window (payload bytes) a loss-free sender's buffer
- * grows with. Where the bottleneck is the sender's own link (its queue is
- * the sender's qdisc: the client's link, or one pipe without a proxy that
- * holds bytes, as `tc tbf` on the client's egress in the kernel lab), TCP
- * small queues (`tcp_small_queue_check`) keep that queue to two skbs, so
- * what is out stays the pipe plus two skbs, and slow start grows cwnd only
- * while it is under twice what is out (`tcp_is_cwnd_limited`): it stops at
- * 2 × (rate × RTT + 2 skbs), and the buffer (`tcp_sndbuf_expand`) with it.
- * An skb holds 1 ms of the pacing rate (2 × cwnd per RTT in slow start,
- * about 4 × the rate there; `tcp_tso_autosize`), 2 to 45 segments. Where a
- * queue beyond the sender holds what is out (a proxy's buffer), what is
- * out grows with cwnd and nothing stops it: no cap.
+ * grows with. Where the bottleneck is the sender's own link — the client's
+ * link (`clientBitsPerSecond`) is the narrowest, within 5 % (framing), so
+ * the queue is the sender's own qdisc, as `tc tbf` on the client's egress
+ * in the kernel lab — TCP small queues (`tcp_small_queue_check`) keep that
+ * queue to two skbs, so what is out stays the pipe plus two skbs, and slow
+ * start grows cwnd only while it is under twice what is out
+ * (`tcp_is_cwnd_limited`): it stops at 2 × (rate × RTT + 2 skbs), and the
+ * buffer (`tcp_sndbuf_expand`) with it. An skb holds 1 ms of the pacing
+ * rate (2 × cwnd per RTT in slow start, about 4 × the rate there;
+ * `tcp_tso_autosize`), 2 to 45 segments. Where the queue is beyond the
+ * sender — a slower proxy upstream or link trace (a modem's, a proxy's
+ * queue), or a proxy that holds bytes — what is out grows with cwnd and
+ * nothing stops it: no cap. A store-and-forward proxy's client leg runs at
+ * the client's link: capped at its rate.
  */
 function growthWindowCap(p: {
   mode: ProxyMode;
@@ -816,17 +825,20 @@ function growthWindowCap(p: {
 }): number {
   const streaming = p.mode === "streaming";
   if (streaming && !Number.isNaN(p.proxyBuffer)) return INFINITY;
-  let rate = p.client;
-  if (streaming) {
-    rate = Math.min(rate, p.proxy);
-    if (p.schedule) rate = Math.min(rate, onRate(p.schedule));
-  }
+  const rate = p.client;
   if (!(rate < INFINITY)) return INFINITY;
+  if (streaming) {
+    const beyond = Math.min(p.proxy, p.schedule ? onRate(p.schedule) : INFINITY);
+    if (rate > LOCAL_BOTTLENECK_SLACK * beyond) return INFINITY;
+  }
   const pacedPerMs = (4 * rate) / SEGMENT_PAYLOAD_BYTES;
   const skb = Math.max(2, Math.min(45, Math.floor(pacedPerMs)));
   const queued = Math.max(2 * skb, pacedPerMs) * SEGMENT_PAYLOAD_BYTES;
   return Math.max(INITIAL_WINDOW_BYTES, 2 * (rate * p.rtt + queued));
 }
+
+/** The client's link counts as the bottleneck up to this factor above the rest (framing differs). */
+const LOCAL_BOTTLENECK_SLACK = 1.05;
 
 /** A trace's mean capacity while it is on (payload bytes/ms). */
 function onRate(schedule: RateSchedule): number {

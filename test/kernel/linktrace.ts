@@ -23,8 +23,6 @@ import { type Lab, median } from "./lab.ts";
 export const OUTAGE_RATE_BITS_PER_SECOND = 2e6;
 export const OUTAGE_RTT_MS = 100;
 export const OUTAGE_CHUNK_BYTES = 16 * 1024;
-/** The veth between client and router: the client's own link. */
-const VETH_BITS_PER_SECOND = 10e9;
 /** `tc tbf` counts 1,514-byte frames; a trace counts 1,500-byte packets of the same payload. */
 const TRACE_PER_TBF = 1500 / 1514;
 
@@ -128,7 +126,8 @@ export function predictOutage(
   return simulateUpload({
     payloadBytes: cell.payloadBytes,
     chunkBytes: OUTAGE_CHUNK_BYTES,
-    clientBitsPerSecond: VETH_BITS_PER_SECOND,
+    // The tbf is on the client's own egress: its rate is the client's link.
+    clientBitsPerSecond: on,
     proxyBitsPerSecond: Number.POSITIVE_INFINITY,
     linkTrace,
     rttMs,

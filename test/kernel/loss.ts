@@ -23,7 +23,7 @@ import { simulateUpload } from "../../sim/mod.ts";
 import type { RunLine } from "./client.ts";
 import { labLostTransmissions } from "./drops.ts";
 import { type Lab, median, TBF_BURST_BYTES } from "./lab.ts";
-import { BULK_TIMEOUTS, VETH_BITS_PER_SECOND, wireMs } from "./validate.ts";
+import { BULK_TIMEOUTS, wireMs } from "./validate.ts";
 
 export interface LossCell {
   payloadBytes: number;
@@ -103,7 +103,8 @@ export function simulateLossCell(
     const r = simulateUpload({
       payloadBytes: cell.payloadBytes,
       chunkBytes: cell.chunkBytes,
-      clientBitsPerSecond: VETH_BITS_PER_SECOND,
+      // The tbf is on the client's own egress (lab.ts).
+      clientBitsPerSecond: cell.rateBitsPerSecond,
       proxyBitsPerSecond: cell.rateBitsPerSecond,
       proxyBurstBytes: TBF_BURST_BYTES,
       rttMs,

@@ -22,8 +22,6 @@ import type { Limits } from "../../src/mod.ts";
 import type { ProbeLine, RunLine } from "./client.ts";
 import { type Lab, median, TBF_BURST_BYTES } from "./lab.ts";
 
-/** The client's own link: the veth, far faster than any shaped rate. */
-export const VETH_BITS_PER_SECOND = 10e9;
 /** Uploads whose body needs less than this on the wire are "short": latency and slow start weigh. */
 export const SHORT_WIRE_MS = 1000;
 const WIRE_PER_PAYLOAD = 1514 / 1448;
@@ -75,7 +73,9 @@ export function predict(
   return simulateUpload({
     payloadBytes: cell.payloadBytes,
     chunkBytes: cell.chunkBytes,
-    clientBitsPerSecond: VETH_BITS_PER_SECOND,
+    // The tbf is on the client's own egress (lab.ts): the client's link is
+    // the shaped rate; the proxy's leg repeats it for the token bucket.
+    clientBitsPerSecond: cell.rateBitsPerSecond,
     proxyBitsPerSecond: cell.rateBitsPerSecond,
     proxyBurstBytes: TBF_BURST_BYTES,
     rttMs,
