@@ -25,51 +25,10 @@
  */
 import fc from "fast-check";
 import { simulateUpload, type UploadParams } from "../sim/mod.ts";
+import { MAX_PROXY_BUFFER, MIN_PROXY_BUFFER, uploadPathArb } from "../test/_upload_arb.ts";
 
-const MAX_PAYLOAD = 3_000_000,
-  MIN_CHUNK = 512,
-  MAX_CHUNK = 256 * 1024;
-const MIN_BPS = 0.2e6,
-  MAX_BPS = 200e6,
-  MAX_RTT = 400,
-  MIN_BUFFER = 1024,
-  MAX_BUFFER = 4 * 1024 * 1024;
-const MIN_PROXY_BUFFER = 64 * 1024,
-  MAX_PROXY_BUFFER = 4 * 1024 * 1024,
-  MAX_STALL_AT = 30_000;
-const rate = fc.double({ min: MIN_BPS, max: MAX_BPS, noNaN: true });
-const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
-const pathArb = fc
-  .record(
-    {
-      payloadBytes: fc.integer({ min: 1, max: MAX_PAYLOAD }),
-      chunkBytes: fc.integer({ min: MIN_CHUNK, max: MAX_CHUNK }),
-      clientBitsPerSecond: rate,
-      proxyBitsPerSecond: rate,
-      proxyMode: fc.constantFrom("streaming" as const, "store-and-forward" as const),
-      rttMs: fc.oneof(fc.constant(0), fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
-      sendBufferBytes: fc.integer({ min: MIN_BUFFER, max: MAX_BUFFER }),
-      sendBufferGrowth: opt(fc.boolean()),
-      receiveWindowBytes: opt(fc.integer({ min: 1, max: 8 * 1024 * 1024 })),
-      serverReadBytesPerSecond: opt(fc.double({ min: 1e3, max: 3e7, noNaN: true })),
-      tarpitAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
-      dropAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
-      proxyBurstBytes: opt(fc.integer({ min: 0, max: 2_000_000 })),
-      proxyPeakBitsPerSecond: opt(rate),
-      slowStart: fc.boolean(),
-      wireOverhead: fc.boolean(),
-      proxyBufferBytes: opt(fc.integer({ min: MIN_PROXY_BUFFER, max: MAX_PROXY_BUFFER })),
-      upstreamRttMs: opt(fc.double({ min: 0, max: MAX_RTT, noNaN: true })),
-      upstreamDropAtMs: opt(fc.double({ min: 0, max: MAX_STALL_AT, noNaN: true })),
-    },
-    { requiredKeys: ["payloadBytes", "clientBitsPerSecond", "proxyBitsPerSecond"] },
-  )
-  .map((p): UploadParams => {
-    const { proxyBufferBytes, upstreamRttMs, upstreamDropAtMs, ...rest } = p;
-    if (p.proxyMode === "store-and-forward") return { ...rest, upstreamRttMs, upstreamDropAtMs };
-    if (proxyBufferBytes === undefined) return rest;
-    return { ...rest, proxyBufferBytes, upstreamRttMs, upstreamDropAtMs };
-  });
+/** The removed property's paths: no `proxySendBufferBytes` (it came later). */
+const pathArb = uploadPathArb({ proxySendBuffer: false });
 const upArb = fc.double({ min: 1, max: 20, noNaN: true });
 const caseArb = fc.tuple(
   pathArb.filter((p) => p.proxyMode !== "store-and-forward"),
