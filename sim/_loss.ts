@@ -45,6 +45,12 @@
  *   (tcp_may_raise_cwnd: not on SACKs above a hole).
  *   No HyStart (it acts once cwnd passes the bandwidth-delay product, where
  *   the link sets the pace anyway), no delayed ACKs, no F-RTO undo.
+ * - Or BBR v1 (`spec.bbr`, `_bbr.ts`): on every ACK it sets cwnd from its
+ *   bandwidth and min-RTT model and paces the sends, with no
+ *   multiplicative decrease on fast recovery or RTO; the detection and
+ *   retransmission above are the same. Delivery-rate samples as
+ *   tcp_rate.c takes them (per transmission: delivered and its time at the
+ *   send, and the send that opened the interval).
  * - The send buffer and the receive window cap what is in flight, as in the
  *   loss-free model.
  *
