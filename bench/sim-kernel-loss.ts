@@ -10,7 +10,8 @@
  * Payload 1 MiB at 2 Mbit/s and 2 MiB at 10 Mbit/s (≥ 1.8 s on the wire
  * without loss). Drops: test/kernel/delay.ts, behind the client's
  * `tc tbf`, data segments from the client only. Congestion control in the
- * client's namespace: `--cc` (default cubic, the model's default).
+ * client's namespace: `--cc` (default cubic, the model's default); the
+ * simulator runs what `ss` shows the connections ran (cubic, reno or bbr).
  *
  * Run (root; Linux with `ip netns`, `tc tbf`, /dev/net/tun), one RTT per
  * locked run keeps each under ~10 min on a shared machine:

@@ -45,6 +45,12 @@
  *   (tcp_may_raise_cwnd: not on SACKs above a hole).
  *   No HyStart (it acts once cwnd passes the bandwidth-delay product, where
  *   the link sets the pace anyway), no delayed ACKs, no F-RTO undo.
+ * - Or BBR v1 (`spec.bbr`, `_bbr.ts`): on every ACK it sets cwnd from its
+ *   bandwidth and min-RTT model and paces the sends, with no
+ *   multiplicative decrease on fast recovery or RTO; the detection and
+ *   retransmission above are the same. Delivery-rate samples as
+ *   tcp_rate.c takes them (per transmission: delivered and its time at the
+ *   send, and the send that opened the interval).
  * - The send buffer and the receive window cap what is in flight, as in the
  *   loss-free model.
  *
@@ -59,6 +65,7 @@
  *
  * @module
  */
+import { Bbr } from "./_bbr.ts";
 import { fmix32 } from "./_hash.ts";
 import { curveOf, LIMIT_LINK, type Points, type SendCurve } from "./_link.ts";
 import { outagesOf, type RateSchedule, ScheduleCursor } from "./_rate_schedule.ts";
@@ -120,6 +127,11 @@ export interface LossyLinkSpec {
   /** CUBIC's or Reno's multiplicative decrease. */
   beta: number;
   cubic: boolean;
+  /**
+   * BBR v1 (`_bbr.ts`) sets cwnd and paces instead of CUBIC or Reno; the
+   * loss detection and recovery here stay. `beta` and `cubic` are unused.
+   */
+  bbr?: boolean;
   seed: number;
 }
 
@@ -166,6 +178,10 @@ interface Tx {
   retx: boolean;
   /** Counted in the sender's pipe (not yet SACKed or marked lost). */
   inPipe: boolean;
+  /** Rate sampling (tcp_rate.c): segments delivered, and when, at the send; the send that started the interval. */
+  priorDelivered: number;
+  deliveredAt: number;
+  firstTxAt: number;
 }
 
 /**
@@ -225,6 +241,17 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
   let k = 0;
   let originPoint = 0;
   let renoEst = 0;
+
+  // Delivery-rate sampling (tcp_rate.c) and BBR, with `spec.bbr`.
+  const bbr = spec.bbr ? new Bbr(seed, cwnd, srtt) : undefined;
+  if (bbr) ssthresh = Number.POSITIVE_INFINITY;
+  let delivered = 0;
+  let deliveredTime = 0;
+  let firstTxTime = 0;
+  /** Transmissions the current ACK (or timer) marked lost. */
+  let lossesNow = 0;
+  /** BBR's pacing: the earliest time of the next transmission. */
+  let paceAt = 0;
 
   // The bottleneck.
   let depPtr = 0;
@@ -335,7 +362,22 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     const dep = depart(t, size(seg));
     const lost = drawLost(seg, txs.length) || droppedAtLink || dep > spec.cutAtMs;
     attempts[seg] = attempts[seg]! + 1;
-    txs.push({ seg, sentAt: t, dep, lost, retx, inPipe: true });
+    if (pipe === 0) firstTxTime = deliveredTime = t;
+    txs.push({
+      seg,
+      sentAt: t,
+      dep,
+      lost,
+      retx,
+      inPipe: true,
+      priorDelivered: delivered,
+      deliveredAt: deliveredTime,
+      firstTxAt: firstTxTime,
+    });
+    // Linux paces from the 10th segment on (tcp_update_skb_after_send).
+    if (bbr && txs.length > 10 && bbr.pacingRate > 0) {
+      paceAt = Math.max(paceAt, t) + size(seg) / MSS / bbr.pacingRate;
+    }
     pipe++;
     if (retx) retransmissions++;
     if (state === "recovery") prrOut++;
@@ -363,7 +405,7 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
    */
   const tsqLimit = (): number => {
     if (!(srtt > 0)) return Number.POSITIVE_INFINITY;
-    const perMs = ((cwnd < ssthresh ? 2 : 1.2) * cwnd) / srtt;
+    const perMs = bbr ? Math.min(bbr.pacingRate, 1e9) : ((cwnd < ssthresh ? 2 : 1.2) * cwnd) / srtt;
     const skb = Math.max(2, Math.min(45, Math.floor(perMs)));
     return Math.max(2 * skb, perMs);
   };
@@ -371,6 +413,11 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
   const trySend = (t: number): void => {
     tsqWakeAt = Number.POSITIVE_INFINITY;
     while (pipe < Math.floor(cwnd)) {
+      if (bbr && t < paceAt) {
+        // Paced: the next transmission waits for its time.
+        tsqWakeAt = paceAt;
+        break;
+      }
       if (line !== Number.POSITIVE_INFINITY || spec.shaperRate !== Number.POSITIVE_INFINITY) {
         if (queuedAt(t) >= tsqLimit()) {
           // Throttled: the next departure frees room.
@@ -415,6 +462,7 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     if (!tx.inPipe) return;
     tx.inPipe = false;
     pipe--;
+    lossesNow++;
     if (!sacked[tx.seg] && !queued[tx.seg]) {
       queued[tx.seg] = 1;
       retxQ.push(tx.seg);
@@ -429,6 +477,19 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
 
   const enterRecovery = (t: number, seg: number): void => {
     const from = cwnd;
+    if (bbr) {
+      // No reduction: BBR saves cwnd (bbr_ssthresh) and, on the ACK, conserves packets.
+      bbr.saveCwnd(cwnd);
+      state = "recovery";
+      recoverAt = nextNew;
+      tlpAt = Number.POSITIVE_INFINITY;
+      events.push({
+        atMs: t,
+        kind: "fast-retransmit",
+        detail: `segment ${seg + 1} lost (a later one was acknowledged): retransmitted, BBR keeps its rate (cwnd ${Math.floor(from)}, packet conservation for a round)`,
+      });
+      return;
+    }
     cubicReset();
     ssthresh = Math.max(2, cwnd * beta);
     priorCwnd = cwnd;
@@ -518,6 +579,7 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
 
   const onAck = (t: number, i: number): void => {
     const tx = txs[i]!;
+    lossesNow = 0;
     // The receiver (its state at t − RTT/2 is what this ACK reports).
     if (!received[tx.seg]) {
       received[tx.seg] = 1;
@@ -545,14 +607,21 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
       rttvar = 0.75 * rttvar + 0.25 * Math.abs(srtt - sample);
       srtt = 0.875 * srtt + 0.125 * sample;
     }
-    let delivered = 0;
+    let fresh = 0;
     if (tx.inPipe) {
       tx.inPipe = false;
       pipe--;
     }
+    let intervalMs = Number.NaN;
     if (!sacked[tx.seg]) {
       sacked[tx.seg] = 1;
-      delivered = 1;
+      fresh = 1;
+      delivered++;
+      deliveredTime = t;
+      // The rate sample (tcp_rate_gen): no interval shorter than the min RTT.
+      const interval = Math.max(tx.sentAt - tx.firstTxAt, t - tx.deliveredAt);
+      if (!(interval < minRtt)) intervalMs = interval;
+      firstTxTime = tx.sentAt;
     }
     if (i === tlpTx) {
       tlpOut = false;
@@ -582,13 +651,27 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     const advanced = rcvNext > una;
     una = rcvNext;
     if (state !== "open" && una >= recoverAt) {
-      if (state === "recovery") cwnd = ssthresh;
+      if (state === "recovery" && !bbr) cwnd = ssthresh;
       state = "open";
     }
-    if (state === "recovery") prr(delivered, advanced);
+    if (bbr) {
+      // BBR's cong_control runs on every ACK, SACKs included, instead of PRR and growth.
+      cwnd = bbr.onAck({
+        t,
+        delivered,
+        acked: fresh,
+        losses: lossesNow,
+        priorDelivered: tx.priorDelivered,
+        intervalMs,
+        minRtt,
+        inflight: pipe,
+        state,
+        cwnd,
+      });
+    } else if (state === "recovery") prr(fresh, advanced);
     // Linux raises cwnd only on ACKs that advance snd_una (tcp_may_raise_cwnd:
     // FLAG_DATA_ACKED), not on SACKs above a hole.
-    else if (advanced) grow(t, delivered);
+    else if (advanced) grow(t, fresh);
     if (advanced) {
       backoff = 0;
       rtoAt = pipe > 0 || una < nextNew ? t + rto() : Number.POSITIVE_INFINITY;
@@ -600,7 +683,10 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
 
   const onRto = (t: number): void => {
     const from = cwnd;
-    if (state !== "loss") {
+    if (bbr) {
+      bbr.saveCwnd(cwnd);
+      bbr.onTimeout();
+    } else if (state !== "loss") {
       cubicReset();
       ssthresh = Math.max(2, cwnd * beta);
     }
@@ -629,7 +715,7 @@ export function buildLossyCurve(spec: LossyLinkSpec): LossyCurve {
     events.push({
       atMs: t,
       kind: "rto",
-      detail: `retransmission timeout (${Math.round(waited)} ms, ${backoff === 1 ? "first" : `backoff ×${2 ** (backoff - 1)}`}): segment ${una + 1} again, cwnd ${Math.floor(from)} → 1, ssthresh ${Math.floor(ssthresh)}`,
+      detail: `retransmission timeout (${Math.round(waited)} ms, ${backoff === 1 ? "first" : `backoff ×${2 ** (backoff - 1)}`}): segment ${una + 1} again, cwnd ${Math.floor(from)} → 1, ${bbr ? "BBR restores it when the recovery ends" : `ssthresh ${Math.floor(ssthresh)}`}`,
     });
   };
 

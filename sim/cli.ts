@@ -517,7 +517,7 @@ function simCommand(): Command {
     )
     .addOption(
       new Option("--cc <algorithm>", "the sender's reaction to loss")
-        .choices(["cubic", "reno"])
+        .choices(["cubic", "reno", "bbr"])
         .default("cubic"),
     )
     .option(

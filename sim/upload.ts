@@ -280,13 +280,14 @@ export interface UploadParams {
   lostTransmissions?: readonly number[];
   /**
    * The sender's reaction to loss (it does not change a loss-free run):
-   * `cubic` (Linux's default: β = 0.7, cubic window growth) or `reno`
-   * (β = 0.5, one segment per RTT). BBR is not modelled: it does not cut
-   * its rate on random loss, so on a lossy link that is not full it keeps
-   * the link busy where CUBIC backs off; read the result as CUBIC's.
+   * `cubic` (Linux's default: β = 0.7, cubic window growth), `reno`
+   * (β = 0.5, one segment per RTT) or `bbr` (BBR v1 as Linux runs it:
+   * paced at its bandwidth estimate, cwnd 2 × BDP, no multiplicative
+   * decrease on loss, so at 1–3 % random loss it keeps the link busy where
+   * CUBIC backs off).
    * @default "cubic"
    */
-  congestionControl?: "cubic" | "reno";
+  congestionControl?: "cubic" | "reno" | "bbr";
   /** Seeds the pseudo-random timer lateness and, in an independent stream, the loss draws. @default 0 */
   seed?: number;
   /** Record an event trace (`result.trace`; print it with `formatTrace`). @default false */
@@ -637,6 +638,7 @@ interface Resolved {
   /** The link trace's outages lose packets (`linkTraceOff: "drop"`). */
   dropWhileOff: boolean;
   cubic: boolean;
+  bbr: boolean;
 }
 
 function resolve(params: unknown): Resolved {
@@ -733,8 +735,8 @@ function resolve(params: unknown): Resolved {
   // A dead radio's losses run through the segment-level sender, with or without random loss.
   const loss = lossOption(o) ?? (dropWhileOff ? NO_RANDOM_LOSS : undefined);
   const cc = o.congestionControl ?? "cubic";
-  if (cc !== "cubic" && cc !== "reno") {
-    const text = `Invalid option 'congestionControl': expected "cubic" or "reno", got ${describe(cc)}`;
+  if (cc !== "cubic" && cc !== "reno" && cc !== "bbr") {
+    const text = `Invalid option 'congestionControl': expected "cubic", "reno" or "bbr", got ${describe(cc)}`;
     throw typeof cc === "string" ? new RangeError(text) : new TypeError(text);
   }
   if (loss) {
@@ -795,6 +797,7 @@ function resolve(params: unknown): Resolved {
     loss,
     dropWhileOff,
     cubic: cc === "cubic",
+    bbr: cc === "bbr",
   };
 }
 
@@ -1089,6 +1092,7 @@ class UploadRun {
         loss: p.loss,
         beta: p.cubic ? 0.7 : 0.5,
         cubic: p.cubic,
+        bbr: p.bbr,
         seed: p.seed,
       });
       this.sent = lossy.curve;
@@ -1632,7 +1636,7 @@ class UploadRun {
       note(
         0,
         "send",
-        `lossy path (${describeLoss(p.loss!)}), ${p.cubic ? "CUBIC" : "Reno"} sender`,
+        `lossy path (${describeLoss(p.loss!)}), ${p.bbr ? "BBR" : p.cubic ? "CUBIC" : "Reno"} sender`,
       );
       if (this.sent.endMs !== INFINITY) {
         note(

@@ -52,11 +52,29 @@ describe.concurrent("loss on the command line", () => {
     });
   });
 
+  it("--cc bbr reaches the simulator: paced, no multiplicative decrease, faster than CUBIC on the same seed here", async () => {
+    const at3 = LOSSY.map((a) => (a === "2%" ? "3%" : a));
+    const [bbr, cubic, trace] = await Promise.all([
+      run([...at3, "--cc", "bbr", "--seed", "5", "--json"]),
+      run([...at3, "--cc", "cubic", "--seed", "5", "--json"]),
+      run([...at3, "--cc", "bbr", "--seed", "5", "--trace"]),
+    ]);
+    expect(bbr.code).toBe(0);
+    const jb = JSON.parse(bbr.stdout);
+    expect(jb.params).toMatchObject({ congestionControl: "bbr", lossRate: 0.03 });
+    expect(jb.result.loss.retransmissions).toBeGreaterThan(0);
+    expect(jb.result.elapsedMs).toBeLessThan(JSON.parse(cubic.stdout).result.elapsedMs);
+    expect(trace.code).toBe(0);
+    const flat = trace.stdout.replace(/\s+/g, " ");
+    expect(flat).toContain("BBR keeps its rate");
+    expect(flat).toContain("3.0 % loss (bbr, seed 5)");
+  });
+
   it("bad values exit 2 with the flag or option named", async () => {
     const [burst, high, cc] = await Promise.all([
       run([...LOSSY, "--loss-burst", "0.5"]),
       run(["sim", "upload", "--loss", "60%"]),
-      run([...LOSSY, "--cc", "bbr"]),
+      run([...LOSSY, "--cc", "vegas"]),
     ]);
     expect(burst.code).toBe(2);
     expect(burst.stderr).toContain("--loss-burst");

@@ -48,7 +48,7 @@ const pathArb = fc.record(
     dropAtMs: opt(fc.double({ min: 0, max: 20_000, noNaN: true })),
     proxyBurstBytes: opt(fc.integer({ min: 0, max: 500_000 })),
     slowStart: fc.boolean(),
-    congestionControl: opt(fc.constantFrom("cubic" as const, "reno" as const)),
+    congestionControl: opt(fc.constantFrom("cubic" as const, "reno" as const, "bbr" as const)),
     seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
   },
   { requiredKeys: ["payloadBytes", "clientBitsPerSecond", "proxyBitsPerSecond", "seed"] },
@@ -150,9 +150,9 @@ describe("validation", () => {
       "Invalid option 'proxyMode': loss is modelled on a streaming path",
     ],
     [
-      { congestionControl: "bbr" },
+      { congestionControl: "vegas" },
       RangeError,
-      'Invalid option \'congestionControl\': expected "cubic" or "reno", got "bbr"',
+      'Invalid option \'congestionControl\': expected "cubic", "reno" or "bbr", got "vegas"',
     ],
     [
       { lossRate: 0.01, proxyMode: "store-and-forward" },
@@ -412,6 +412,61 @@ describe("closed form: Mathis et al.", () => {
       });
     }
   }
+});
+
+/**
+ * BBR v1 (sim/_bbr.ts) does not take random loss for congestion: it keeps
+ * pacing at its bandwidth estimate with cwnd 2 × BDP, so at 1–3 % loss it
+ * keeps the link busy where CUBIC backs off (the kernel lab's recorded
+ * uploads, test/sim_recorded.test.ts, hold the durations to reality).
+ */
+describe("BBR", () => {
+  const cells = [
+    { payloadBytes: 2 * 1024 * 1024, bps: 10e6, rttMs: 50 },
+    { payloadBytes: 1024 * 1024, bps: 2e6, rttMs: 150 },
+  ];
+  const SEEDS = 20;
+  const run = (c: (typeof cells)[number], extra: Partial<UploadParams>) =>
+    simulateUpload({
+      payloadBytes: c.payloadBytes,
+      chunkBytes: 16 * 1024,
+      clientBitsPerSecond: c.bps,
+      proxyBitsPerSecond: c.bps,
+      rttMs: c.rttMs,
+      timeouts: NO_LIMITS,
+      ...extra,
+    });
+  const medianOf = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length / 2]!;
+  for (const c of cells) {
+    for (const lossRate of [0.01, 0.03]) {
+      it(`${lossRate * 100} % at ${c.bps / 1e6} Mbit/s, RTT ${c.rttMs} ms: faster than CUBIC on the same seeds, in median and p90, and never slower than loss-free`, () => {
+        const bbr: number[] = [];
+        const cubic: number[] = [];
+        const clean = run(c, { congestionControl: "bbr" }).elapsedMs;
+        for (let seed = 1; seed <= SEEDS; seed++) {
+          bbr.push(run(c, { lossRate, seed, congestionControl: "bbr" }).elapsedMs);
+          cubic.push(run(c, { lossRate, seed, congestionControl: "cubic" }).elapsedMs);
+        }
+        expect(Math.min(...bbr)).toBeGreaterThanOrEqual(clean * (1 - 0.01));
+        expect(medianOf(bbr)).toBeLessThan(medianOf(cubic));
+        expect(bbr[Math.floor(SEEDS * 0.9)]!).toBeLessThan(cubic[Math.floor(SEEDS * 0.9)]!);
+      });
+    }
+  }
+
+  it("loss-free, `bbr` is the loss-free model, exactly", () => {
+    for (const c of cells) {
+      expect(run(c, { congestionControl: "bbr", trace: true })).toEqual(run(c, { trace: true }));
+    }
+  });
+
+  it("its fast retransmits keep cwnd (no multiplicative decrease); the trace says so", () => {
+    const r = run(cells[0]!, { lossRate: 0.02, seed: 3, congestionControl: "bbr", trace: true });
+    const events = formatTrace(r.trace!);
+    expect(events).toContain("BBR sender");
+    expect(events).toContain("BBR keeps its rate");
+    expect(r.loss!.retransmissions).toBeGreaterThan(0);
+  });
 });
 
 describe("trace", () => {

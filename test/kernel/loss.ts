@@ -84,14 +84,18 @@ const spread = (xs: number[]) => ({
 /**
  * The simulator's durations for a cell, one per seed 1…`runs` (its own
  * draws; sorted), or with `replay`, one per delayer seed on that upload's
- * drops (in `replay`'s order).
+ * drops (in `replay`'s order). `congestionControl`: what the real
+ * connections ran (`ss`), modelled as that where the simulator has it.
  */
 export function simulateLossCell(
   cell: LossCell,
   rttMs: number,
   runs: number,
   replay?: number[],
+  congestionControl = "cubic",
 ): number[] {
+  const cc =
+    congestionControl === "bbr" || congestionControl === "reno" ? congestionControl : "cubic";
   const out: number[] = [];
   const seeds = replay ?? Array.from({ length: runs }, (_, i) => i + 1);
   // More transmissions than any upload here makes (a few % resent).
@@ -110,6 +114,7 @@ export function simulateLossCell(
       rttMs,
       sendBufferBytes: 4 * 1024 * 1024,
       timeouts: BULK_TIMEOUTS,
+      congestionControl: cc,
       ...loss,
     });
     if (r.outcome !== "ok") throw new Error(`simulator: ${r.outcome} ${r.phase ?? ""}`);
@@ -197,9 +202,10 @@ export function compareLossCell(
     rttMeasuredMs,
     real.length,
     seeds ?? real.map((_, i) => i + 1),
+    congestionControl,
   );
   const pairedMs = pairedBySeedMs.slice().sort((a, b) => a - b);
-  const simMs = simulateLossCell(cell, rttMeasuredMs, simRuns);
+  const simMs = simulateLossCell(cell, rttMeasuredMs, simRuns, undefined, congestionControl);
   const realMs = real.slice().sort((a, b) => a - b);
   const r = spread(realMs);
   const paired = spread(pairedMs);
