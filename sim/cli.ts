@@ -154,6 +154,7 @@ interface ScenarioOpts {
   linkTraceOff?: "hold" | "drop";
   loss?: number;
   lossBurst?: number;
+  cc?: "cubic" | "reno" | "bbr";
 }
 
 interface SweepOpts extends ScenarioOpts, OutputOpts {
@@ -242,6 +243,12 @@ function sweepOptions(cmd: Command): Command {
       arg.lossBurst,
     )
     .addOption(
+      new Option(
+        "--cc <algorithm>",
+        "the senders' reaction to loss, with --loss or --link-trace-off drop (default: cubic)",
+      ).choices(["cubic", "reno", "bbr"]),
+    )
+    .addOption(
       opt(
         "--chunks <sizes>",
         "candidate chunk sizes",
@@ -326,6 +333,12 @@ async function scenarioFrom(o: ScenarioOpts): Promise<UploadScenario> {
     s.lossRate = o.loss;
     if (o.lossBurst !== undefined) s.lossBurstSegments = o.lossBurst;
   }
+  if (o.cc !== undefined) {
+    if (s.lossRate === undefined && s.linkTraceOff !== "drop") {
+      throw new UsageError("option '--cc' needs --loss or --link-trace-off drop");
+    }
+    s.congestionControl = o.cc;
+  }
   return s;
 }
 
@@ -384,7 +397,10 @@ function describeScenario(s: UploadScenario): string {
     typeof s.lossRate === "number" && s.lossRate > 0
       ? `, ${percent(s.lossRate)} ${s.lossBurstSegments ? `bursty segment loss (bursts of ${s.lossBurstSegments})` : "segment loss"}`
       : "";
-  return `${size} through a ${s.proxyMode ?? "streaming"} proxy${holds} ${uplink}${drop}${tarpit}${loss}`;
+  const cc = s.congestionControl
+    ? ` (${s.congestionControl === "bbr" ? "BBR" : s.congestionControl === "reno" ? "Reno" : "CUBIC"})`
+    : "";
+  return `${size} through a ${s.proxyMode ?? "streaming"} proxy${holds} ${uplink}${drop}${tarpit}${loss}${cc}`;
 }
 
 /** Runs a sweep with a progress bar on stderr. */
@@ -859,6 +875,7 @@ async function recommendFromData(
     linkTrace: "upload rates come from the data, and already include what the link's changes cost",
     loss: "upload rates come from the data, and already include what loss costs",
     lossBurst: "upload rates come from the data, and already include what loss costs",
+    cc: "upload rates come from the data, and already include what loss costs",
   };
   for (const key of [
     "client",
@@ -868,6 +885,7 @@ async function recommendFromData(
     "linkTrace",
     "loss",
     "lossBurst",
+    "cc",
   ]) {
     if (given(key)) {
       throw new UsageError(

@@ -83,6 +83,12 @@ export interface UploadScenario {
   /** Bursty loss: mean segments per loss burst (`simulateUpload`'s `lossBurstSegments`). @default undefined (independent loss) */
   lossBurstSegments?: number;
   /**
+   * The sender's reaction to loss (`simulateUpload`'s `congestionControl`),
+   * in every trial that loses segments (loss, or a trace's outages that drop).
+   * @default "cubic"
+   */
+  congestionControl?: "cubic" | "reno" | "bbr";
+  /**
    * What the trace's link does with packets while it is out
    * (`simulateUpload`'s `linkTraceOff`): `"drop"` loses them (a dead radio).
    * Streaming proxies only, as loss; a trial that draws a tarpit holds them
@@ -263,6 +269,7 @@ const SCENARIO_KEYS = new Set([
   "lossRate",
   "lossBurstSegments",
   "linkTraceOff",
+  "congestionControl",
 ]);
 const KIB = 1024;
 const DEFAULT_CHUNKS = [8, 16, 32, 64, 128, 256].map((k) => k * KIB);
@@ -381,6 +388,14 @@ export function checkScenario(scenario: unknown): UploadScenario {
         );
       }
     }
+  }
+  if (
+    s.congestionControl !== undefined &&
+    !["cubic", "reno", "bbr"].includes(s.congestionControl as string)
+  ) {
+    throw new RangeError(
+      `Invalid option 'scenario.congestionControl': expected "cubic", "reno" or "bbr", got ${describe(s.congestionControl)}`,
+    );
   }
   if (s.lossBurstSegments !== undefined) {
     const b = s.lossBurstSegments;
@@ -526,6 +541,9 @@ export function drawTrial(plan: SweepPlan, trial: number): TrialPath {
     }
   }
   if (s.linkTraceOff === "drop" && !tarpitted) params.linkTraceOff = "drop";
+  if (s.congestionControl !== undefined && (params.lossRate !== undefined || params.linkTraceOff)) {
+    params.congestionControl = s.congestionControl;
+  }
   return { params, dropped, tarpitted };
 }
 

@@ -136,6 +136,17 @@ describe("sweep", () => {
       "loss is not modelled behind a proxy buffer",
     ],
     [
+      {
+        scenario: {
+          ...RESIDENTIAL_UPLOAD,
+          lossRate: 0.01,
+          congestionControl: "vegas" as UploadScenario["congestionControl"],
+        },
+      },
+      RangeError,
+      `Invalid option 'scenario.congestionControl': expected "cubic", "reno" or "bbr", got "vegas"`,
+    ],
+    [
       { scenario: { payloadBytes: 1 } as UploadScenario },
       TypeError,
       "Missing option 'scenario.clientBitsPerSecond'",
