@@ -86,6 +86,8 @@ export class Bbr {
   #cwndGain = HIGH_GAIN;
   /** Per round: the largest delivery rate sampled in it (segments/ms). */
   #bwRounds: { round: number; bw: number }[] = [];
+  /** The largest of them: the windowed max, kept as the window moves. */
+  #maxBw = 0;
   #round = 0;
   #nextRoundDelivered = 0;
   #roundStart = false;
@@ -107,9 +109,7 @@ export class Bbr {
 
   /** The windowed max bandwidth, segments/ms (0 before the first sample). */
   bw(): number {
-    let m = 0;
-    for (const r of this.#bwRounds) if (r.bw > m) m = r.bw;
-    return m;
+    return this.#maxBw;
   }
 
   /** Segments per TSO skb BBR aims for: ~1 ms at the pacing rate, at least 2 (bbr_tso_segs_goal). */
@@ -165,6 +165,9 @@ export class Bbr {
     if (last && last.round === this.#round) last.bw = Math.max(last.bw, bw);
     else this.#bwRounds.push({ round: this.#round, bw });
     while (this.#bwRounds[0]!.round <= this.#round - BW_ROUNDS) this.#bwRounds.shift();
+    let m = 0;
+    for (const r of this.#bwRounds) if (r.bw > m) m = r.bw;
+    this.#maxBw = m;
   }
 
   #advanceCycle(t: number): void {

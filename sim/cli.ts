@@ -46,7 +46,7 @@ import { PROXY_PRESET_NAMES, PROXY_PRESETS, type ProxyPresetName } from "./proxi
 import type { Recommendation } from "./recommend.ts";
 import type { SweepOptions, SweepResult, UploadScenario } from "./sweep.ts";
 import { formatRate, formatSize, formatTime } from "./units.ts";
-import type { UploadParams } from "./upload.ts";
+import type { CongestionControl, UploadParams } from "./upload.ts";
 
 // Node's on-disk compile cache (Node ≥ 22.1; recommended there for CLIs)
 // halves the start-up of later runs; Deno and Bun lack it and skip this.
@@ -154,7 +154,7 @@ interface ScenarioOpts {
   linkTraceOff?: "hold" | "drop";
   loss?: number;
   lossBurst?: number;
-  cc?: "cubic" | "reno" | "bbr";
+  cc?: CongestionControl;
 }
 
 interface SweepOpts extends ScenarioOpts, OutputOpts {
@@ -246,7 +246,7 @@ function sweepOptions(cmd: Command): Command {
       new Option(
         "--cc <algorithm>",
         "the senders' reaction to loss, with --loss or --link-trace-off drop (default: cubic)",
-      ).choices(["cubic", "reno", "bbr"]),
+      ).choices(["cubic", "reno", "bbr"] satisfies CongestionControl[]),
     )
     .addOption(
       opt(
@@ -533,7 +533,7 @@ function simCommand(): Command {
     )
     .addOption(
       new Option("--cc <algorithm>", "the sender's reaction to loss")
-        .choices(["cubic", "reno", "bbr"])
+        .choices(["cubic", "reno", "bbr"] satisfies CongestionControl[])
         .default("cubic"),
     )
     .option(
@@ -870,12 +870,13 @@ async function recommendFromData(
   o: SweepOpts & RecommendFromOpts & { target: number },
 ): Promise<void> {
   const given = (key: string) => cmd.getOptionValueSource(key) === "cli";
+  const lossy = "upload rates come from the data, and already include what loss costs";
   const why: Record<string, string> = {
     headers: "the headers limit comes from the data",
     linkTrace: "upload rates come from the data, and already include what the link's changes cost",
-    loss: "upload rates come from the data, and already include what loss costs",
-    lossBurst: "upload rates come from the data, and already include what loss costs",
-    cc: "upload rates come from the data, and already include what loss costs",
+    loss: lossy,
+    lossBurst: lossy,
+    cc: lossy,
   };
   for (const key of [
     "client",

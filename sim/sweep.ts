@@ -27,7 +27,12 @@ import {
 } from "./linktrace.ts";
 import { runTasks, type TaskRunner } from "./pool.ts";
 import { checkDistribution, type Distribution, sample, seededRandom } from "./random.ts";
-import { simulateUpload, type UploadParams } from "./upload.ts";
+import {
+  CONGESTION_CONTROLS,
+  type CongestionControl,
+  simulateUpload,
+  type UploadParams,
+} from "./upload.ts";
 
 /** A sometimes-happening event: with `probability` per trial, at a drawn time. */
 export interface Occasional {
@@ -87,7 +92,7 @@ export interface UploadScenario {
    * in every trial that loses segments (loss, or a trace's outages that drop).
    * @default "cubic"
    */
-  congestionControl?: "cubic" | "reno" | "bbr";
+  congestionControl?: CongestionControl;
   /**
    * What the trace's link does with packets while it is out
    * (`simulateUpload`'s `linkTraceOff`): `"drop"` loses them (a dead radio).
@@ -391,7 +396,7 @@ export function checkScenario(scenario: unknown): UploadScenario {
   }
   if (
     s.congestionControl !== undefined &&
-    !["cubic", "reno", "bbr"].includes(s.congestionControl as string)
+    !CONGESTION_CONTROLS.includes(s.congestionControl as CongestionControl)
   ) {
     throw new RangeError(
       `Invalid option 'scenario.congestionControl': expected "cubic", "reno" or "bbr", got ${describe(s.congestionControl)}`,

@@ -287,7 +287,7 @@ export interface UploadParams {
    * CUBIC backs off).
    * @default "cubic"
    */
-  congestionControl?: "cubic" | "reno" | "bbr";
+  congestionControl?: CongestionControl;
   /** Seeds the pseudo-random timer lateness and, in an independent stream, the loss draws. @default 0 */
   seed?: number;
   /** Record an event trace (`result.trace`; print it with `formatTrace`). @default false */
@@ -480,6 +480,11 @@ function inRange(name: string, value: unknown, min: number, max: number, openMin
 const GE_KEYS = new Set(["goodToBad", "badToGood", "lossInGood", "lossInBad"]);
 /** Above this long-run loss rate TCP barely moves: a run would take hours of virtual time. */
 const MAX_LOSS = 0.5;
+
+/** The senders' reactions to loss the model has (`congestionControl`). */
+export const CONGESTION_CONTROLS = ["cubic", "reno", "bbr"] as const;
+/** One of {@linkcode CONGESTION_CONTROLS}. */
+export type CongestionControl = (typeof CONGESTION_CONTROLS)[number];
 
 /** The most transmissions `lostTransmissions` may name. */
 const MAX_LOST_LIST = 1_000_000;
@@ -735,7 +740,7 @@ function resolve(params: unknown): Resolved {
   // A dead radio's losses run through the segment-level sender, with or without random loss.
   const loss = lossOption(o) ?? (dropWhileOff ? NO_RANDOM_LOSS : undefined);
   const cc = o.congestionControl ?? "cubic";
-  if (cc !== "cubic" && cc !== "reno" && cc !== "bbr") {
+  if (!CONGESTION_CONTROLS.includes(cc as CongestionControl)) {
     const text = `Invalid option 'congestionControl': expected "cubic", "reno" or "bbr", got ${describe(cc)}`;
     throw typeof cc === "string" ? new RangeError(text) : new TypeError(text);
   }
